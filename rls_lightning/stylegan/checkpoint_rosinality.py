@@ -1,0 +1,116 @@
+"""rosinality stylegan2-pytorch ``.pt`` checkpoints (``{'g_ema': state_dict, 'latent_avg'?: [512]}``).
+
+Reference: ``shared/reference/stylegan2-checkpoint-formats.md`` sections 1 and 3. Hyper-parameters are not stored,
+so they are inferred from tensor shapes; keys are renamed to ours (NVIDIA's names) with reshapes only.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+
+import torch
+
+from .checkpoint_errors import CheckpointError
+from .networks import GeneratorConfig
+
+ROSINALITY_CHANNEL_MAX = 512
+ROSINALITY_BASE_PER_MULTIPLIER = 16384
+
+
+def _count_indexed(state: dict, pattern: str) -> int:
+    regex = re.compile(pattern)
+    return len({m.group(1) for key in state if (m := regex.fullmatch(key))})
+
+
+def infer_config(path: str | os.PathLike, state: dict[str, torch.Tensor]) -> GeneratorConfig:
+    """Resolution from the number of ToRGBs, mapping depth from ``style.{i}``, channels from conv shapes."""
+    try:
+        n_mlp = _count_indexed(state, r"style\.(\d+)\.weight")
+        num_torgbs = _count_indexed(state, r"to_rgbs\.(\d+)\.conv\.weight")
+        style_dim = state["style.1.weight"].shape[0]
+        z_dim = state["style.1.weight"].shape[1]
+        img_channels = state["to_rgb1.conv.weight"].shape[1]
+    except KeyError as err:
+        raise CheckpointError(path, f"'g_ema' lacks {err}; not a rosinality StyleGAN2 generator") from None
+    resolution = 2 ** (num_torgbs + 2)
+    # C(64) = 256 * channel_multiplier; below 64 px every layer has 512 channels whatever the multiplier.
+    channel_base = ROSINALITY_BASE_PER_MULTIPLIER * 2
+    if resolution >= 64:
+        c64 = state[f"convs.{2 * 3}.conv.weight"].shape[1]
+        channel_base = c64 * 64
+    config = GeneratorConfig(img_resolution=resolution, z_dim=z_dim, w_dim=style_dim, img_channels=img_channels,
+                             mapping_layers=n_mlp, channel_base=channel_base, channel_max=ROSINALITY_CHANNEL_MAX)
+    if int(math.log2(resolution)) - 2 != num_torgbs:
+        raise CheckpointError(path, "inconsistent number of ToRGB layers")
+    return config
+
+
+def _conv_keys(ours: str, theirs: str) -> list[tuple[str, str, str]]:
+    return [
+        (f"{ours}.weight", f"{theirs}.conv.weight", "squeeze0"),
+        (f"{ours}.affine.weight", f"{theirs}.conv.modulation.weight", ""),
+        (f"{ours}.affine.bias", f"{theirs}.conv.modulation.bias", ""),
+        (f"{ours}.bias", f"{theirs}.activate.bias", ""),
+        (f"{ours}.noise_strength", f"{theirs}.noise.weight", "scalar"),
+    ]
+
+
+def _torgb_keys(ours: str, theirs: str) -> list[tuple[str, str, str]]:
+    return [
+        (f"{ours}.weight", f"{theirs}.conv.weight", "squeeze0"),
+        (f"{ours}.affine.weight", f"{theirs}.conv.modulation.weight", ""),
+        (f"{ours}.affine.bias", f"{theirs}.conv.modulation.bias", ""),
+        (f"{ours}.bias", f"{theirs}.bias", "flatten"),
+    ]
+
+
+def key_table(config: GeneratorConfig) -> list[tuple[str, str, str]]:
+    """``(our key, rosinality key, reshape)`` for every tensor (reference section 3)."""
+    table = []
+    for i in range(config.mapping_layers):
+        table += [(f"mapping.fc{i}.weight", f"style.{i + 1}.weight", ""),
+                  (f"mapping.fc{i}.bias", f"style.{i + 1}.bias", "")]
+    table.append(("synthesis.b4.const", "input.input", "squeeze0"))
+    table += _conv_keys("synthesis.b4.conv1", "conv1")
+    table.append(("synthesis.b4.conv1.noise_const", "noises.noise_0", "plane"))
+    table += _torgb_keys("synthesis.b4.torgb", "to_rgb1")
+    for k, res in enumerate(config.block_resolutions[1:]):
+        block = f"synthesis.b{res}"
+        table += _conv_keys(f"{block}.conv0", f"convs.{2 * k}")
+        table += _conv_keys(f"{block}.conv1", f"convs.{2 * k + 1}")
+        table += [(f"{block}.conv0.noise_const", f"noises.noise_{2 * k + 1}", "plane"),
+                  (f"{block}.conv1.noise_const", f"noises.noise_{2 * k + 2}", "plane")]
+        table += _torgb_keys(f"{block}.torgb", f"to_rgbs.{k}")
+    return table
+
+
+_RESHAPES = {
+    "": lambda t: t,
+    "squeeze0": lambda t: t.squeeze(0),
+    "scalar": lambda t: t.reshape([]),
+    "flatten": lambda t: t.reshape(-1),
+    "plane": lambda t: t.reshape(t.shape[-2:]),
+}
+
+
+def state_dict_from_rosinality(path: str | os.PathLike, state: dict[str, torch.Tensor],
+                               config: GeneratorConfig) -> dict[str, torch.Tensor]:
+    converted = {}
+    for ours, theirs, reshape in key_table(config):
+        if theirs not in state:
+            raise CheckpointError(path, f"'g_ema' lacks '{theirs}'")
+        converted[ours] = _RESHAPES[reshape](state[theirs])
+    return converted
+
+
+def load_rosinality(path: str | os.PathLike, checkpoint: dict) -> tuple[GeneratorConfig, dict[str, torch.Tensor]]:
+    state = checkpoint["g_ema"]
+    if not isinstance(state, dict):
+        raise CheckpointError(path, f"'g_ema' is a {type(state).__name__}, expected a state dict")
+    config = infer_config(path, state)
+    converted = state_dict_from_rosinality(path, state, config)
+    latent_avg = checkpoint.get("latent_avg")
+    if isinstance(latent_avg, torch.Tensor):
+        converted["mapping.w_avg"] = latent_avg.reshape(-1)
+    return config, converted
