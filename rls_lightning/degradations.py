@@ -138,24 +138,23 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def motion_blur_kernel(length: int, angle_degrees: float) -> torch.Tensor:
-    """Normalised line kernel of ``length`` pixels at ``angle_degrees``, anti-aliased by supersampling."""
+    """Normalised kernel of a segment ``length`` pixels long at ``angle_degrees`` (counter-clockwise).
+
+    The segment is sampled at many evenly spaced points, each credited to its nearest pixel, so that a
+    horizontal or vertical blur is an exact box of ``length`` taps.
+    """
     if length < 1:
         raise ValueError(f"motion blur length must be >= 1, got {length}")
     size = length if length % 2 else length + 1
     center = (size - 1) / 2.0
     theta = math.radians(angle_degrees)
-    kernel = torch.zeros(size, size, dtype=torch.float64)
-    supersample = 8 * size
-    for t in torch.linspace(-(length - 1) / 2.0, (length - 1) / 2.0, supersample).tolist():
-        x = center + t * math.cos(theta)
-        y = center - t * math.sin(theta)
-        x0, y0 = math.floor(x), math.floor(y)
-        fx, fy = x - x0, y - y0
-        for dy, wy in ((0, 1.0 - fy), (1, fy)):
-            for dx, wx in ((0, 1.0 - fx), (1, fx)):
-                if 0 <= y0 + dy < size and 0 <= x0 + dx < size:
-                    kernel[y0 + dy, x0 + dx] += wx * wy
-    return kernel / kernel.sum()
+    samples = 16 * length
+    t = (torch.arange(samples, dtype=torch.float64) + 0.5) / samples * length - length / 2.0
+    cols = torch.floor(center + t * math.cos(theta) + 0.5).long().clamp(0, size - 1)
+    rows = torch.floor(center - t * math.sin(theta) + 0.5).long().clamp(0, size - 1)
+    kernel = torch.zeros(size * size, dtype=torch.float64)
+    kernel.index_add_(0, rows * size + cols, torch.ones(samples, dtype=torch.float64))
+    return (kernel / samples).reshape(size, size)
 
 
 def motion_blur(images: torch.Tensor, length: int, seed: int, angle_degrees: float | None = None) -> torch.Tensor:

@@ -14,13 +14,32 @@ import torch
 from .checkpoint_errors import CheckpointError
 from .networks import GeneratorConfig
 
-ROSINALITY_CHANNEL_MAX = 512
-ROSINALITY_BASE_PER_MULTIPLIER = 16384
-
 
 def _count_indexed(state: dict, pattern: str) -> int:
     regex = re.compile(pattern)
     return len({m.group(1) for key in state if (m := regex.fullmatch(key))})
+
+
+def _channels_per_resolution(state: dict[str, torch.Tensor], resolution: int) -> dict[int, int]:
+    channels = {4: state["conv1.conv.weight"].shape[1]}
+    for k, res in enumerate(2 ** i for i in range(3, int(math.log2(resolution)) + 1)):
+        channels[res] = state[f"convs.{2 * k}.conv.weight"].shape[1]
+    return channels
+
+
+def channel_layout(path: str | os.PathLike, channels: dict[int, int]) -> tuple[int, int]:
+    """``(channel_base, channel_max)`` with ``C(r) = min(base // r, max)`` reproducing the stored channels.
+
+    rosinality's table (512 up to 32 px, then ``256 * channel_multiplier`` at 64 px, halving) is the case
+    ``max = 512``, ``base = 16384 * multiplier``; forks with other tables load as long as they fit the formula.
+    """
+    channel_max = channels[4]
+    below_max = [res for res in sorted(channels) if channels[res] < channel_max]
+    channel_base = channels[below_max[0]] * below_max[0] if below_max else channel_max * max(channels)
+    expected = {res: min(channel_base // res, channel_max) for res in channels}
+    if expected != channels:
+        raise CheckpointError(path, f"unsupported channel layout {channels} (expected min(base / r, max))")
+    return channel_base, channel_max
 
 
 def infer_config(path: str | os.PathLike, state: dict[str, torch.Tensor]) -> GeneratorConfig:
@@ -28,22 +47,15 @@ def infer_config(path: str | os.PathLike, state: dict[str, torch.Tensor]) -> Gen
     try:
         n_mlp = _count_indexed(state, r"style\.(\d+)\.weight")
         num_torgbs = _count_indexed(state, r"to_rgbs\.(\d+)\.conv\.weight")
-        style_dim = state["style.1.weight"].shape[0]
-        z_dim = state["style.1.weight"].shape[1]
+        style_dim, z_dim = state["style.1.weight"].shape
         img_channels = state["to_rgb1.conv.weight"].shape[1]
+        resolution = 2 ** (num_torgbs + 2)
+        channels = _channels_per_resolution(state, resolution)
     except KeyError as err:
         raise CheckpointError(path, f"'g_ema' lacks {err}; not a rosinality StyleGAN2 generator") from None
-    resolution = 2 ** (num_torgbs + 2)
-    # C(64) = 256 * channel_multiplier; below 64 px every layer has 512 channels whatever the multiplier.
-    channel_base = ROSINALITY_BASE_PER_MULTIPLIER * 2
-    if resolution >= 64:
-        c64 = state[f"convs.{2 * 3}.conv.weight"].shape[1]
-        channel_base = c64 * 64
-    config = GeneratorConfig(img_resolution=resolution, z_dim=z_dim, w_dim=style_dim, img_channels=img_channels,
-                             mapping_layers=n_mlp, channel_base=channel_base, channel_max=ROSINALITY_CHANNEL_MAX)
-    if int(math.log2(resolution)) - 2 != num_torgbs:
-        raise CheckpointError(path, "inconsistent number of ToRGB layers")
-    return config
+    channel_base, channel_max = channel_layout(path, channels)
+    return GeneratorConfig(img_resolution=resolution, z_dim=z_dim, w_dim=style_dim, img_channels=img_channels,
+                           mapping_layers=n_mlp, channel_base=channel_base, channel_max=channel_max)
 
 
 def _conv_keys(ours: str, theirs: str) -> list[tuple[str, str, str]]:

@@ -26,12 +26,13 @@ from .networks import Generator, GeneratorConfig
 NATIVE_FORMAT = "rls-lightning/stylegan2-generator"
 NATIVE_VERSION = 1
 _PICKLE_PROTO = 0x80
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default container
 # Legacy (pre-1.6) torch.save files start with a pickled magic number; NVIDIA snapshots start with a dict.
-_TORCH_LEGACY_MAGIC = bytes.fromhex("8a0a6ca8f9469cfc6c")
+_TORCH_LEGACY_HEAD = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")  # protocol 2, LONG1 magic number
 
 
 def _looks_like_legacy_torch(head: bytes) -> bool:
-    return len(head) > 11 and head[0] == _PICKLE_PROTO and head[2:11] == _TORCH_LEGACY_MAGIC[:9]
+    return head.startswith(_TORCH_LEGACY_HEAD)
 
 
 def _read_torch_file(path: Path) -> object:
@@ -54,7 +55,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[GeneratorConfig, dict[str,
     if not head:
         raise CheckpointError(path, "empty file")
 
-    if zipfile.is_zipfile(path) or _looks_like_legacy_torch(head):
+    if head.startswith(_ZIP_MAGIC) or _looks_like_legacy_torch(head):
         content = _read_torch_file(path)
     elif head[0] == _PICKLE_PROTO:
         return load_nvidia_pickle(path)
