@@ -1,0 +1,20 @@
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_readme_opens_with_two_commands_and_ci_runs_the_second():
+    text = (ROOT / "README.md").read_text()
+    assert text.index("```bash") < text.index("\n## ")  # the commands come first
+    commands = _readme_commands()
+    assert len(commands) == 2
+    assert "pytest" in commands[1] and "pip install" in commands[0]
+    ci_lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+                if line.strip() and not line.startswith(("#", "set ", "cd "))]
+    assert ci_lines == [commands[1]]
