@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+from .atomic import atomic_write_path
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -29,11 +30,5 @@ def image_grid(images: torch.Tensor, columns: int) -> np.ndarray:
 
 def save_png_atomic(array: np.ndarray, path: str | os.PathLike) -> None:
     """Write a ``uint8`` ``[H, W, C]`` array as PNG so that ``path`` is either absent or complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_write_path(path) as tmp:
         Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -4,7 +4,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from checkpoint_writers import (EasyDict, PersistentRecord, nvidia_generator_record, nvidia_modules,
+from checkpoint_writers import (EasyDict, nvidia_generator_record, nvidia_modules,
                                 write_nvidia_pickle, write_pickle_of, write_rosinality)
 from conftest import randomized_generator
 

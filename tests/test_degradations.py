@@ -92,7 +92,8 @@ def test_motion_blur_kernels():
     torch.testing.assert_close(horizontal, expected)
     torch.testing.assert_close(motion_blur_kernel(5, 90.0), expected.T)
     diagonal = motion_blur_kernel(7, 45.0)
-    assert abs(diagonal.sum().item() - 1) < 1e-12 and diagonal.fliplr().diagonal().sum() > 0.99  # bottom-left to top-right
+    assert abs(diagonal.sum().item() - 1) < 1e-12
+    assert diagonal.fliplr().diagonal().sum() > 0.99  # from bottom-left to top-right
     img = np.random.default_rng(0).random((1, 1, 20, 20))
     ours = motion_blur(torch.from_numpy(img), 5, seed=0, angle_degrees=0.0)[0, 0].numpy()
     np.testing.assert_allclose(ours, ndimage.uniform_filter1d(img[0, 0], 5, axis=1, mode="mirror"), atol=1e-12)

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from .checkpoint_errors import CheckpointError
-from .networks import Generator, GeneratorConfig
+from .networks import GeneratorConfig
 from .safe_unpickler import ForbiddenGlobalError, PersistentObject, restricted_load
 
 TF_PICKLE_HINT = ("this looks like an original TensorFlow StyleGAN2 pickle; convert it first with "

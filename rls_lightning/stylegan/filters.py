@@ -11,7 +11,8 @@ import torch.nn.functional as F
 BINOMIAL_TAPS = (1.0, 3.0, 3.0, 1.0)
 
 
-def binomial_kernel(gain: float = 1.0, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def binomial_kernel(gain: float = 1.0, device: torch.device | None = None,
+                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """2-D kernel ``outer([1,3,3,1], [1,3,3,1]) / 64 * gain`` of shape ``[4, 4]``."""
     taps = torch.tensor(BINOMIAL_TAPS, device=device, dtype=dtype)
     kernel = torch.outer(taps, taps)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..atomic import torch_save_atomic
 from .checkpoint_errors import CheckpointError
 from .checkpoint_nvidia import load_nvidia_pickle
 from .checkpoint_rosinality import load_rosinality
@@ -125,8 +126,6 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
 
 def save_generator(generator: Generator, path: str | os.PathLike, extra: dict | None = None) -> None:
     """Write ``generator`` in our format, atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": NATIVE_FORMAT,
         "version": NATIVE_VERSION,
@@ -134,9 +133,4 @@ def save_generator(generator: Generator, path: str | os.PathLike, extra: dict | 
         "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
         "extra": dict(extra or {}),
     }
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    torch_save_atomic(payload, path)

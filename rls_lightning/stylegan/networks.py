@@ -107,7 +107,8 @@ class SynthesisBlock(nn.Module):
             self.const = nn.Parameter(torch.randn(out_channels, 4, 4))
         else:
             in_channels = config.channels(resolution // 2)
-            self.conv0 = SynthesisLayer(in_channels, out_channels, config.w_dim, resolution, up=True, conv_clamp=clamp)
+            self.conv0 = SynthesisLayer(in_channels, out_channels, config.w_dim, resolution, up=True,
+                                        conv_clamp=clamp)
             self.register_buffer("skip_kernel", binomial_kernel(4.0), persistent=False)
         self.conv1 = SynthesisLayer(out_channels, out_channels, config.w_dim, resolution, up=False, conv_clamp=clamp)
         self.torgb = ToRGBLayer(out_channels, config.img_channels, config.w_dim, conv_clamp=clamp)

@@ -1,0 +1,111 @@
+"""The flow checkpoint: one file that inversion can use alone.
+
+Contents (``torch.save``, read back with ``weights_only=True``):
+
+* ``flow_config`` and ``state_dict`` of ``LatentFlow`` (the standardisation statistics ``w_mean``/``w_std`` are
+  buffers of the flow);
+* ``w_dim`` and ``w_init``: the mean of ``w_init_samples`` (100,000 by default) mapped w, the RLS initialisation
+  of paper section 4;
+* ``generator_fingerprint``: SHA-256 of the generator's mapping weights, checked when the flow is used;
+* ``training``: free-form provenance (samples seen, validation NLL, ...).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..atomic import torch_save_atomic
+from .maf import FlowConfig, LatentFlow
+
+FLOW_FORMAT = "rls-lightning/latent-flow"
+FLOW_VERSION = 1
+
+
+class FlowCheckpointError(ValueError):
+    """A flow checkpoint could not be used; the message names the file and the reason."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        super().__init__(f"{os.fspath(path)}: {reason}")
+
+
+def mapping_fingerprint(mapping: nn.Module) -> str:
+    """SHA-256 over the mapping network's learned weights (names, shapes and float32 values; not ``w_avg``)."""
+    digest = hashlib.sha256()
+    for name, param in sorted(mapping.named_parameters()):
+        tensor = param.detach().to("cpu", torch.float32).contiguous()
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class FlowBundle:
+    """Everything inversion needs from a flow checkpoint."""
+
+    flow: LatentFlow
+    w_init: torch.Tensor
+    generator_fingerprint: str
+    w_init_samples: int = 0
+    training: dict = field(default_factory=dict)
+
+    @property
+    def w_dim(self) -> int:
+        return self.flow.features
+
+
+def save_flow(bundle: FlowBundle, path: str | os.PathLike) -> None:
+    """Write the bundle atomically (temporary file, then rename)."""
+    payload = {
+        "format": FLOW_FORMAT,
+        "version": FLOW_VERSION,
+        "flow_config": bundle.flow.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in bundle.flow.state_dict().items()},
+        "w_dim": bundle.w_dim,
+        "w_init": bundle.w_init.detach().cpu().float(),
+        "w_init_samples": int(bundle.w_init_samples),
+        "generator_fingerprint": bundle.generator_fingerprint,
+        "training": dict(bundle.training),
+    }
+    torch_save_atomic(payload, path)
+
+
+def load_flow(path: str | os.PathLike, generator: nn.Module | None = None, *, force: bool = False,
+              device: str | torch.device = "cpu") -> FlowBundle:
+    """Read a flow checkpoint; with ``generator``, refuse a flow trained for another mapping network.
+
+    ``force=True`` skips the fingerprint check (e.g. for a generator whose mapping was only re-saved).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FlowCheckpointError(path, "no such file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise FlowCheckpointError(path, f"not a readable flow checkpoint ({first_line})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FLOW_FORMAT:
+        raise FlowCheckpointError(path, "not an rls-lightning flow checkpoint (train one with train_flow.py)")
+    if payload.get("version") != FLOW_VERSION:
+        raise FlowCheckpointError(path, f"flow format version {payload.get('version')} is not supported")
+    flow = LatentFlow(FlowConfig(**payload["flow_config"]))
+    flow.load_state_dict(payload["state_dict"])
+    flow.eval().requires_grad_(False).to(device)
+    bundle = FlowBundle(flow=flow, w_init=payload["w_init"].to(device),
+                        generator_fingerprint=payload["generator_fingerprint"],
+                        w_init_samples=payload.get("w_init_samples", 0), training=payload.get("training", {}))
+    if generator is not None:
+        mapping = getattr(generator, "mapping", generator)
+        if bundle.w_dim != generator.w_dim:
+            raise FlowCheckpointError(path, f"flow is for w_dim={bundle.w_dim}, the generator has {generator.w_dim}")
+        if not force and mapping_fingerprint(mapping) != bundle.generator_fingerprint:
+            raise FlowCheckpointError(path, "this flow was trained for a different generator (mapping weights "
+                                            "differ); train one for it with train_flow.py, or pass --force")
+    return bundle

@@ -1,0 +1,110 @@
+"""The latent prior p_F(w): a masked autoregressive flow (MAF) on StyleGAN2's W space (paper sections 2.2, 3.1).
+
+``F`` maps w to the base space: ``F = MAF o standardise``, where ``standardise(w) = (w - mean) / std`` uses fixed
+per-dimension statistics of mapped samples (as the official code does before its flow). The density is the
+change-of-variables formula, Eq. 1:
+
+    log p_F(w) = log N(F(w); 0, I) + log |det J_F(w)|.
+
+Default architecture (paper section 4, official code): 5 blocks of [MADE (hidden 1024, ReLU, affine),
+batch-norm, order reversal].
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+import torch.nn.functional as F
+from nflows.transforms import BatchNorm, CompositeTransform, MaskedAffineAutoregressiveTransform, ReversePermutation
+from torch import nn
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+@dataclasses.dataclass(frozen=True)
+class FlowConfig:
+    """MAF hyper-parameters. ``num_blocks`` and ``hidden_features``: paper section 4 (5 blocks, width 1024)."""
+
+    features: int = 512
+    num_blocks: int = 5
+    hidden_features: int = 1024
+    made_residual_blocks: int = 2  # nflows' default depth of each MADE; the paper does not say
+    batch_norm: bool = True  # official code: a batch-norm flow layer after each MADE
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
+class Float32MaskedAffine(MaskedAffineAutoregressiveTransform):
+    """nflows' masked affine transform whose scale, shift and log-determinant are always computed in float32,
+    so that ``bf16-mixed`` training only lowers the precision of the MADE's matrix products."""
+
+    def _elementwise_forward(self, inputs, autoregressive_params):
+        return super()._elementwise_forward(at_least_float32(inputs), at_least_float32(autoregressive_params))
+
+    def _elementwise_inverse(self, inputs, autoregressive_params):
+        return super()._elementwise_inverse(at_least_float32(inputs), at_least_float32(autoregressive_params))
+
+
+class LatentFlow(nn.Module):
+    """``F: W -> R^d`` with ``log_prob(w)`` (Eq. 1), ``to_gaussian(w) = F(w)`` and ``sample(n)``."""
+
+    def __init__(self, config: FlowConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or FlowConfig()
+        d = self.config.features
+        layers = []
+        for _ in range(self.config.num_blocks):
+            layers.append(Float32MaskedAffine(features=d, hidden_features=self.config.hidden_features,
+                                              num_blocks=self.config.made_residual_blocks, activation=F.relu))
+            if self.config.batch_norm:
+                layers.append(BatchNorm(d))
+            layers.append(ReversePermutation(d))
+        self.transform = CompositeTransform(layers)
+        self.register_buffer("w_mean", torch.zeros(d))
+        self.register_buffer("w_std", torch.ones(d))
+
+    @property
+    def features(self) -> int:
+        return self.config.features
+
+    def set_standardisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.w_mean.copy_(mean.reshape(-1))
+        self.w_std.copy_(std.reshape(-1).clamp_min(1e-6))
+
+    def forward_with_logdet(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(F(w), log|det J_F(w)|)`` for ``w`` of shape ``[N, d]`` (at least float32, even under autocast)."""
+        if w.ndim != 2 or w.shape[1] != self.features:
+            raise ValueError(f"expected w of shape [N, {self.features}], got {tuple(w.shape)}")
+        x = (at_least_float32(w) - self.w_mean) / self.w_std
+        u, logdet = self.transform(x)
+        return at_least_float32(u), at_least_float32(logdet) - self.w_std.log().sum()
+
+    def to_gaussian(self, w: torch.Tensor) -> torch.Tensor:
+        """F(w), the base-space image of w (used by P_gaussian, Eq. 5)."""
+        return self.forward_with_logdet(w)[0]
+
+    def log_prob(self, w: torch.Tensor) -> torch.Tensor:
+        """log p_F(w), Eq. 1, per row, in nats."""
+        u, logdet = self.forward_with_logdet(w)
+        return -0.5 * (u.square().sum(dim=1) + self.features * LOG_2PI) + logdet
+
+    @torch.no_grad()
+    def from_gaussian(self, u: torch.Tensor) -> torch.Tensor:
+        """F^{-1}(u). Sequential over the d dimensions (d MADE passes per block), so slow for large batches.
+
+        Always without autograd: nflows' inverse keeps every intermediate graph and exhausts memory at d=512.
+        """
+        x, _ = self.transform.inverse(at_least_float32(u))
+        return x * self.w_std + self.w_mean
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n samples w ~ p_F (eval mode: batch-norm layers use their running statistics)."""
+        u = torch.randn(n, self.features, generator=generator, device=self.w_mean.device)
+        return self.from_gaussian(u)
