@@ -130,7 +130,8 @@ class SynthesisBlock(nn.Module):
 
 
 class SynthesisNetwork(nn.Module):
-    """W+ -> image. ``ws`` ``[N, num_ws, w_dim]``; block ``b{r}`` reads rows ``[i, i + convs + 1)`` then ``i += convs``."""
+    """W+ -> image. ``ws`` is ``[N, num_ws, w_dim]``; block ``b{r}`` reads rows ``[i, i + convs + 1)``, then
+    ``i += convs`` (so a ToRGB shares its w with the next block's up-conv)."""
 
     def __init__(self, config: GeneratorConfig) -> None:
         super().__init__()
