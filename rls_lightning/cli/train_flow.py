@@ -1,0 +1,171 @@
+"""Train the MAF latent prior p_F(w) of a StyleGAN2 generator (paper sections 2.2, 3.1, 4).
+
+Samples w = G.mapping(z) on the fly on the training device (no data set on disk), fits the flow by maximum
+likelihood, keeps the checkpoint with the best validation NLL, then writes one standalone flow file for
+invert.py and a Gaussianization report (Figure 3) beside it.
+
+    python train_flow.py                                   # the embedded demo generator
+    python train_flow.py --generator ffhq.pkl --output ffhq-flow.pt --devices 4
+    python train_flow.py --config flow.yaml                # any option, in YAML
+    python train_flow.py --print_config > flow.yaml        # write the defaults as a starting point
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from jsonargparse import ActionConfigFile, ArgumentParser
+
+DEMO_GENERATOR = Path("checkpoints/demo-faces64/generator.pt")
+DEMO_FLOW = Path("checkpoints/demo-faces64/flow.pt")
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python train_flow.py", description=__doc__, default_env=False)
+    p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
+    io = p.add_argument_group("files")
+    io.add_argument("--generator", type=Path, default=DEMO_GENERATOR,
+                    help="StyleGAN2 checkpoint (ours, rosinality .pt or NVIDIA .pkl); default: the demo model")
+    io.add_argument("--output", type=Path | None, default=None,
+                    help=f"flow file to write; default: {DEMO_FLOW} for the demo model, else "
+                         "<generator folder>/<generator stem>-flow.pt")
+    io.add_argument("--run-dir", type=Path, default=Path("runs/flow"),
+                    help="Lightning checkpoints (best and last) and logs go here")
+    io.add_argument("--resume", type=str | None, default=None,
+                    help="continue an interrupted run: 'last' (RUN_DIR/checkpoints/last.ckpt) or a .ckpt path")
+    model = p.add_argument_group("flow (paper sec. 4: MAF, 5 blocks, hidden size 1024)")
+    model.add_argument("--blocks", type=int, default=5, help="MAF blocks [MADE, batch-norm, reversal]")
+    model.add_argument("--hidden", type=int, default=1024, help="hidden width of each MADE")
+    model.add_argument("--made-blocks", type=int, default=2, help="residual blocks inside each MADE (nflows default)")
+    model.add_argument("--batch-norm", type=bool, default=True, help="batch-norm flow layer after each MADE "
+                                                                      "(official code)")
+    train = p.add_argument_group("training")
+    train.add_argument("--num-samples", type=int, default=5_000_000,
+                       help="total mapped w seen in training, over all devices")
+    train.add_argument("--batch-size", type=int, default=1024, help="w per step and device")
+    train.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate, cosine-decayed to 0")
+    train.add_argument("--val-samples", type=int, default=10_000, help="fixed, seeded validation set of w")
+    train.add_argument("--val-every", type=int, default=500, help="validate every this many steps")
+    train.add_argument("--patience", type=int, default=10,
+                       help="early stopping: validations without improvement of val_nll")
+    train.add_argument("--stats-samples", type=int, default=100_000,
+                       help="mapped w for the standardisation and the RLS initial w (paper: mean of 100,000)")
+    train.add_argument("--seed", type=int, default=0, help="root of all random streams")
+    hw = p.add_argument_group("hardware (Lightning Trainer)")
+    hw.add_argument("--accelerator", type=str, default="auto", help="cpu, gpu, auto")
+    hw.add_argument("--devices", type=int, default=1, help="devices per node; >1 uses DDP")
+    hw.add_argument("--num-nodes", type=int, default=1, help="machines for multi-node DDP")
+    hw.add_argument("--precision", type=str, default="auto",
+                    help="'auto' = bf16-mixed on a GPU with bf16 (the log-determinant stays float32), else 32-true")
+    hw.add_argument("--logger", type=str, default="csv", help="csv or tensorboard (if installed)")
+    rep = p.add_argument_group("Gaussianization report (Figure 3)")
+    rep.add_argument("--report", type=bool, default=True, help="write <output stem>-report.png/.json after training")
+    rep.add_argument("--report-samples", type=int, default=5000, help="fresh samples in the report (paper: 5000)")
+    return p
+
+
+def default_output(generator: Path) -> Path:
+    if generator == DEMO_GENERATOR:
+        return DEMO_FLOW
+    return generator.with_name(f"{generator.stem}-flow.pt")
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    if precision != "auto":
+        return precision
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    return "bf16-mixed" if on_gpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
+
+
+def make_logger(kind: str, run_dir: Path):
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    if kind == "tensorboard":
+        try:
+            return TensorBoardLogger(run_dir, name="logs")
+        except ModuleNotFoundError:
+            print("tensorboard is not installed; logging to CSV instead")
+    elif kind != "csv":
+        raise SystemExit(f"error: --logger must be csv or tensorboard, got {kind!r}")
+    return CSVLogger(run_dir, name="logs")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    from rls_lightning.cli.progress import CleanRichProgressBar, silence_known_lightning_warnings
+
+    from rls_lightning.flow.checkpoint import save_flow
+    from rls_lightning.flow.lightning_module import FlowPrior, flow_config_for
+    from rls_lightning.flow.report import gaussianization_report, write_report
+    from rls_lightning.stylegan import CheckpointError, load_generator
+
+    args = build_parser().parse_args(argv)
+    silence_known_lightning_warnings()
+    if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.exists():
+        print(f"error: {DEMO_GENERATOR}: the embedded demo generator is not in this checkout; "
+              "pass --generator PATH to your StyleGAN2 checkpoint", file=sys.stderr)
+        return 2
+    try:
+        G = load_generator(args.generator)
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    output = args.output or default_output(args.generator)
+
+    flow_config = flow_config_for(G.w_dim, num_blocks=args.blocks, hidden_features=args.hidden,
+                                  made_residual_blocks=args.made_blocks, batch_norm=args.batch_norm)
+    module = FlowPrior(G.mapping, G.z_dim, flow_config, num_samples=args.num_samples, batch_size=args.batch_size,
+                       lr=args.lr, val_samples=args.val_samples, stats_samples=args.stats_samples, seed=args.seed)
+    del G  # only the mapping network is needed
+
+    run_dir = Path(args.run_dir)
+    checkpointing = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="flow-{step}-{val_nll:.2f}",
+                                    monitor="val_nll", mode="min", save_top_k=1, save_last=True)
+    trainer = L.Trainer(
+        accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes,
+        strategy="ddp" if args.devices * args.num_nodes > 1 else "auto",
+        precision=resolve_precision(args.precision, args.accelerator),
+        max_epochs=1, val_check_interval=min(args.val_every, module.num_steps), check_val_every_n_epoch=None,
+        num_sanity_val_steps=0, gradient_clip_val=10.0, logger=make_logger(args.logger, run_dir),
+        callbacks=[checkpointing, EarlyStopping(monitor="val_nll", mode="min", patience=args.patience),
+                   CleanRichProgressBar()],
+        default_root_dir=run_dir, log_every_n_steps=10,
+    )
+    ckpt_path = None
+    if args.resume:
+        ckpt_path = run_dir / "checkpoints" / "last.ckpt" if args.resume == "last" else Path(args.resume)
+        if not ckpt_path.is_file():
+            print(f"error: {ckpt_path}: no checkpoint to resume from", file=sys.stderr)
+            return 2
+    trainer.fit(module, ckpt_path=ckpt_path)
+
+    best = checkpointing.best_model_path
+    if best:
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    val = trainer.validate(module, verbose=False)
+    if not trainer.is_global_zero:
+        return 0
+    val_nll = float(val[0]["val_nll"]) if val else float("nan")
+    module = module.cpu()
+    bundle = module.to_bundle({"val_nll": val_nll, "best_checkpoint": str(best),
+                               "samples_seen": int(trainer.global_step * args.batch_size * trainer.world_size),
+                               "generator": str(args.generator)})
+    save_flow(bundle, output)
+    print(f"flow prior written to {output} (validation NLL {val_nll:.2f} nats per w)")
+    if args.report:
+        report = gaussianization_report(module.mapping, module.hparams.z_dim, bundle.flow,
+                                        num_samples=args.report_samples, seed=args.seed)
+        json_path, png_path = write_report(report, output.with_name(f"{output.stem}-report"))
+        numbers = report["squared_norms"]
+        print(f"Gaussianization (KS distance of squared norms to chi2): z {numbers['z']['ks_to_chi2']:.3f}, "
+              f"F(w) {numbers['flow']['ks_to_chi2']:.3f}, PULSE {numbers['pulse']['ks_to_chi2']:.3f}; "
+              f"see {png_path} and {json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

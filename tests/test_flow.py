@@ -1,0 +1,220 @@
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from rls_lightning.flow.checkpoint import FlowCheckpointError, load_flow, mapping_fingerprint, save_flow
+from rls_lightning.flow.lightning_module import FlowPrior, flow_config_for
+from rls_lightning.flow.maf import FlowConfig, LatentFlow
+from rls_lightning.flow.report import gaussianization_report, pulse_gaussianize, squared_norm_summary
+from rls_lightning.flow.sampling import SeedStream, draw_z, latent_statistics, stream_seed
+from rls_lightning.stylegan import Generator, GeneratorConfig, save_generator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_generator(seed: int = 0, w_dim: int = 8) -> Generator:
+    torch.manual_seed(seed)
+    return Generator(GeneratorConfig(img_resolution=8, z_dim=w_dim, w_dim=w_dim, mapping_layers=2,
+                                     channel_base=64, channel_max=8)).eval()
+
+
+def warmed_flow(d: int = 5, seed: int = 0) -> LatentFlow:
+    torch.manual_seed(seed)
+    flow = LatentFlow(FlowConfig(features=d, hidden_features=16, num_blocks=2)).double()
+    flow.set_standardisation(torch.randn(d).double(), torch.rand(d).double() + 0.5)
+    flow.train()
+    for _ in range(3):  # give the batch-norm layers non-trivial running statistics
+        flow.log_prob(torch.randn(64, d, dtype=torch.float64) * 2)
+    return flow.eval()
+
+
+def test_log_prob_is_the_change_of_variables_formula():
+    """Eq. 1 with a brute-force Jacobian: log N(F(w)) + log|det dF/dw|."""
+    flow = warmed_flow()
+    w = torch.randn(4, 5, dtype=torch.float64)
+    for row in w:
+        jac = torch.autograd.functional.jacobian(lambda x: flow.to_gaussian(x[None])[0], row)
+        u = flow.to_gaussian(row[None])[0]
+        expected = stats.multivariate_normal(np.zeros(5), np.eye(5)).logpdf(u.detach().numpy()) + torch.linalg.slogdet(jac)[1]
+        assert flow.log_prob(row[None]).item() == pytest.approx(expected.item(), abs=1e-8)
+
+
+def test_inverse_and_sampling():
+    flow = warmed_flow()
+    w = torch.randn(6, 5, dtype=torch.float64)
+    torch.testing.assert_close(flow.from_gaussian(flow.to_gaussian(w)), w, atol=1e-10, rtol=0)
+    samples = flow.sample(3, generator=torch.Generator().manual_seed(0))
+    assert samples.shape == (3, 5) and not samples.requires_grad
+
+
+def test_log_determinant_stays_float32_under_bf16_autocast():
+    flow = LatentFlow(FlowConfig(features=8, hidden_features=32, num_blocks=2)).eval()
+    w = torch.randn(16, 8)
+    full = flow.log_prob(w)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        u, logdet = flow.forward_with_logdet(w)
+        low = flow.log_prob(w)
+    assert u.dtype == torch.float32 and logdet.dtype == torch.float32
+    assert (low - full).abs().max() < 0.05 * full.abs().max()
+
+
+def test_latent_statistics_match_numpy():
+    G = tiny_generator()
+    mean, std = latent_statistics(G.mapping, G.z_dim, 3000, seed=5, device="cpu", batch_size=700)
+    with torch.no_grad():
+        w = G.mapping(draw_z(3000, G.z_dim, 5)).double().numpy()
+    np.testing.assert_allclose(mean.numpy(), w.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(std.numpy(), w.std(0, ddof=1), rtol=1e-4)
+
+
+def test_seed_stream_splits_steps_across_ranks(monkeypatch):
+    stream = SeedStream(base_seed=100, num_steps=7)
+    assert list(stream) == list(range(100, 107)) and len(stream) == 7
+    seen = []
+    for rank in (0, 1):
+        monkeypatch.setattr(SeedStream, "_rank_and_world", staticmethod(lambda r=rank: (r, 2)))
+        seen.append(list(stream))
+    assert seen == [[100, 102, 104, 106], [101, 103, 105]]
+
+
+def _train(G, **kwargs) -> FlowPrior:
+    module = FlowPrior(G.mapping, G.z_dim, flow_config_for(G.w_dim, num_blocks=2, hidden_features=32),
+                       **{**dict(num_samples=300 * 256, batch_size=256, lr=1e-3, val_samples=2000,
+                                 stats_samples=4000), **kwargs})
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                        val_check_interval=100, check_val_every_n_epoch=None)
+    trainer.fit(module)
+    return module
+
+
+def _gaussian_nll(w: np.ndarray) -> float:
+    """NLL of a full-covariance Gaussian fitted to ``w`` itself (an optimistic baseline)."""
+    mu, cov = w.mean(0), np.cov(w.T)
+    return float(-stats.multivariate_normal(mu, cov).logpdf(w).mean())
+
+
+def test_training_beats_a_fitted_gaussian_and_round_trips(tmp_path):
+    G = tiny_generator()
+    with torch.no_grad():
+        w = G.mapping(draw_z(4000, G.z_dim, seed=99))
+    untrained = FlowPrior(G.mapping, G.z_dim, flow_config_for(G.w_dim, num_blocks=2, hidden_features=32))
+    untrained.flow.set_standardisation(w.mean(0), w.std(0))
+    nll_before = -untrained.flow.eval().log_prob(w).mean().item()
+
+    module = _train(G)
+    flow = module.flow.eval()
+    nll_after = -flow.log_prob(w).mean().item()
+    assert nll_after < nll_before - 1.0
+    assert nll_after < _gaussian_nll(w.double().numpy()) - 1.0  # the mapped w are far from Gaussian
+    # standardisation and the RLS initialisation: the statistics of the 'stats' stream of mapped samples
+    mean, std = latent_statistics(G.mapping, G.z_dim, 4000, stream_seed(0, "stats"), "cpu")
+    torch.testing.assert_close(module.w_init, mean)
+    torch.testing.assert_close(module.flow.w_std, std)
+
+    save_flow(module.to_bundle({"val_nll": nll_after}), tmp_path / "flow.pt")
+    bundle = load_flow(tmp_path / "flow.pt", G)
+    torch.testing.assert_close(bundle.flow.log_prob(w), flow.log_prob(w), atol=0, rtol=0)
+    torch.testing.assert_close(bundle.w_init, module.w_init)
+    assert bundle.generator_fingerprint == mapping_fingerprint(G.mapping)
+    assert bundle.training["val_nll"] == nll_after
+
+
+def test_flow_for_another_generator_is_refused(tmp_path):
+    G, other = tiny_generator(0), tiny_generator(1)
+    flow = LatentFlow(FlowConfig(features=8, hidden_features=16, num_blocks=1))
+    from rls_lightning.flow.checkpoint import FlowBundle
+    save_flow(FlowBundle(flow, torch.zeros(8), mapping_fingerprint(G.mapping)), tmp_path / "flow.pt")
+    load_flow(tmp_path / "flow.pt", G)
+    with pytest.raises(FlowCheckpointError, match=r"flow\.pt: this flow was trained for a different generator"):
+        load_flow(tmp_path / "flow.pt", other)
+    load_flow(tmp_path / "flow.pt", other, force=True)
+    with pytest.raises(FlowCheckpointError, match="w_dim=8"):
+        load_flow(tmp_path / "flow.pt", tiny_generator(0, w_dim=4), force=True)
+    torch.save({"state_dict": {}}, tmp_path / "not_flow.pt")
+    with pytest.raises(FlowCheckpointError, match="not an rls-lightning flow checkpoint"):
+        load_flow(tmp_path / "not_flow.pt")
+
+
+def _brute_force_ks(samples: np.ndarray, cdf) -> float:
+    x = np.sort(samples)
+    n = len(x)
+    f = cdf(x)
+    return float(max(np.max(np.arange(1, n + 1) / n - f), np.max(f - np.arange(0, n) / n)))
+
+
+def test_squared_norm_summary_against_brute_force():
+    rng = np.random.default_rng(0)
+    d = 64
+    chi2_samples = (rng.standard_normal((5000, d)) ** 2).sum(1)
+    good = squared_norm_summary(chi2_samples, d)
+    assert good["ks_to_chi2"] == pytest.approx(_brute_force_ks(chi2_samples, stats.chi2(d).cdf), abs=1e-12)
+    assert good["ks_to_chi2"] < 0.025 and abs(good["mean"] - d) < 1.0 and abs(good["std"] - math.sqrt(2 * d)) < 0.5
+    wide = squared_norm_summary(1.5 * chi2_samples, d)
+    assert wide["ks_to_chi2"] > 0.3
+
+
+class _LeakyAffine(torch.nn.Module):
+    """w = lrelu_0.2(a * z + b): PULSE's lrelu_5 undoes it exactly, so its squared norms are chi^2_d."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b = torch.rand(d) + 0.5, torch.randn(d)
+
+    def forward(self, z):
+        return torch.nn.functional.leaky_relu(self.a * z + self.b, 0.2)
+
+
+def test_report_on_a_case_with_a_known_answer():
+    d = 32
+    mapping = _LeakyAffine(d)
+    flow = LatentFlow(FlowConfig(features=d, hidden_features=8, num_blocks=1, batch_norm=False))
+    with torch.no_grad():  # an unfitted flow: F(w) = softplus(0) * w, about 0.69 w, is far from chi^2_d
+        for p in flow.parameters():
+            p.zero_()
+    report = gaussianization_report(mapping, d, flow, num_samples=4000, pulse_stats_samples=20000)
+    numbers = report["squared_norms"]
+    assert numbers["z"]["ks_to_chi2"] < 0.03
+    assert numbers["pulse"]["ks_to_chi2"] < 0.03
+    assert numbers["flow"]["ks_to_chi2"] > 0.3
+    w = torch.nn.functional.leaky_relu(torch.randn(10, d), 0.2)
+    torch.testing.assert_close(pulse_gaussianize(w, torch.zeros(d), torch.ones(d)),
+                               torch.where(w > 0, w, 5 * w))
+
+
+def test_train_flow_cli_with_two_ddp_processes(tmp_path):
+    G = tiny_generator()
+    save_generator(G, tmp_path / "G.pt")
+    config = tmp_path / "flow.yaml"
+    config.write_text("num_samples: 51200\nbatch_size: 256\nhidden: 32\nblocks: 2\nval_every: 25\n"
+                      "val_samples: 2000\nstats_samples: 4000\nlr: 0.001\nreport_samples: 2000\n")
+    cmd = [sys.executable, str(ROOT / "train_flow.py"), "--config", str(config), "--generator", str(tmp_path / "G.pt"),
+           "--output", str(tmp_path / "out" / "flow.pt"), "--run-dir", str(tmp_path / "run"),
+           "--accelerator", "cpu", "--devices", "2"]
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "flow prior written to" in result.stdout
+    bundle = load_flow(tmp_path / "out" / "flow.pt", G)
+    assert bundle.training["samples_seen"] == 51200  # 100 steps per process x 2 processes x 256
+    with open(next((tmp_path / "run" / "logs").glob("version_*/metrics.csv"))) as f:
+        val = [float(r["val_nll"]) for r in csv.DictReader(f) if r["val_nll"]]
+    assert len(val) >= 4 and val[3] < val[0]  # 4 validations in training (then one on the best weights)
+    report = json.loads((tmp_path / "out" / "flow-report.json").read_text())
+    assert set(report["squared_norms"]) == {"z", "flow", "pulse"}
+    assert (tmp_path / "out" / "flow-report.png").stat().st_size > 10_000
+
+
+def test_train_flow_cli_reports_missing_generator(tmp_path, capsys):
+    from rls_lightning.cli.train_flow import main
+    assert main(["--generator", str(tmp_path / "nope.pt")]) == 2
+    assert "nope.pt: no such file" in capsys.readouterr().err
