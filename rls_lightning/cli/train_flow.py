@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-DEMO_GENERATOR = Path("checkpoints/demo-faces64/generator.pt")
-DEMO_FLOW = Path("checkpoints/demo-faces64/flow.pt")
+from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
+
 
 
 def build_parser() -> ArgumentParser:

@@ -1,0 +1,179 @@
+"""Super-resolve a directory of low-resolution face images with RLS / RLS+ (or a baseline preset).
+
+For every input (any square size that divides the generator's resolution; the factor is inferred) it writes, in
+--out-dir: <stem>.png (the result), <stem>_rls.png (the RLS anchor), <stem>.pt (latents and noise), and a row
+of results.csv (LR consistency of each stage, steps, seconds). With --num-samples K > 1 also <stem>_s{k}.png
+and <stem>_std.png (per-pixel standard deviation over the K results). Files that cannot be used are listed with
+the reason and skipped; a run that is interrupted continues where it stopped when started again.
+
+    python invert.py --lr-dir data/demo/lr8x
+    python invert.py --lr-dir celeba_lr/ --generator ffhq.pkl --flow ffhq-flow.pt --devices 4 --precision bf16-mixed
+    python invert.py --lr-dir celeba_lr/ --preset pulse            # or rls, brgm, no-cross, ... (--list-presets)
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from jsonargparse import ActionConfigFile, ArgumentParser
+
+from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
+from rls_lightning.inversion.presets import PRESETS
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python invert.py", description=__doc__, default_env=False)
+    p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
+    p.add_argument("--list-presets", action="store_true", help="describe every preset and exit")
+    io = p.add_argument_group("files")
+    io.add_argument("--lr-dir", type=Path | None, default=None, help="folder of low-resolution images (required)")
+    io.add_argument("--out-dir", type=Path | None, default=None,
+                    help="results folder; default: <lr-dir>_<preset> beside the input folder")
+    io.add_argument("--generator", type=Path, default=DEMO_GENERATOR,
+                    help="StyleGAN2 checkpoint (ours, rosinality .pt or NVIDIA .pkl); default: the demo model")
+    io.add_argument("--flow", type=Path | None, default=None,
+                    help=f"flow prior from train_flow.py; default: {DEMO_FLOW} with the demo generator")
+    io.add_argument("--force", action="store_true", help="use a flow trained for another generator anyway")
+    method = p.add_argument_group("method")
+    method.add_argument("--preset", type=str, default="rls+", help=f"one of: {', '.join(PRESETS)}")
+    method.add_argument("--num-samples", type=int, default=1,
+                        help="K results per image from different initialisations (paper Figure 7)")
+    method.add_argument("--seed", type=int, default=0, help="seed of the initialisations")
+    over = p.add_argument_group("overrides of the preset (default: the preset's value)")
+    over.add_argument("--steps", type=int | None, default=None, help="RLS Adam steps (paper: 200)")
+    over.add_argument("--lr", type=float | None, default=None, help="RLS learning rate (paper: 0.5)")
+    over.add_argument("--lambda-w", type=float | None, default=None, help="weight of P_w (paper: 2e-4)")
+    over.add_argument("--lambda-g", type=float | None, default=None, help="weight of P_gaussian (paper: 4e-4)")
+    over.add_argument("--lambda-c", type=float | None, default=None, help="weight of P_cross (paper: 0.05)")
+    over.add_argument("--schedule", type=str | None, default=None,
+                      help="constant (paper) or one-cycle (official code), for both stages")
+    over.add_argument("--keep-best", type=bool | None, default=None,
+                      help="return the lowest-loss step of each stage (official code) instead of the last")
+    over.add_argument("--refine-steps", type=int | None, default=None, help="RLS+ steps (paper: 50; 0 = no RLS+)")
+    over.add_argument("--refine-lr", type=float | None, default=None,
+                      help="RLS+ learning rate of w, noise and generator (paper: 1e-4)")
+    over.add_argument("--radius-scale", type=float | None, default=None,
+                      help="l1-ball radius in units of sqrt(d) (paper: 1); a negative value removes the ball")
+    over.add_argument("--trainable-noise", type=int | None, default=None,
+                      help="how many of the first noise maps RLS+ optimises (paper/official: 9)")
+    over.add_argument("--patience", type=int | None, default=None,
+                      help="RLS+ early stopping patience in steps (ours: 5); a negative value disables it")
+    hw = p.add_argument_group("hardware")
+    hw.add_argument("--batch-size", type=int, default=4, help="images (x samples) optimised together in RLS")
+    hw.add_argument("--accelerator", type=str, default="auto", help="cpu, gpu, auto")
+    hw.add_argument("--devices", type=int, default=1, help="devices per node; >1 shards the images (DDP launch)")
+    hw.add_argument("--num-nodes", type=int, default=1, help="machines")
+    hw.add_argument("--precision", type=str, default="32-true", help="32-true, bf16-mixed or 16-mixed")
+    return p
+
+
+def settings_from_args(args):
+    from rls_lightning.inversion.presets import get_preset
+
+    settings = get_preset(args.preset)
+    search = {k: v for k, v in dict(steps=args.steps, lr=args.lr, lambda_w=args.lambda_w, lambda_g=args.lambda_g,
+                                    lambda_c=args.lambda_c, schedule=args.schedule,
+                                    keep_best=args.keep_best).items() if v is not None}
+    refine = {k: v for k, v in dict(steps=args.refine_steps, schedule=args.schedule, keep_best=args.keep_best,
+                                    trainable_noise=args.trainable_noise).items() if v is not None}
+    if args.refine_lr is not None:
+        refine.update(lr_w=args.refine_lr, lr_noise=args.refine_lr, lr_generator=args.refine_lr)
+    if args.radius_scale is not None:
+        refine["radius_scale"] = None if args.radius_scale < 0 else args.radius_scale
+    if args.patience is not None:
+        refine["early_stopping_patience"] = None if args.patience < 0 else args.patience
+    if args.refine_steps == 0:
+        refine = {"enabled": False}
+    return settings.replace(search=search, refine=refine)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args, rank: int = 0, world: int = 1, local_device: int | None = None, barrier=None) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from rls_lightning.flow.checkpoint import FlowCheckpointError, load_flow
+    from rls_lightning.inversion.job import InversionJob, TrainerOptions
+    from rls_lightning.lr_images import scan_directory
+    from rls_lightning.stylegan import CheckpointError, load_generator
+
+    console = Console(stderr=True, quiet=rank != 0)
+    settings = settings_from_args(args)
+    try:
+        G = load_generator(args.generator)
+        flow_path = args.flow or (DEMO_FLOW if args.generator == DEMO_GENERATOR else None)
+        needs_flow = settings.search.uses_flow or settings.search.init == "flow-mean"
+        if needs_flow and flow_path is None:
+            return _fail(f"preset {settings.name} needs a flow prior for {args.generator}: pass --flow "
+                         "(train one with: python train_flow.py --generator ...)")
+        flow = load_flow(flow_path, G, force=args.force) if flow_path is not None else None
+    except (CheckpointError, FlowCheckpointError) as err:
+        return _fail(str(err))
+
+    out_dir = args.out_dir or args.lr_dir.with_name(f"{args.lr_dir.name}_{settings.name}")
+    images, rejected = scan_directory(args.lr_dir, G.img_resolution, G.img_channels)
+    if rank == 0:
+        for item in rejected:
+            console.print(f"[yellow]{item}[/yellow]")
+        for image in images:
+            if image.note:
+                console.print(f"{image.path}: {image.note}")
+        console.print(f"{len(images)} image(s) to super-resolve with preset '{settings.name}' "
+                      f"({', '.join(sorted({f'x{i.factor}' for i in images}))}) into {out_dir}")
+    accelerator = args.accelerator
+    if accelerator == "auto":
+        accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    devices = [local_device] if (local_device is not None and accelerator != "cpu") else 1
+    columns = [TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn()]
+    with Progress(*columns, console=console, disable=rank != 0) as progress:
+        job = InversionJob(G, flow, settings, out_dir, batch_size=args.batch_size, num_samples=args.num_samples,
+                           seed=args.seed, progress=progress, log=console.print,
+                           trainer=TrainerOptions(accelerator=accelerator, devices=devices, precision=args.precision))
+        job.run(images[rank::world], rejected)
+    if barrier is not None:
+        barrier()
+    if rank == 0:
+        csv_path = job.write_results_csv(rejected)
+        console.print(f"done: results in {out_dir} (summary: {csv_path})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rls_lightning.cli.progress import silence_known_lightning_warnings
+
+    args = build_parser().parse_args(argv)
+    if args.list_presets:
+        for name, preset in PRESETS.items():
+            print(f"{name}\n    {preset.description}\n")
+        return 0
+    if args.lr_dir is None:
+        return _fail("--lr-dir is required (a folder of low-resolution images)")
+    if not args.lr_dir.is_dir():
+        return _fail(f"{args.lr_dir}: not a folder")
+    if args.out_dir is not None and args.out_dir.resolve() == args.lr_dir.resolve():
+        return _fail(f"{args.out_dir}: the output folder must differ from the input folder (inputs are never "
+                     "overwritten)")
+    if args.preset not in PRESETS:
+        return _fail(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")
+    if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.exists():
+        return _fail(f"{DEMO_GENERATOR}: the embedded demo generator is not in this checkout; pass --generator "
+                     "and --flow")
+    silence_known_lightning_warnings()
+    world = args.devices * args.num_nodes
+    if world == 1:
+        return run(args)
+
+    import lightning as L
+
+    fabric = L.Fabric(accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes, strategy="ddp")
+    return fabric.launch(lambda f: run(args, f.global_rank, f.world_size, f.local_rank, f.barrier))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""Callbacks applied after every optimizer step of the inversion stages."""
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+
+from .l1_ball import project_rows_onto_ball
+
+
+class L1BallProjection(L.Callback):
+    """Projected gradient descent for Eq. 7: after each step, every row of ``pl_module.ws`` is put back into the
+    l1 ball of ``radius`` centred on the same row of ``pl_module.anchor`` (exact Euclidean projection)."""
+
+    def __init__(self, radius: float) -> None:
+        self.radius = float(radius)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        with torch.no_grad():
+            pl_module.ws.copy_(project_rows_onto_ball(pl_module.ws, pl_module.anchor, self.radius))
+
+
+class SphereProjection(L.Callback):
+    """PULSE's constraint: each latent row rescaled to norm sqrt(d) after each step."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        with torch.no_grad():
+            latent = pl_module.latent
+            latent.mul_(math.sqrt(latent.shape[-1]) / latent.norm(dim=-1, keepdim=True).clamp_min(1e-12))
+
+
+class NoiseRenormalization(L.Callback):
+    """The official RLS+ code's noise renormalisation after each step (``rls+official`` preset)."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        pl_module.noise.renormalize_()
+
+
+class StepProgress(L.Callback):
+    """Advances a rich progress task by one per optimizer step (one bar for all the stages of a job)."""
+
+    def __init__(self, progress, task_id, description: str) -> None:
+        self.progress, self.task_id, self.description = progress, task_id, description
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.progress.reset(self.task_id, total=trainer.max_steps, description=self.description)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.progress.advance(self.task_id)

@@ -1,0 +1,280 @@
+"""The directory job: batches of LR images through RLS, then each through RLS+, with outputs users can trust.
+
+* RLS runs several images (and several samples per image) in one optimisation; per-image losses are summed,
+  so the result equals one-at-a-time runs. RLS+ refines image by image on a fresh copy of the generator.
+* Every output is written atomically. An image counts as finished once its row file
+  ``.progress/<stem>.json`` exists (written last); a new run over the same folder skips finished images.
+* Inputs are sharded over ranks by the caller (``images[rank::world]``); seeds are derived from the image stem
+  and sample index, so the outputs do not depend on batching or sharding.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping
+
+from ..atomic import atomic_write_path, torch_save_atomic
+from ..flow.checkpoint import FlowBundle
+from ..flow.report import pulse_statistics
+from ..flow.sampling import draw_z, stream_seed
+from ..image_io import save_png_atomic, to_uint8
+from ..lr_images import LowResImage, Rejected
+from ..stylegan import Generator
+from .callbacks import L1BallProjection, NoiseRenormalization, SphereProjection, StepProgress
+from .latent_search import LatentSearch
+from .refinement import Refinement
+from .settings import InversionSettings
+
+RESULT_COLUMNS = ["file", "status", "factor", "preset", "samples", "lr_l1_rls", "lr_l1_final", "rls_steps",
+                  "refine_steps", "seconds", "note"]
+STD_MAP_FULL_SCALE = 0.25  # a per-pixel std of 0.25 (on the [0, 1] scale) is drawn white
+
+
+@dataclasses.dataclass
+class TrainerOptions:
+    """What the per-stage Trainers are built with (the job's device, precision)."""
+
+    accelerator: str = "cpu"
+    devices: list[int] | int = 1
+    precision: str = "32-true"
+
+
+@dataclasses.dataclass
+class SampleResult:
+    ws_rls: torch.Tensor
+    noise_rls: list[torch.Tensor]
+    image_rls: torch.Tensor
+    lr_l1_rls: float
+    rls_steps: int
+    ws: torch.Tensor | None = None
+    noise: list[torch.Tensor] | None = None
+    image: torch.Tensor | None = None
+    lr_l1: float | None = None
+    refine_steps: int = 0
+    seconds: float = 0.0
+
+
+class InversionJob:
+    """Runs one preset over a list of LR images into ``out_dir``."""
+
+    def __init__(self, generator: Generator, flow: FlowBundle | None, settings: InversionSettings, out_dir: Path,
+                 *, batch_size: int = 4, num_samples: int = 1, seed: int = 0,
+                 trainer: TrainerOptions | None = None, progress=None,
+                 log: Callable[[str], None] = print) -> None:
+        self.generator = generator.eval().requires_grad_(False)
+        self.flow = flow
+        self.settings = settings
+        self.out_dir = Path(out_dir)
+        self.batch_size = max(1, int(batch_size))
+        self.num_samples = max(1, int(num_samples))
+        self.seed = int(seed)
+        self.trainer_options = trainer or TrainerOptions()
+        self.progress = progress
+        self.log = log
+        self._tasks = None
+        self._pulse_stats = None
+        if (settings.search.uses_flow or settings.search.init == "flow-mean"
+                or settings.search.gaussian_prior_weight) and flow is None:
+            raise ValueError(f"preset {settings.name} needs a flow checkpoint (its mean w and prior)")
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    @property
+    def progress_dir(self) -> Path:
+        return self.out_dir / ".progress"
+
+    def is_finished(self, image: LowResImage) -> bool:
+        row_path = self.progress_dir / f"{image.stem}.json"
+        if not row_path.is_file() or not (self.out_dir / f"{image.stem}.png").is_file():
+            return False
+        try:
+            row = json.loads(row_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return False
+        return row.get("preset") == self.settings.name and row.get("samples") == self.num_samples
+
+    def write_results_csv(self, rejected: list[Rejected] = ()) -> Path:
+        """Rebuild ``results.csv`` from the per-image rows (and the skipped files), atomically."""
+        rows = []
+        for row_path in sorted(self.progress_dir.glob("*.json")):
+            try:
+                rows.append(json.loads(row_path.read_text()))
+            except (OSError, json.JSONDecodeError):
+                continue
+        rows += [{"file": r.path.name, "status": "skipped", "note": r.reason} for r in rejected]
+        rows.sort(key=lambda r: r["file"])
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        path = self.out_dir / "results.csv"
+        with atomic_write_path(path) as tmp:
+            tmp.write_text(buffer.getvalue())
+        return path
+
+    # ------------------------------------------------------------------ stages
+
+    def _trainer(self, steps: int, callbacks: list) -> L.Trainer:
+        opts = self.trainer_options
+        return L.Trainer(accelerator=opts.accelerator, devices=opts.devices, precision=opts.precision,
+                         max_steps=steps, max_epochs=steps, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                         callbacks=callbacks)
+
+    def _step_callbacks(self, description: str) -> list:
+        if self.progress is None:
+            return []
+        return [StepProgress(self.progress, self._tasks[1], description)]
+
+    def item_seed(self, stem: str, sample: int) -> int:
+        return stream_seed(self.seed, f"{stem}/{sample}")
+
+    def initial_latent(self, stem: str, sample: int) -> torch.Tensor:
+        """``[rows, d]``: sample 0 starts at the flow's mean w (paper sec. 4); other samples at w = mapping(z)
+        for a seeded z (diverse solutions, Figure 7). PULSE starts from Gaussian latents on the sphere."""
+        G = self.generator
+        s = self.settings.search
+        rows = 1 if s.space == "w" else G.num_ws
+        if s.init == "pulse-random":
+            x = draw_z(G.num_ws, G.w_dim, self.item_seed(stem, sample))
+            return x * (math.sqrt(G.w_dim) / x.norm(dim=1, keepdim=True))
+        if sample == 0:
+            w = self.flow.w_init.float().cpu()
+        else:
+            with torch.no_grad():
+                w = G.mapping(draw_z(1, G.z_dim, self.item_seed(stem, sample)).to(G.mapping.fc0.weight.device))[0]
+        return w.cpu().reshape(1, -1).expand(rows, -1).clone()
+
+    def pulse_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._pulse_stats is None:
+            device = self.generator.mapping.fc0.weight.device
+            self._pulse_stats = pulse_statistics(self.generator.mapping, self.generator.z_dim, 100_000,
+                                                 stream_seed(0, "pulse-stats"), device)
+        return self._pulse_stats
+
+    def run_search(self, items: list[tuple[LowResImage, int]]) -> list[SampleResult]:
+        """RLS (or a baseline's search) for a batch of (image, sample) pairs of one factor."""
+        s = self.settings.search
+        factor = items[0][0].factor
+        targets = torch.stack([image.pixels for image, _ in items])
+        latents = torch.stack([self.initial_latent(image.stem, k) for image, k in items])
+        flow = self.flow.flow if self.flow is not None else None
+        w_stats = (self.flow.flow.w_mean, self.flow.flow.w_std) if self.flow is not None else None
+        module = LatentSearch(self.generator, flow, targets, factor, s, latents, w_stats=w_stats,
+                              pulse_stats=self.pulse_stats() if s.pulse_sphere else None)
+        start = time.perf_counter()
+        if self.settings.refine.from_anchor:
+            callbacks = [SphereProjection()] if s.pulse_sphere else []
+            trainer = self._trainer(s.steps, callbacks + self._step_callbacks(f"RLS  x{factor}, {len(items)} at once"))
+            trainer.fit(module)
+            steps = trainer.global_step
+        else:  # "w/o anchor": RLS+ starts from the initial latent itself
+            steps = 0
+        out = module.results()
+        seconds = (time.perf_counter() - start) / len(items)
+        return [SampleResult(ws_rls=out.ws[i:i + 1], noise_rls=[m[i:i + 1] if m.shape[0] > 1 else m for m in out.noise],
+                             image_rls=out.images[i:i + 1], lr_l1_rls=float(out.lr_l1[i]), rls_steps=steps,
+                             seconds=seconds)
+                for i in range(len(items))]
+
+    def run_refinement(self, image: LowResImage, result: SampleResult) -> None:
+        r = self.settings.refine
+        module = Refinement(self.generator, image.pixels[None], image.factor, result.ws_rls, result.noise_rls, r)
+        callbacks = []
+        radius = r.radius(self.generator.w_dim)
+        if radius is not None and r.optimize_w:
+            callbacks.append(L1BallProjection(radius))
+        if r.renormalize_noise:
+            callbacks.append(NoiseRenormalization())
+        if r.early_stopping_patience is not None:
+            callbacks.append(EarlyStopping(monitor="refine_loss", mode="min", patience=r.early_stopping_patience,
+                                           check_on_train_epoch_end=True))
+        start = time.perf_counter()
+        trainer = self._trainer(r.steps, callbacks + self._step_callbacks(f"RLS+ {image.stem}"))
+        trainer.fit(module)
+        out = module.results()
+        result.image, result.ws, result.noise, result.lr_l1 = out.images, out.ws, out.noise, float(out.lr_l1[0])
+        result.refine_steps = trainer.global_step
+        result.seconds += time.perf_counter() - start
+
+    # ------------------------------------------------------------------ outputs
+
+    def write_outputs(self, image: LowResImage, samples: list[SampleResult]) -> dict:
+        out = self.out_dir
+        final = [s.image if s.image is not None else s.image_rls for s in samples]
+        save_png_atomic(to_uint8(final[0][0]), out / f"{image.stem}.png")
+        save_png_atomic(to_uint8(samples[0].image_rls[0]), out / f"{image.stem}_rls.png")
+        payload = {
+            "preset": self.settings.name, "factor": image.factor, "source": image.path.name,
+            "ws": torch.cat([s.ws if s.ws is not None else s.ws_rls for s in samples]),
+            "ws_rls": torch.cat([s.ws_rls for s in samples]),
+            "noise": [[m.cpu() for m in (s.noise if s.noise is not None else s.noise_rls)] for s in samples],
+        }
+        if len(samples) > 1:
+            stack = torch.cat(final)  # [K, C, H, W] in [-1, 1]
+            for k in range(len(samples)):
+                save_png_atomic(to_uint8(stack[k]), out / f"{image.stem}_s{k}.png")
+            pixel_std = (0.5 * stack).std(dim=0, unbiased=True).mean(dim=0)  # [H, W] on the [0, 1] scale
+            payload["pixel_std"] = pixel_std
+            std_map = np.clip(pixel_std.numpy() / STD_MAP_FULL_SCALE * 255.0, 0, 255).round().astype(np.uint8)
+            save_png_atomic(std_map[:, :, None], out / f"{image.stem}_std.png")
+        torch_save_atomic(payload, out / f"{image.stem}.pt")
+        first = samples[0]
+        row = {
+            "file": image.path.name, "status": "ok", "factor": image.factor, "preset": self.settings.name,
+            "samples": len(samples), "lr_l1_rls": round(first.lr_l1_rls, 6),
+            "lr_l1_final": round(first.lr_l1 if first.lr_l1 is not None else first.lr_l1_rls, 6),
+            "rls_steps": first.rls_steps, "refine_steps": first.refine_steps,
+            "seconds": round(sum(s.seconds for s in samples), 2), "note": image.note,
+        }
+        with atomic_write_path(self.progress_dir / f"{image.stem}.json") as tmp:
+            tmp.write_text(json.dumps(row))
+        return row
+
+    # ------------------------------------------------------------------ driver
+
+    def batches(self, images: list[LowResImage]) -> list[list[LowResImage]]:
+        """Images grouped by factor, ``batch_size // num_samples`` images (at least one) per RLS batch."""
+        per_batch = max(1, self.batch_size // self.num_samples)
+        batches = []
+        for factor in sorted({image.factor for image in images}):
+            same = [image for image in images if image.factor == factor]
+            batches += [same[i:i + per_batch] for i in range(0, len(same), per_batch)]
+        return batches
+
+    def run(self, images: list[LowResImage], rejected: list[Rejected] = ()) -> list[dict]:
+        """Process ``images`` (skipping finished ones) and return their result rows."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        todo = [image for image in images if not self.is_finished(image)]
+        if len(todo) < len(images):
+            self.log(f"resuming: {len(images) - len(todo)} image(s) already done in {self.out_dir}")
+        if self.progress is not None:
+            self._tasks = (self.progress.add_task("images", total=len(todo)),
+                           self.progress.add_task("steps", total=None))
+        rows = []
+        for batch in self.batches(todo):
+            items = [(image, k) for image in batch for k in range(self.num_samples)]
+            results = self.run_search(items)
+            for index, image in enumerate(batch):
+                samples = results[index * self.num_samples:(index + 1) * self.num_samples]
+                if self.settings.refine.enabled:
+                    for sample in samples:
+                        self.run_refinement(image, sample)
+                rows.append(self.write_outputs(image, samples))
+                self.write_results_csv(rejected)
+                if self.progress is not None:
+                    self.progress.advance(self._tasks[0])
+        self.write_results_csv(rejected)
+        return rows

@@ -1,0 +1,80 @@
+"""Terms of the RLS objective (paper Eq. 5-7) and of the baselines' objectives, one small function each.
+
+Every function returns one value **per image** (shape ``[N]``), so that a batch of images is optimised exactly
+as if each were alone once the per-image losses are summed (Adam's update of an image's latent then only sees its
+own gradient).
+
+Scale of the likelihood: the paper writes ``||y - D(G(w))||_1`` (Eq. 6); its weights lambda_w = 2e-4,
+lambda_g = 4e-4, lambda_c = 0.05 are exactly one tenth of the official code's 0.002 / 0.004 / 0.5 next to
+``10 * mean |y - D(G(w))|``, i.e. they belong with the **per-pixel mean** absolute error, which we use.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..flow.maf import LatentFlow
+
+
+def l1_likelihood(prediction_lr: torch.Tensor, target_lr: torch.Tensor) -> torch.Tensor:
+    """Negative log-likelihood under Laplace noise (paper sec. 3.1): mean |y - D(G(w))| over pixels, Eq. 6-7."""
+    return (prediction_lr - target_lr).abs().flatten(1).mean(1)
+
+
+def l2_likelihood(prediction_lr: torch.Tensor, target_lr: torch.Tensor) -> torch.Tensor:
+    """Mean squared error per image (PULSE's and BRGM's Gaussian-noise likelihood)."""
+    return (prediction_lr - target_lr).square().flatten(1).mean(1)
+
+
+def flow_log_density(flow: LatentFlow, ws: torch.Tensor) -> torch.Tensor:
+    """P_w = (1/L) sum_i log p_F(w_i), Eq. 5: the flow log-density averaged over the L rows of W+."""
+    n, rows, d = ws.shape
+    return flow.log_prob(ws.reshape(n * rows, d)).reshape(n, rows).mean(1)
+
+
+def gaussianization_prior(flow: LatentFlow, ws: torch.Tensor) -> torch.Tensor:
+    """P_gaussian = -(1/L) sum_i (||F(w_i)||_2 - sqrt(d))^2, Eq. 5: keeps F(w_i) near the sphere of radius sqrt(d)."""
+    n, rows, d = ws.shape
+    norms = flow.to_gaussian(ws.reshape(n * rows, d)).norm(dim=1).reshape(n, rows)
+    return -(norms - math.sqrt(d)).square().mean(1)
+
+
+def _pairs(rows: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.triu_indices(rows, rows, offset=1, device=device).unbind(0)
+
+
+def cross_prior(ws: torch.Tensor) -> torch.Tensor:
+    """P_cross = -sum_{i<j} ||w_i - w_j||_2^2, Eq. 5 (pairwise squared Euclidean distances of the W+ rows)."""
+    i, j = _pairs(ws.shape[1], ws.device)
+    return -(ws[:, i] - ws[:, j]).square().sum(dim=(1, 2))
+
+
+def mean_distance_cross_prior(ws: torch.Tensor) -> torch.Tensor:
+    """The official code's cross term, negated: -mean_{i<j} ||w_i - w_j||_2 (not squared, averaged over pairs).
+
+    The square root has an infinite derivative at 0 (all rows equal at the start), so a small epsilon is added.
+    """
+    i, j = _pairs(ws.shape[1], ws.device)
+    return -((ws[:, i] - ws[:, j]).square().sum(-1) + 1e-12).sqrt().mean(1)
+
+
+def geocross(latents: torch.Tensor) -> torch.Tensor:
+    """PULSE's GEOCROSS (as a loss, positive): mean over row pairs of the squared geodesic angle
+    ``(2 atan2(||x - y||, ||x + y||))^2`` between the rows of the (spherical) latent."""
+    i, j = _pairs(latents.shape[1], latents.device)
+    x, y = latents[:, i], latents[:, j]
+    angle = 2 * torch.atan2((x - y).norm(dim=-1), (x + y).norm(dim=-1))
+    return angle.square().mean(1)
+
+
+def cosine_cross_prior(ws: torch.Tensor) -> torch.Tensor:
+    """BRGM's cross prior (as a loss, positive): sum over row pairs of the cosine distance ``1 - cos(w_i, w_j)``."""
+    i, j = _pairs(ws.shape[1], ws.device)
+    cosine = torch.nn.functional.cosine_similarity(ws[:, i], ws[:, j], dim=-1)
+    return (1 - cosine).sum(1)
+
+
+def gaussian_w_prior(ws: torch.Tensor, w_mean: torch.Tensor, w_std: torch.Tensor) -> torch.Tensor:
+    """BRGM's Gaussian prior on W+ (as a loss, positive): mean of ((w - mean) / std)^2 over rows and dimensions."""
+    return ((ws - w_mean) / w_std).square().flatten(1).mean(1)

@@ -1,0 +1,67 @@
+"""Named settings for ``invert.py --preset``: the paper's method, its ablations, the official code, the baselines.
+
+Sources: the paper (sections 3-4, Tables 2 and 5, Figures 5 and 9) and what the public repositories of the
+official code, PULSE and BRGM do (``shared/reference/official-code-and-baselines.md``).
+"""
+from __future__ import annotations
+
+from .settings import InversionSettings, RefineSettings, SearchSettings
+
+_RLS = SearchSettings()
+_RLS_PLUS = RefineSettings()
+_NO_REFINE = RefineSettings(enabled=False)
+
+PRESETS: dict[str, InversionSettings] = {}
+
+
+def _add(name: str, search: SearchSettings, refine: RefineSettings, description: str) -> None:
+    PRESETS[name] = InversionSettings(name, search, refine, description)
+
+
+_add("rls+", _RLS, _RLS_PLUS,
+     "RLS then RLS+ with the paper's values (sec. 4): 200 Adam steps at lr 0.5 on W+ from the mean of 100k "
+     "mapped w with lambda_w=2e-4, lambda_g=4e-4, lambda_c=0.05; then 50 steps at lr 1e-4 on w, generator weights "
+     "and the first 9 noise maps, w in an l1 ball of radius sqrt(d) around the anchor, early stopping.")
+_add("rls", _RLS, _NO_REFINE, "RLS alone (Eq. 6), the anchor of RLS+.")
+_add("rls+official", SearchSettings(
+    steps=500, schedule="one-cycle", likelihood_weight=10.0, lambda_w=0.002, lambda_g=0.004, lambda_c=0.5,
+    cross="mean-distance", keep_best=True), RefineSettings(
+    steps=200, lr_w=0.1, lr_noise=0.1, lr_generator=1e-4, schedule="one-cycle", early_stopping_patience=None,
+    keep_best=True, renormalize_noise=True),
+    "What the official scripts run by default (rls.py, rls_plus.py): 500 + 200 steps, one-cycle schedules, "
+    "loss 10*L1 + 0.002*NLL + 0.004*gauss + 0.5*mean pairwise distance, w/noise lr 0.1, best step kept, noise "
+    "renormalised, no early stopping.")
+_add("pulse", SearchSettings(
+    steps=100, lr=0.4, schedule="one-cycle", init="pulse-random", likelihood="l2", likelihood_weight=100.0,
+    lambda_w=0.0, lambda_g=0.0, lambda_c=0.0, pulse_sphere=True, geocross_weight=0.05, trainable_noise=5,
+    keep_best=True), _NO_REFINE,
+    "PULSE (Menon et al. 2020) on a StyleGAN2: 18 x d Gaussian latents kept on the sphere of radius sqrt(d), "
+    "mapped to W+ by lrelu_0.2(x * std + mean) with the statistics of lrelu_5(w); 100 steps, Adam lr 0.4, one-cycle "
+    "drop; loss 100 * MSE + 0.05 * GEOCROSS; first 5 noise maps trainable. Unlike PULSE, a result is always written "
+    "(its 'no face within epsilon' failure is reported in results.csv instead).")
+_add("brgm", SearchSettings(
+    steps=501, lr=0.1, likelihood="l2", likelihood_weight=0.001 * 127.5 ** 2, lambda_w=0.0, lambda_g=0.0,
+    lambda_c=0.0, gaussian_prior_weight=100.0, cosine_cross_weight=0.1, cosine_cross_weight_above_16x=1.0),
+    _NO_REFINE,
+    "BRGM (Marinescu et al. 2021): 501 steps, Adam lr 0.1, W+ from the mean w, noise fixed; pixel MSE on the "
+    "0-255 scale (weight 0.001), Gaussian prior 100 * mean(((w - mean) / std)^2), cosine cross prior 0.1 (1 above "
+    "16x). BRGM's VGG16 perceptual term is left out: it needs pretrained weights that cannot be downloaded here.")
+# Ablations of RLS (Table 5, Figure 9).
+_add("no-prior", SearchSettings(lambda_w=0.0, lambda_g=0.0, lambda_c=0.0), _NO_REFINE,
+     "'w/o Regu.' (Table 5): the latent search without any prior.")
+_add("no-cross", SearchSettings(lambda_c=0.0), _NO_REFINE, "'w/o P_cross' (Table 5).")
+_add("w-only", SearchSettings(space="w"), _NO_REFINE, "'w/o W+' (Table 5): one w shared by all layers.")
+# Ablations of RLS+ (Table 2, Figure 5).
+_add("no-anchor", _RLS, RefineSettings(from_anchor=False),
+     "'w/o anchor' (Table 2): RLS+ started from the mean w instead of the RLS result (ball centred there).")
+_add("no-noise", _RLS, RefineSettings(optimize_noise=False), "'w/o noise' (Table 2).")
+_add("no-g", _RLS, RefineSettings(optimize_generator=False), "'w/o g' (Table 2).")
+_add("no-w", _RLS, RefineSettings(optimize_w=False), "'w/o w' (Table 2): w fixed at the anchor.")
+_add("no-l1-ball", _RLS, RefineSettings(radius_scale=None), "'w/o l1-ball' (Table 2).")
+
+
+def get_preset(name: str) -> InversionSettings:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}") from None

@@ -1,0 +1,78 @@
+"""What the two inversion stages share: the degradation, a one-item-per-epoch loader, frozen-module handling."""
+from __future__ import annotations
+
+import dataclasses
+
+import lightning as L
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..degradations import downsample_bicubic
+
+
+@dataclasses.dataclass
+class StageResult:
+    """A stage's outcome, on the CPU: W+ codes ``[N, num_ws, d]``, noise maps, rendered images ``[N, C, H, W]`` and
+    the LR consistency of each image (``lr_consistency``)."""
+
+    ws: torch.Tensor
+    noise: list[torch.Tensor]
+    images: torch.Tensor
+    lr_l1: torch.Tensor
+
+
+class InversionStage(L.LightningModule):
+    """Base of ``LatentSearch`` and ``Refinement``.
+
+    One optimizer step per epoch: Lightning's ``EarlyStopping`` then checks after every step, and
+    ``Trainer(max_steps=S, max_epochs=S)`` runs exactly S steps.
+    """
+
+    frozen_modules: tuple[str, ...] = ()
+
+    def __init__(self, targets: torch.Tensor, factor: int) -> None:
+        super().__init__()
+        self.factor = int(factor)
+        self.register_buffer("targets", targets.detach().clone())
+        self._result: StageResult | None = None
+
+    def final_state(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``(ws, noise maps)`` that the stage settles on."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def collect(self) -> StageResult:
+        ws, noise = self.final_state()
+        images = self.generator.synthesis(ws, noise=noise).float()
+        return StageResult(ws.cpu(), [n.cpu() for n in noise], images.cpu(), self.lr_consistency(images).cpu())
+
+    def on_train_end(self) -> None:
+        # Still on the training device here; the Trainer moves the module back to the CPU at teardown.
+        self._result = self.collect()
+
+    def results(self) -> StageResult:
+        """The outcome of ``Trainer.fit``, or of the initial state when the stage was not run."""
+        return self._result if self._result is not None else self.collect()
+
+    def train(self, mode: bool = True) -> "InversionStage":
+        super().train(mode)
+        # Lightning switches every submodule to train mode at fit start; the flow's batch-norm layers must keep
+        # their running statistics, so frozen networks stay in eval mode.
+        for name in self.frozen_modules:
+            module = getattr(self, name, None)
+            if isinstance(module, nn.Module):
+                module.eval()
+        return self
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader([0], batch_size=None)
+
+    def degrade(self, images: torch.Tensor) -> torch.Tensor:
+        """D(x): antialiased bicubic downsampling by the job's factor (paper Eq. 3), in float32."""
+        return downsample_bicubic(images.float(), self.factor)
+
+    @torch.no_grad()
+    def lr_consistency(self, images: torch.Tensor) -> torch.Tensor:
+        """Per image: mean |D(x) - y| on the [0, 1] intensity scale (images are in [-1, 1])."""
+        return 0.5 * (self.degrade(images) - self.targets.float()).abs().flatten(1).mean(1)
