@@ -102,7 +102,7 @@ def run(args, rank: int = 0, world: int = 1, local_device: int | None = None, ba
     from rls_lightning.lr_images import scan_directory
     from rls_lightning.stylegan import CheckpointError, load_generator
 
-    console = Console(stderr=True, quiet=rank != 0)
+    console = Console(stderr=True, quiet=rank != 0, soft_wrap=True)  # one line per message, even in logs
     settings = settings_from_args(args)
     try:
         G = load_generator(args.generator)

@@ -223,7 +223,7 @@ class InversionJob:
             "noise": [[m.cpu() for m in (s.noise if s.noise is not None else s.noise_rls)] for s in samples],
         }
         if len(samples) > 1:
-            stack = torch.cat(final)  # [K, C, H, W] in [-1, 1]
+            stack = torch.cat(final).clamp(-1, 1)  # [K, C, H, W], as saved in the PNGs
             for k in range(len(samples)):
                 save_png_atomic(to_uint8(stack[k]), out / f"{image.stem}_s{k}.png")
             pixel_std = (0.5 * stack).std(dim=0, unbiased=True).mean(dim=0)  # [H, W] on the [0, 1] scale

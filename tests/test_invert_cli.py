@@ -1,0 +1,172 @@
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from inversion_fixtures import known_latents, toy_flow, toy_generator
+from PIL import Image
+
+from rls_lightning.degradations import downsample_bicubic
+from rls_lightning.flow.checkpoint import save_flow
+from rls_lightning.image_io import to_uint8
+from rls_lightning.stylegan import save_generator
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--steps", "20", "--refine-steps", "5"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    G = toy_generator()
+    save_generator(G, folder / "G.pt")
+    save_flow(toy_flow(G), folder / "flow.pt")
+    return folder / "G.pt", folder / "flow.pt", G
+
+
+def write_lr_images(G, folder: Path, n: int) -> list[np.ndarray]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        lr = downsample_bicubic(G.synthesis(known_latents(G, n, seed=11)), 4).clamp(-1, 1)
+    arrays = [to_uint8(lr[i]) for i in range(n)]
+    for i, array in enumerate(arrays):
+        Image.fromarray(array).save(folder / f"face{i}.png")
+    return arrays
+
+
+def invert(models, *args, check=True, **kwargs):
+    generator, flow, _ = models
+    cmd = [sys.executable, str(ROOT / "invert.py"), "--generator", str(generator), "--flow", str(flow), *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kwargs)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def read_results(folder: Path) -> dict[str, dict]:
+    with open(folder / "results.csv") as f:
+        return {row["file"]: row for row in csv.DictReader(f)}
+
+
+def test_outputs_bad_files_and_conversions(models, tmp_path):
+    G = models[2]
+    lr_dir = tmp_path / "lr"
+    arrays = write_lr_images(G, lr_dir, 2)
+    data = (lr_dir / "face0.png").read_bytes()
+    (lr_dir / "corrupt.png").write_bytes(data[: len(data) // 2])  # a truncated download
+    (lr_dir / "notes.txt").write_text("not an image")
+    Image.fromarray(arrays[0][:6]).save(lr_dir / "rect.png")  # 8x6
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(lr_dir / "ten.png")  # 32 / 10 is not an integer
+    Image.fromarray(arrays[0]).convert("L").save(lr_dir / "gray.png")
+    Image.fromarray(arrays[0]).convert("RGBA").save(lr_dir / "rgba.png")
+    Image.fromarray((arrays[1][:, :, 0].astype(np.uint16) * 257)).save(lr_dir / "deep.png")  # 16-bit grayscale
+    before = {p.name: p.read_bytes() for p in lr_dir.iterdir()}
+
+    result = invert(models, "--lr-dir", str(lr_dir), *FAST, "--batch-size", "3")
+    out = tmp_path / "lr_rls+"  # default: beside the input
+    rows = read_results(out)
+    assert {n for n, r in rows.items() if r["status"] == "ok"} == {"face0.png", "face1.png", "gray.png", "rgba.png",
+                                                                    "deep.png"}
+    reasons = {n: r["note"] for n, r in rows.items() if r["status"] == "skipped"}
+    assert reasons == {"corrupt.png": reasons["corrupt.png"], "notes.txt": "not an image file",
+                       "rect.png": "not square (8x6); crop it to a square first",
+                       "ten.png": "size 10x10 does not divide the generator's 32px by an integer factor"}
+    assert reasons["corrupt.png"].startswith("unreadable image")
+    for name in reasons:
+        assert f"{name}: skipped" in result.stderr
+    assert rows["gray.png"]["note"] == "grayscale replicated to RGB"
+    assert rows["rgba.png"]["note"] == "alpha channel dropped"
+    assert rows["deep.png"]["note"] == "16-bit grayscale scaled to 8 bits; grayscale replicated to RGB"
+    for stem in ("face0", "face1", "gray", "rgba", "deep"):
+        assert Image.open(out / f"{stem}.png").size == (32, 32)
+        assert (out / f"{stem}_rls.png").is_file()
+        saved = torch.load(out / f"{stem}.pt", weights_only=True)
+        assert saved["ws"].shape == (1, G.num_ws, G.w_dim) and len(saved["noise"][0]) == len(G.noise_inputs)
+    face = rows["face0.png"]
+    assert (face["factor"], face["rls_steps"], face["refine_steps"], face["preset"]) == ("4", "20", "5", "rls+")
+    assert float(face["lr_l1_final"]) < float(face["lr_l1_rls"])
+    assert {p.name: p.read_bytes() for p in lr_dir.iterdir()} == before  # inputs untouched
+    assert not list(out.glob(".*.tmp-*"))
+
+
+def test_several_samples_and_their_spread(models, tmp_path):
+    write_lr_images(models[2], tmp_path / "lr", 1)
+    invert(models, "--lr-dir", str(tmp_path / "lr"), "--out-dir", str(tmp_path / "out"), "--num-samples", "3",
+           "--preset", "rls", "--steps", "15")
+    samples = [np.asarray(Image.open(tmp_path / "out" / f"face0_s{k}.png"), dtype=np.float64) for k in range(3)]
+    assert np.array_equal(samples[0], np.asarray(Image.open(tmp_path / "out" / "face0.png"), dtype=np.float64))
+    expected = (np.stack(samples) / 255.0).std(axis=0, ddof=1).mean(axis=-1)  # per-pixel, [0, 1] scale
+    saved = torch.load(tmp_path / "out" / "face0.pt", weights_only=True)
+    np.testing.assert_allclose(saved["pixel_std"].numpy(), expected, atol=3e-3)  # PNGs are rounded
+    std_png = np.asarray(Image.open(tmp_path / "out" / "face0_std.png"), dtype=np.float64)
+    np.testing.assert_allclose(std_png, np.clip(expected / 0.25 * 255, 0, 255), atol=4)
+    assert expected.max() > 0.01  # the samples do differ
+
+
+def test_interrupted_run_resumes_and_skips_finished_images(models, tmp_path):
+    write_lr_images(models[2], tmp_path / "lr", 3)
+    out = tmp_path / "out"
+    generator, flow, _ = models
+    cmd = [sys.executable, str(ROOT / "invert.py"), "--generator", str(generator), "--flow", str(flow),
+           "--lr-dir", str(tmp_path / "lr"), "--out-dir", str(out), "--batch-size", "1", "--steps", "150",
+           "--refine-steps", "5"]
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((out / ".progress").glob("*.json")):
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done = sorted(p.stem for p in (out / ".progress").glob("*.json"))
+    assert 1 <= len(done) < 3, "the run should have been killed part-way"
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file() and p.stem.startswith(done[0])}
+
+    result = invert(models, "--lr-dir", str(tmp_path / "lr"), "--out-dir", str(out), "--batch-size", "1",
+                    "--steps", "150", "--refine-steps", "5")
+    assert f"resuming: {len(done)} image(s) already done" in result.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name in stamps} == stamps  # not redone
+    rows = read_results(out)
+    assert sorted(rows) == ["face0.png", "face1.png", "face2.png"]
+    assert all(r["status"] == "ok" for r in rows.values())
+
+
+def test_two_processes_write_the_same_files_as_one(models, tmp_path):
+    write_lr_images(models[2], tmp_path / "lr", 3)
+    common = ["--lr-dir", str(tmp_path / "lr"), *FAST, "--batch-size", "2", "--accelerator", "cpu"]
+    invert(models, *common, "--out-dir", str(tmp_path / "one"))
+    invert(models, *common, "--out-dir", str(tmp_path / "two"), "--devices", "2")
+    names = sorted(p.name for p in (tmp_path / "one").iterdir() if p.is_file())
+    assert names == sorted(p.name for p in (tmp_path / "two").iterdir() if p.is_file())
+    for name in names:
+        if name.endswith(".png"):
+            a = np.asarray(Image.open(tmp_path / "one" / name), dtype=np.int16)
+            b = np.asarray(Image.open(tmp_path / "two" / name), dtype=np.int16)
+            assert np.abs(a - b).max() <= 1, name
+    one, two = read_results(tmp_path / "one"), read_results(tmp_path / "two")
+    assert one.keys() == two.keys()
+    for name in one:
+        for column in ("status", "factor", "rls_steps", "refine_steps"):
+            assert one[name][column] == two[name][column]
+        assert float(one[name]["lr_l1_final"]) == pytest.approx(float(two[name]["lr_l1_final"]), abs=1e-4)
+
+
+def test_cli_refuses_bad_arguments(models, tmp_path, capsys):
+    from rls_lightning.cli.invert import main
+
+    generator, flow, _ = models
+    base = ["--generator", str(generator), "--flow", str(flow)]
+    (tmp_path / "lr").mkdir()
+    assert main([*base, "--lr-dir", str(tmp_path / "lr"), "--out-dir", str(tmp_path / "lr")]) == 2
+    assert "must differ from the input folder" in capsys.readouterr().err
+    assert main([*base, "--lr-dir", str(tmp_path / "nope")]) == 2
+    assert "nope: not a folder" in capsys.readouterr().err
+    assert main([*base, "--lr-dir", str(tmp_path / "lr"), "--preset", "magic"]) == 2
+    assert "unknown preset 'magic'" in capsys.readouterr().err
+    save_generator(toy_generator(seed=1), tmp_path / "other.pt")
+    assert main(["--generator", str(tmp_path / "other.pt"), "--flow", str(flow), "--lr-dir", str(tmp_path / "lr")]) == 2
+    assert "trained for a different generator" in capsys.readouterr().err
