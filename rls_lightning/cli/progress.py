@@ -16,7 +16,9 @@ class CleanRichProgressBar(RichProgressBar):
 
 
 def silence_known_lightning_warnings() -> None:
-    """Warnings about choices made on purpose: a sized seed stream, a frozen (eval-mode) mapping network."""
+    """Warnings about choices made on purpose: a sized seed stream, frozen (eval-mode) networks, checkpoints of
+    manually optimised GANs taken after the step."""
     for pattern in (r".*IterableDataset.*has `__len__` defined.*", r".*module\(s\) in eval mode.*",
-                    r".*isinstance\(treespec, LeafSpec\).*", r".*litlogger.*"):
+                    r".*isinstance\(treespec, LeafSpec\).*", r".*litlogger.*",
+                    r".*ModelCheckpoint with manual optimization.*", r".*smaller than the logging interval.*"):
         warnings.filterwarnings("ignore", message=pattern)

@@ -1,0 +1,55 @@
+"""Training images for the StyleGAN2 trainer: a folder or a zip of same-size square images, decoded once into
+memory as uint8, with a seeded, held-out validation split that training never sees."""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from rich.progress import track
+
+from ..lr_images import IMAGE_SUFFIXES
+
+
+def list_images(source: Path) -> list[str]:
+    """Sorted image names in a folder or a zip."""
+    if source.is_dir():
+        return sorted(p.name for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    with zipfile.ZipFile(source) as archive:
+        return sorted(n for n in archive.namelist() if Path(n).suffix.lower() in IMAGE_SUFFIXES)
+
+
+def split_names(names: list[str], holdout: int, seed: int) -> tuple[list[str], list[str]]:
+    """(training, held-out) names: a seeded permutation, the last ``holdout`` names held out."""
+    order = np.random.default_rng(seed).permutation(len(names))
+    held = sorted(names[i] for i in order[len(names) - holdout:]) if holdout else []
+    held_set = set(held)
+    return [n for n in names if n not in held_set], held
+
+
+def load_images(source: Path, names: list[str], resolution: int, channels: int = 3,
+                progress: bool = True) -> torch.Tensor:
+    """``[N, C, R, R]`` uint8. Images of another size are resized with Lanczos; an unreadable file is an error."""
+    mode = "RGB" if channels == 3 else "L"
+    out = np.empty((len(names), resolution, resolution, channels), dtype=np.uint8)
+    archive = zipfile.ZipFile(source) if source.is_file() else None
+    try:
+        iterator = track(names, description="decoding images") if progress else names
+        for i, name in enumerate(iterator):
+            data = archive.read(name) if archive is not None else (source / name).read_bytes()
+            try:
+                with Image.open(io.BytesIO(data)) as image:
+                    image = image.convert(mode)
+                    if image.size != (resolution, resolution):
+                        image = image.resize((resolution, resolution), Image.LANCZOS)
+                    array = np.asarray(image, dtype=np.uint8)
+            except OSError as err:
+                raise ValueError(f"{source}/{name}: unreadable image ({err})") from None
+            out[i] = array[:, :, None] if array.ndim == 2 else array
+    finally:
+        if archive is not None:
+            archive.close()
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()

@@ -1,0 +1,115 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from inversion_fixtures import quiet_trainer
+from PIL import Image
+
+from rls_lightning.flow.sampling import latent_statistics
+from rls_lightning.stylegan import GeneratorConfig, load_generator
+from rls_lightning.stylegan.discriminator import Discriminator, minibatch_stddev
+from rls_lightning.stylegan.image_folder import list_images, load_images, split_names
+from rls_lightning.stylegan.training import StyleGAN2Training, generator_for_export
+
+TINY = GeneratorConfig(img_resolution=8, z_dim=16, w_dim=16, mapping_layers=2, channel_base=64, channel_max=16)
+COLOUR = np.array([200, 60, 30], dtype=np.uint8)
+
+
+def colour_images(n: int, seed: int = 0) -> torch.Tensor:
+    """Near-constant orange images with a little noise, as uint8 [N, 3, 8, 8]."""
+    rng = np.random.default_rng(seed)
+    images = np.clip(COLOUR[None, :, None, None] + rng.normal(0, 8, (n, 3, 8, 8)), 0, 255).astype(np.uint8)
+    return torch.from_numpy(images)
+
+
+def test_discriminator_shapes_and_minibatch_stddev():
+    D = Discriminator(GeneratorConfig(img_resolution=32, channel_base=256, channel_max=32))
+    assert D(torch.randn(6, 3, 32, 32)).shape == (6,)
+    x = torch.randn(8, 3, 4, 4)
+    out = minibatch_stddev(x, group_size=4)
+    assert out.shape == (8, 4, 4, 4)
+    for n in range(8):  # sample n belongs to group position n // 2 (groups interleave: reshape(4, -1, ...))
+        members = x[n % 2::2]
+        expected = members.std(dim=0, unbiased=False).mean()
+        assert out[n, 3, 0, 0].item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_split_is_deterministic_and_disjoint():
+    names = [f"{i:05d}.jpg" for i in range(100)]
+    train, held = split_names(names, 10, seed=3)
+    assert len(held) == 10 and not set(train) & set(held) and sorted(train + held) == names
+    assert (train, held) == split_names(names, 10, seed=3)
+    assert held != split_names(names, 10, seed=4)[1]
+
+
+def test_images_load_from_a_folder_and_resize(tmp_path):
+    Image.fromarray(np.full((16, 16, 3), 100, np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.full((8, 8), 50, np.uint8)).save(tmp_path / "b.png")
+    (tmp_path / "c.txt").write_text("ignored")
+    names = list_images(tmp_path)
+    assert names == ["a.png", "b.png"]
+    images = load_images(tmp_path, names, 8, progress=False)
+    assert images.shape == (2, 3, 8, 8) and images.dtype == torch.uint8
+    assert images[0].float().mean().item() == pytest.approx(100, abs=1) and int(images[1].max()) == 50
+
+
+def test_ema_follows_the_stylegan2_formula():
+    module = StyleGAN2Training(TINY, colour_images(8), batch_size=4, ema_kimg=0.01, ema_rampup=None)
+    with torch.no_grad():
+        for p in module.G.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in module.G_ema.parameters()]
+    module.update_ema(4)
+    beta = 0.5 ** (4 / 10)
+    for b, p_ema, p in zip(before, module.G_ema.parameters(), module.G.parameters()):
+        torch.testing.assert_close(p_ema, beta * b + (1 - beta) * p)
+
+
+def test_training_learns_the_colour_of_the_data_and_exports(tmp_path):
+    torch.manual_seed(0)
+    module = StyleGAN2Training(TINY, colour_images(256), batch_size=16, lr=0.01, ema_kimg=0.05, pl_weight=0.0)
+    z = torch.randn(64, TINY.z_dim)
+
+    def mean_colour(G):
+        with torch.no_grad():
+            images = G.synthesis(G.mapping(z)[:, None].expand(-1, G.num_ws, -1))
+        return ((images.clamp(-1, 1) + 1) * 127.5).mean(dim=(0, 2, 3)).numpy()
+
+    start_error = np.abs(mean_colour(module.G_ema) - COLOUR).mean()
+    quiet_trainer(max_steps=2 * 120, max_epochs=-1).fit(module)
+    assert int(module.iteration) == 120 and float(module.images_seen) == 120 * 16
+    end_error = np.abs(mean_colour(module.G_ema) - COLOUR).mean()
+    assert end_error < 0.5 * start_error, (start_error, end_error)
+
+    G = generator_for_export(module, w_avg_samples=2000)
+    mean, _ = latent_statistics(G.mapping, G.z_dim, 2000, 0, "cpu")
+    torch.testing.assert_close(G.w_avg, mean)
+    from rls_lightning.stylegan import save_generator
+    save_generator(G, tmp_path / "g.pt")
+    loaded = load_generator(tmp_path / "g.pt")
+    ws = torch.randn(2, G.num_ws, G.w_dim)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.synthesis(ws), module.G_ema.synthesis(ws), atol=1e-5, rtol=0)
+
+
+def test_cli_trains_resumes_and_keeps_the_held_out_split(tmp_path):
+    from rls_lightning.cli.train_stylegan import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, image in enumerate(colour_images(40)):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(data / f"{i:03d}.png")
+    common = ["--data", str(data), "--out", str(tmp_path / "G.pt"), "--run-dir", str(tmp_path / "run"),
+              "--resolution", "8", "--w-dim", "16", "--mapping-layers", "2", "--channel-base", "64",
+              "--channel-max", "16", "--batch-size", "8", "--holdout", "8", "--snapshot-every", "2",
+              "--accelerator", "cpu", "--workers-progress", "false"]
+    assert main([*common, "--kimg", "0.032"]) == 0  # 4 batches of 8
+    first = torch.load(tmp_path / "G.pt", weights_only=True)["extra"]
+    assert (first["steps"], first["kimg"]) == (4, 0.032)
+    assert main([*common, "--kimg", "0.064", "--resume", "last"]) == 0
+    second = torch.load(tmp_path / "G.pt", weights_only=True)["extra"]
+    assert (second["steps"], second["kimg"]) == (8, 0.064)  # continued, not restarted
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert len(split["held_out"]) == 8 and (tmp_path / "run" / "samples.png").is_file()
+    assert load_generator(tmp_path / "G.pt").img_resolution == 8
