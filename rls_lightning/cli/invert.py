@@ -98,7 +98,8 @@ def _fail(message: str) -> int:
 
 def run(args, rank: int = 0, world: int = 1, local_device: int | None = None, barrier=None) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     from rls_lightning.flow.checkpoint import FlowCheckpointError, load_flow
     from rls_lightning.inversion.job import InversionJob, TrainerOptions

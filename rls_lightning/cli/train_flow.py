@@ -71,13 +71,6 @@ def default_output(generator: Path) -> Path:
     return generator.with_name(f"{generator.stem}-flow.pt")
 
 
-def resolve_precision(precision: str, accelerator: str) -> str:
-    if precision != "auto":
-        return precision
-    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    return "bf16-mixed" if on_gpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
-
-
 def make_logger(kind: str, run_dir: Path):
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
@@ -95,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
+    from rls_lightning.cli.common import resolve_precision, resume_checkpoint
     from rls_lightning.cli.progress import CleanRichProgressBar, silence_known_lightning_warnings
 
     from rls_lightning.flow.checkpoint import save_flow
@@ -134,12 +128,11 @@ def main(argv: list[str] | None = None) -> int:
                    CleanRichProgressBar()],
         default_root_dir=run_dir, log_every_n_steps=10,
     )
-    ckpt_path = None
-    if args.resume:
-        ckpt_path = run_dir / "checkpoints" / "last.ckpt" if args.resume == "last" else Path(args.resume)
-        if not ckpt_path.is_file():
-            print(f"error: {ckpt_path}: no checkpoint to resume from", file=sys.stderr)
-            return 2
+    try:
+        ckpt_path = resume_checkpoint(run_dir, args.resume)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     trainer.fit(module, ckpt_path=ckpt_path)
 
     best = checkpointing.best_model_path

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rls_lightning.atomic import atomic_write_path
     from rls_lightning.cli.progress import CleanRichProgressBar, silence_known_lightning_warnings
-    from rls_lightning.cli.train_flow import resolve_precision
+    from rls_lightning.cli.common import resolve_precision, resume_checkpoint
     from rls_lightning.stylegan import GeneratorConfig
     from rls_lightning.stylegan.image_folder import list_images, load_images, split_names
     from rls_lightning.stylegan.training import OPTIMIZER_STEPS_PER_BATCH, StyleGAN2Training
@@ -120,12 +120,11 @@ def main(argv: list[str] | None = None) -> int:
                                seed=args.seed)
     L.seed_everything(args.seed, verbose=False)
     batches = int(args.kimg * 1000 / (args.batch_size * args.devices))
-    ckpt_path = None
-    if args.resume:
-        ckpt_path = run_dir / "checkpoints" / "last.ckpt" if args.resume == "last" else Path(args.resume)
-        if not ckpt_path.is_file():
-            print(f"error: {ckpt_path}: no checkpoint to resume from", file=sys.stderr)
-            return 2
+    try:
+        ckpt_path = resume_checkpoint(run_dir, args.resume)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
                                  every_n_train_steps=args.snapshot_every * OPTIMIZER_STEPS_PER_BATCH),
                  Snapshot(args.out, run_dir, args.snapshot_every, time.time(), args.data)]

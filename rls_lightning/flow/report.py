@@ -113,7 +113,8 @@ def write_report(report: dict, prefix: str | Path) -> tuple[Path, Path]:
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     upper = np.percentile(np.concatenate(list(arrays.values())), 99.5)
     bins = np.linspace(0, upper, int(np.clip(report['num_samples'] // 40, 30, 120)))
-    labels = {"z": f"z ~ N(0, I) (z_dim={report['z_dim']})", "flow": "F(w), our MAF", "pulse": "PULSE: lrelu_5(w), standardised"}
+    labels = {"z": f"z ~ N(0, I) (z_dim={report['z_dim']})", "flow": "F(w), our MAF",
+              "pulse": "PULSE: lrelu_5(w), standardised"}
     for key in ("z", "flow", "pulse"):
         ax.hist(arrays[key], bins=bins, density=True, alpha=0.45,
                 label=f"{labels[key]}  KS={summary[key]['ks_to_chi2']:.3f}")
@@ -156,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                                     pulse_stats_samples=args.pulse_stats_samples, seed=args.seed, device=args.device)
     json_path, png_path = write_report(report, args.out)
     for key, numbers in report["squared_norms"].items():
-        print(f"{key:>5}: mean {numbers['mean']:9.2f}  std {numbers['std']:8.2f}  KS to chi2 {numbers['ks_to_chi2']:.4f}")
+        print(f"{key:>5}: mean {numbers['mean']:9.2f}  std {numbers['std']:8.2f}  "
+              f"KS to chi2 {numbers['ks_to_chi2']:.4f}")
     print(f"wrote {json_path} and {png_path}")
     return 0
 
