@@ -66,8 +66,9 @@ def load_low_res(path: Path, generator_resolution: int, channels: int = 3) -> Lo
                 array, note = _to_uint8_array(image, channels)
     except UnidentifiedImageError:
         return Rejected(path, "not an image file")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as err:
-        return Rejected(path, f"unreadable image ({str(err).splitlines()[0] if str(err) else type(err).__name__})")
+    except Exception as err:  # noqa: BLE001 - Pillow raises many types on odd files; none may stop the run
+        detail = str(err).splitlines()[0] if str(err).strip() else type(err).__name__
+        return Rejected(path, f"unreadable image ({detail})")
     if width != height:
         return Rejected(path, f"not square ({width}x{height}); crop it to a square first")
     if width > generator_resolution or generator_resolution % width:

@@ -58,14 +58,15 @@ def test_inverse_and_sampling():
 
 
 def test_log_determinant_stays_float32_under_bf16_autocast():
-    flow = LatentFlow(FlowConfig(features=8, hidden_features=32, num_blocks=2)).eval()
+    flow = warmed_flow(d=8).float()
     w = torch.randn(16, 8)
     full = flow.log_prob(w)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         u, logdet = flow.forward_with_logdet(w)
         low = flow.log_prob(w)
     assert u.dtype == torch.float32 and logdet.dtype == torch.float32
-    assert (low - full).abs().max() < 0.05 * full.abs().max()
+    assert full.abs().max() < 100  # warmed batch-norm statistics: a sane density
+    assert (low - full).abs().max() < 0.5  # nats; only the MADE products run in bf16
 
 
 def test_latent_statistics_match_numpy():
@@ -77,14 +78,16 @@ def test_latent_statistics_match_numpy():
     np.testing.assert_allclose(std.numpy(), w.std(0, ddof=1), rtol=1e-4)
 
 
-def test_seed_stream_splits_steps_across_ranks(monkeypatch):
+def test_seed_stream_splits_steps_evenly_across_ranks(monkeypatch):
     stream = SeedStream(base_seed=100, num_steps=7)
     assert list(stream) == list(range(100, 107)) and len(stream) == 7
     seen = []
     for rank in (0, 1):
         monkeypatch.setattr(SeedStream, "_rank_and_world", staticmethod(lambda r=rank: (r, 2)))
         seen.append(list(stream))
-    assert seen == [[100, 102, 104, 106], [101, 103, 105]]
+        assert len(stream) == 4  # equal step counts, or DDP's all-reduce would wait forever
+    assert seen == [[100, 102, 104, 106], [101, 103, 105, 107]]
+    assert stream.seed_of(2) == 105  # what a resumed rank 1 continues with at its third step
 
 
 def _train(G, **kwargs) -> FlowPrior:
@@ -197,7 +200,8 @@ def test_train_flow_cli_with_two_ddp_processes(tmp_path):
     G = tiny_generator()
     save_generator(G, tmp_path / "G.pt")
     config = tmp_path / "flow.yaml"
-    config.write_text("num_samples: 51200\nbatch_size: 256\nhidden: 32\nblocks: 2\nval_every: 25\n"
+    # 201 steps: an odd count, split 101 + 101 over the two processes
+    config.write_text("num_samples: 51456\nbatch_size: 256\nhidden: 32\nblocks: 2\nval_every: 25\n"
                       "val_samples: 2000\nstats_samples: 4000\nlr: 0.001\nreport_samples: 2000\n")
     cmd = [sys.executable, str(ROOT / "train_flow.py"), "--config", str(config), "--generator", str(tmp_path / "G.pt"),
            "--output", str(tmp_path / "out" / "flow.pt"), "--run-dir", str(tmp_path / "run"),
@@ -206,7 +210,7 @@ def test_train_flow_cli_with_two_ddp_processes(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "flow prior written to" in result.stdout
     bundle = load_flow(tmp_path / "out" / "flow.pt", G)
-    assert bundle.training["samples_seen"] == 51200  # 100 steps per process x 2 processes x 256
+    assert bundle.training["samples_seen"] == 101 * 2 * 256
     with open(next((tmp_path / "run" / "logs").glob("version_*/metrics.csv"))) as f:
         val = [float(r["val_nll"]) for r in csv.DictReader(f) if r["val_nll"]]
     assert len(val) >= 4 and val[3] < val[0]  # 4 validations in training (then one on the best weights)
@@ -219,3 +223,20 @@ def test_train_flow_cli_reports_missing_generator(tmp_path, capsys):
     from rls_lightning.cli.train_flow import main
     assert main(["--generator", str(tmp_path / "nope.pt")]) == 2
     assert "nope.pt: no such file" in capsys.readouterr().err
+
+
+def test_train_flow_resumes_where_it_stopped(tmp_path):
+    from rls_lightning.cli.train_flow import main
+
+    G = tiny_generator()
+    save_generator(G, tmp_path / "G.pt")
+    common = ["--generator", str(tmp_path / "G.pt"), "--output", str(tmp_path / "flow.pt"), "--run-dir",
+              str(tmp_path / "run"), "--batch-size", "64", "--hidden", "16", "--blocks", "1", "--val-every", "10",
+              "--val-samples", "256", "--stats-samples", "1000", "--report", "false", "--accelerator", "cpu"]
+    assert main([*common, "--num-samples", str(20 * 64)]) == 0
+    assert main([*common, "--num-samples", str(40 * 64), "--resume", "last"]) == 0
+    assert load_flow(tmp_path / "flow.pt", G).training["samples_seen"] == 40 * 64
+    logs = sorted((tmp_path / "run" / "logs").glob("version_*/metrics.csv"))
+    with open(logs[-1]) as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f)]
+    assert min(steps) >= 19  # the second run continued from step 20 instead of starting over

@@ -92,9 +92,11 @@ def test_projection_of_w_plus_rows_around_an_anchor():
 
 def test_one_cycle_schedule_follows_pulse():
     assert one_cycle_drop_factor(0, 100) == pytest.approx(0.1)
-    assert one_cycle_drop_factor(50, 100) == pytest.approx(1.0)
-    assert one_cycle_drop_factor(25, 100) == pytest.approx(0.55)
+    assert one_cycle_drop_factor(45, 100) == pytest.approx(1.0)  # the peak at half of the first 90%
+    assert one_cycle_drop_factor(18, 100) == pytest.approx(0.46)  # (9 * (1 - |0.2 - 0.5| * 2) + 1) / 10
+    assert one_cycle_drop_factor(89, 100) == pytest.approx(0.12)  # continuous into the drop...
     assert one_cycle_drop_factor(90, 100) == pytest.approx(0.1)
+    assert one_cycle_drop_factor(95, 100) == pytest.approx(0.0505)  # ...which is linear
     assert one_cycle_drop_factor(100, 100) == pytest.approx(0.001)
 
 

@@ -1,17 +1,19 @@
 import math
+from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
 from inversion_fixtures import known_latents, quiet_trainer, toy_flow, toy_generator
-from lightning.pytorch.callbacks import EarlyStopping
 
 from rls_lightning.degradations import downsample_bicubic, resize_bicubic
 from rls_lightning.inversion.callbacks import L1BallProjection, SphereProjection
+from rls_lightning.inversion.job import InversionJob, TrainerOptions
 from rls_lightning.inversion.latent_search import LatentSearch
 from rls_lightning.inversion.presets import get_preset
 from rls_lightning.inversion.refinement import Refinement
 from rls_lightning.inversion.settings import RefineSettings, SearchSettings
+from rls_lightning.lr_images import LowResImage
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +57,63 @@ def test_rls_recovers_a_known_face_far_better_than_bicubic(toy):
     assert (result.lr_l1 < 0.005).all()
 
 
-def test_rls_plus_lowers_the_lr_error_of_rls(toy):
+def _job(G, flow, tmp_path, preset="rls+", **kwargs) -> InversionJob:
+    return InversionJob(G, flow, get_preset(preset), tmp_path, log=lambda message: None, **kwargs)
+
+
+def _lr_images(lr: torch.Tensor) -> list[LowResImage]:
+    return [LowResImage(path=Path(f"img{i}.png"), stem=f"img{i}", pixels=lr[i], factor=4) for i in range(len(lr))]
+
+
+def test_rls_and_rls_plus_as_the_job_runs_them(toy, tmp_path):
     G, flow, hr, lr = toy
-    anchor = search(G, flow, lr[:1], SearchSettings()).results()  # the paper's constant-lr RLS
+    job = _job(G, flow, tmp_path)  # the paper's settings: constant-lr RLS, RLS+ with ball and early stopping
+    image = _lr_images(lr)[0]
+    (sample,) = job.run_search([(image, 0)])
     init_error = 0.5 * (downsample_bicubic(G.synthesis(flow.w_init.expand(1, G.num_ws, -1)), 4) - lr[:1]).abs().mean()
-    assert anchor.lr_l1[0] < init_error  # RLS itself improves on its initialisation
-    module, trainer = refine(G, lr[:1], anchor.ws, anchor.noise, RefineSettings())
-    refined = module.results()
-    assert refined.lr_l1[0] < 0.8 * anchor.lr_l1[0]
-    assert trainer.global_step > 0
+    assert sample.lr_l1_rls < 0.7 * init_error  # RLS improves on its initialisation
+    job.run_refinement(image, sample)
+    assert sample.lr_l1 < 0.8 * sample.lr_l1_rls  # RLS+ lowers the LR error of RLS
+    assert (sample.ws - sample.ws_rls).abs().sum(-1).max() <= math.sqrt(G.w_dim) + 1e-4
+    assert 0 < sample.refine_steps <= 50
+
+
+def test_job_early_stopping_ends_a_stalled_refinement(toy, tmp_path):
+    G, flow, hr, lr = toy
+    stalled = get_preset("rls+").replace(refine=dict(lr_w=0.0, lr_noise=0.0, lr_generator=0.0))
+    job = InversionJob(G, flow, stalled, tmp_path, log=lambda message: None)
+    image = _lr_images(lr)[0]
+    (sample,) = job.run_search([(image, 0)])
+    job.run_refinement(image, sample)
+    assert sample.refine_steps == stalled.refine.early_stopping_patience + 1  # first value, then no improvement
+
+
+def test_one_image_gives_the_same_result_alone_or_after_another(toy, tmp_path):
+    """Nothing tuned for the first image (generator copy, noise, optimizer state) reaches the second."""
+    G, flow, hr, lr = toy
+    settings = get_preset("rls+").replace(search=dict(steps=10), refine=dict(steps=5, lr_generator=1e-2))
+    images = _lr_images(lr)
+    InversionJob(G, flow, settings, tmp_path / "both", batch_size=1, log=lambda m: None).run(images)
+    InversionJob(G, flow, settings, tmp_path / "alone", batch_size=1, log=lambda m: None).run(images[1:])
+    both = torch.load(tmp_path / "both" / "img1.pt", weights_only=True)
+    alone = torch.load(tmp_path / "alone" / "img1.pt", weights_only=True)
+    torch.testing.assert_close(both["ws"], alone["ws"], atol=1e-6, rtol=0)
+
+
+def test_bf16_mixed_inversion_tracks_float32(toy, tmp_path):
+    G, flow, hr, lr = toy
+    settings = get_preset("rls+").replace(search=dict(steps=30), refine=dict(steps=10))
+    errors = {}
+    for precision in ("32-true", "bf16-mixed"):
+        job = InversionJob(G, flow, settings, tmp_path / precision, log=lambda m: None,
+                           trainer=TrainerOptions(precision=precision))
+        image = _lr_images(lr)[0]
+        (sample,) = job.run_search([(image, 0)])
+        job.run_refinement(image, sample)
+        assert torch.isfinite(sample.image).all() and sample.image.dtype == torch.float32
+        errors[precision] = (sample.lr_l1_rls, sample.lr_l1)
+    assert errors["bf16-mixed"][0] == pytest.approx(errors["32-true"][0], abs=0.01)
+    assert errors["bf16-mixed"][1] < errors["bf16-mixed"][0]
 
 
 class _RecordDistances(L.Callback):
@@ -125,14 +175,6 @@ def test_refinement_ablations_freeze_what_they_say(toy):
     default, _ = refine(G, lr[:1], anchor, noise, RefineSettings(trainable_noise=3, **steps))
     changed = [not torch.equal(a.reshape(b.shape), b) for a, b in zip(default.results().noise, noise)]
     assert changed == [True] * 3 + [False] * (len(noise) - 3)  # "the first nine" (here three) noise maps
-
-
-def test_early_stopping_ends_a_stalled_refinement(toy):
-    G, flow, hr, lr = toy
-    frozen = RefineSettings(steps=50, lr_w=0.0, lr_noise=0.0, lr_generator=0.0, early_stopping_patience=3)
-    _, trainer = refine(G, lr[:1], known_latents(G, 1), list(G.noise_inputs), frozen,
-                        [EarlyStopping(monitor="refine_loss", patience=3, check_on_train_epoch_end=True)])
-    assert trainer.global_step == 4  # the first value, then 3 without improvement
 
 
 def test_w_space_ablation_keeps_one_w_for_all_layers(toy):

@@ -167,6 +167,8 @@ def test_cli_refuses_bad_arguments(models, tmp_path, capsys):
     assert "nope: not a folder" in capsys.readouterr().err
     assert main([*base, "--lr-dir", str(tmp_path / "lr"), "--preset", "magic"]) == 2
     assert "unknown preset 'magic'" in capsys.readouterr().err
+    assert main([*base, "--lr-dir", str(tmp_path / "lr"), "--preset", "no-anchor", "--refine-steps", "0"]) == 2
+    assert "needs RLS+ steps" in capsys.readouterr().err
     save_generator(toy_generator(seed=1), tmp_path / "other.pt")
     assert main(["--generator", str(tmp_path / "other.pt"), "--flow", str(flow), "--lr-dir", str(tmp_path / "lr")]) == 2
     assert "trained for a different generator" in capsys.readouterr().err

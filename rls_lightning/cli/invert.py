@@ -46,6 +46,8 @@ def build_parser() -> ArgumentParser:
     over.add_argument("--lambda-w", type=float | None, default=None, help="weight of P_w (paper: 2e-4)")
     over.add_argument("--lambda-g", type=float | None, default=None, help="weight of P_gaussian (paper: 4e-4)")
     over.add_argument("--lambda-c", type=float | None, default=None, help="weight of P_cross (paper: 0.05)")
+    over.add_argument("--cross", type=str | None, default=None,
+                      help="cross prior: squared-sum (paper Eq. 5) or mean-distance (official code)")
     over.add_argument("--schedule", type=str | None, default=None,
                       help="constant (paper) or one-cycle (official code), for both stages")
     over.add_argument("--keep-best", type=bool | None, default=None,
@@ -76,7 +78,7 @@ def settings_from_args(args):
 
     settings = get_preset(args.preset)
     search = {k: v for k, v in dict(steps=args.steps, lr=args.lr, lambda_w=args.lambda_w, lambda_g=args.lambda_g,
-                                    lambda_c=args.lambda_c, schedule=args.schedule,
+                                    lambda_c=args.lambda_c, schedule=args.schedule, cross=args.cross,
                                     keep_best=args.keep_best).items() if v is not None}
     refine = {k: v for k, v in dict(steps=args.refine_steps, schedule=args.schedule, keep_best=args.keep_best,
                                     trainable_noise=args.trainable_noise).items() if v is not None}
@@ -88,7 +90,13 @@ def settings_from_args(args):
         refine["early_stopping_patience"] = None if args.patience < 0 else args.patience
     if args.refine_steps == 0:
         refine = {"enabled": False}
-    return settings.replace(search=search, refine=refine)
+    settings = settings.replace(search=search, refine=refine)
+    if not settings.refine.from_anchor and not settings.refine.enabled:
+        raise ValueError(f"preset {settings.name} skips RLS, so it needs RLS+ steps (--refine-steps > 0)")
+    if settings.search.schedule not in ("constant", "one-cycle") or settings.search.cross not in (
+            "squared-sum", "mean-distance"):
+        raise ValueError("--schedule must be constant or one-cycle; --cross squared-sum or mean-distance")
+    return settings
 
 
 def _fail(message: str) -> int:
@@ -107,7 +115,10 @@ def run(args, rank: int = 0, world: int = 1, local_device: int | None = None, ba
     from rls_lightning.stylegan import CheckpointError, load_generator
 
     console = Console(stderr=True, quiet=rank != 0, soft_wrap=True)  # one line per message, even in logs
-    settings = settings_from_args(args)
+    try:
+        settings = settings_from_args(args)
+    except ValueError as err:
+        return _fail(str(err))
     try:
         G = load_generator(args.generator)
         G.synthesis.fused_modconv = args.fused_modconv
@@ -139,10 +150,13 @@ def run(args, rank: int = 0, world: int = 1, local_device: int | None = None, ba
     with Progress(*columns, console=console, disable=rank != 0) as progress:
         job = InversionJob(G, flow, settings, out_dir, batch_size=args.batch_size, num_samples=args.num_samples,
                            seed=args.seed, progress=progress, log=console.print,
-                           trainer=TrainerOptions(accelerator=accelerator, devices=devices, precision=args.precision))
-        job.run(images[rank::world], rejected)
-    if barrier is not None:
-        barrier()
+                           trainer=TrainerOptions(accelerator=accelerator, devices=devices, precision=args.precision),
+                           writes_summary=rank == 0)
+        try:
+            job.run(images[rank::world], rejected)
+        finally:
+            if barrier is not None:  # a failing rank must not leave the others waiting forever
+                barrier()
     if rank == 0:
         csv_path = job.write_results_csv(rejected)
         console.print(f"done: results in {out_dir} (summary: {csv_path})")

@@ -118,11 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.run_dir)
     checkpointing = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="flow-{step}-{val_nll:.2f}",
                                     monitor="val_nll", mode="min", save_top_k=1, save_last=True)
+    steps_per_device = module.steps_per_device(args.devices * args.num_nodes)
     trainer = L.Trainer(
         accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes,
         strategy="ddp" if args.devices * args.num_nodes > 1 else "auto",
         precision=resolve_precision(args.precision, args.accelerator),
-        max_epochs=1, val_check_interval=min(args.val_every, module.num_steps), check_val_every_n_epoch=None,
+        max_epochs=-1, max_steps=steps_per_device, check_val_every_n_epoch=None,
+        val_check_interval=min(args.val_every, steps_per_device),
         num_sanity_val_steps=0, gradient_clip_val=10.0, logger=make_logger(args.logger, run_dir),
         callbacks=[checkpointing, EarlyStopping(monitor="val_nll", mode="min", patience=args.patience),
                    CleanRichProgressBar()],
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    trainer.fit(module, ckpt_path=ckpt_path)
+    trainer.fit(module, ckpt_path=ckpt_path, weights_only=True)
 
     best = checkpointing.best_model_path
     if best:

@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         num_sanity_val_steps=0, benchmark=True)
     print(f"training on {len(train_names)} images ({len(held_out)} held out, see {run_dir / 'split.json'}); "
           f"{batches} steps of {args.batch_size} images per device")
-    trainer.fit(module, ckpt_path=ckpt_path)
+    trainer.fit(module, ckpt_path=ckpt_path, weights_only=True)
     if trainer.is_global_zero:
         print(f"generator written to {args.out} after {float(module.images_seen) / 1000:.1f} kimg; "
               f"samples in {run_dir / 'samples.png'}")

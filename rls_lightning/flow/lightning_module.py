@@ -51,7 +51,11 @@ class FlowPrior(L.LightningModule):
 
     @property
     def num_steps(self) -> int:
+        """Steps over all devices together."""
         return math.ceil(self.hparams.num_samples / self.hparams.batch_size)
+
+    def steps_per_device(self, world_size: int) -> int:
+        return math.ceil(self.num_steps / max(1, world_size))
 
     def on_fit_start(self) -> None:
         # After the move to the device and after a resumed checkpoint restored the buffers.
@@ -64,23 +68,29 @@ class FlowPrior(L.LightningModule):
             self.statistics_ready.fill_(True)
 
     def train_dataloader(self) -> DataLoader:
-        stream = SeedStream(stream_seed(self.hparams.seed, "train"), self.num_steps)
-        return DataLoader(stream, batch_size=None, num_workers=0)
+        self.seed_stream = SeedStream(stream_seed(self.hparams.seed, "train"), self.num_steps)
+        return DataLoader(self.seed_stream, batch_size=None, num_workers=0)
 
     def val_dataloader(self) -> DataLoader:
         z = draw_z(self.hparams.val_samples, self.hparams.z_dim, stream_seed(self.hparams.seed, "val"))
         return DataLoader(TensorDataset(z), batch_size=min(self.hparams.batch_size, 4096), shuffle=False)
 
+    def map_latents(self, z: torch.Tensor) -> torch.Tensor:
+        """w = mapping(z) in full precision: the flow must learn the float32 w that inversion will feed it."""
+        with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
+            return self.mapping(z.float())
+
     def mapped_batch(self, seed: int) -> torch.Tensor:
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
         z = torch.randn(self.hparams.batch_size, self.hparams.z_dim, generator=generator, device=self.device)
-        with torch.no_grad():
-            return self.mapping(z)
+        return self.map_latents(z)
 
     # ------------------------------------------------------------------ steps
 
     def training_step(self, seed: torch.Tensor | int, batch_idx: int) -> torch.Tensor:
-        nll = -self.flow.log_prob(self.mapped_batch(int(seed))).mean()
+        # The seed follows the global step, not the loader, so that a resumed run continues the stream
+        # instead of replaying it (the loader restarts from its first item after a resume).
+        nll = -self.flow.log_prob(self.mapped_batch(self.seed_stream.seed_of(self.global_step))).mean()
         self.log("train_nll", nll, prog_bar=True)
         self.log("samples_seen", float((self.global_step + 1) * self.hparams.batch_size * self.trainer.world_size),
                  reduce_fx="max")
@@ -88,16 +98,14 @@ class FlowPrior(L.LightningModule):
 
     def validation_step(self, batch: list[torch.Tensor], batch_idx: int) -> None:
         (z,) = batch
-        with torch.no_grad():
-            w = self.mapping(z)
-        nll = -self.flow.log_prob(w).mean()
+        nll = -self.flow.log_prob(self.map_latents(z)).mean()
         self.log("val_nll", nll, prog_bar=True, sync_dist=True, batch_size=z.shape[0])
         self.log("val_nll_per_dim", nll / self.flow.features, sync_dist=True, batch_size=z.shape[0])
 
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(self.flow.parameters(), lr=self.hparams.lr)
-        steps_per_device = max(1, math.ceil(self.num_steps / max(1, self.trainer.world_size)))
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps_per_device)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.steps_per_device(
+            self.trainer.world_size))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # ------------------------------------------------------------------ export

@@ -58,8 +58,9 @@ def latent_statistics(mapping: nn.Module, z_dim: int, num: int, seed: int, devic
 class SeedStream(IterableDataset):
     """One integer seed per training step; each yields a fresh batch of z inside ``training_step``.
 
-    Steps are split across distributed ranks (rank r takes steps r, r + world, ...), so that DDP processes draw
-    different samples without any sampler.
+    Steps are split across distributed ranks: rank r takes steps r, r + world, ..., and every rank gets the same
+    number of steps, ``ceil(num_steps / world)`` (a rank waiting for a partner's extra step would hang DDP's
+    gradient all-reduce). The seed of step s is ``base_seed + s``.
     """
 
     def __init__(self, base_seed: int, num_steps: int) -> None:
@@ -74,12 +75,15 @@ class SeedStream(IterableDataset):
         return 0, 1
 
     def __len__(self) -> int:
+        return -(-self.num_steps // self._rank_and_world()[1])
+
+    def seed_of(self, local_step: int) -> int:
+        """The seed of this rank's ``local_step``-th step (what a resumed run needs to continue the stream)."""
         rank, world = self._rank_and_world()
-        return len(range(rank, self.num_steps, world))
+        return self.base_seed + local_step * world + rank
 
     def __iter__(self) -> Iterator[int]:
         if get_worker_info() is not None and get_worker_info().num_workers > 1:
             raise RuntimeError("SeedStream is cheap; use num_workers=0 or 1")
-        rank, world = self._rank_and_world()
-        for step in range(rank, self.num_steps, world):
-            yield self.base_seed + step
+        for local_step in range(len(self)):
+            yield self.seed_of(local_step)

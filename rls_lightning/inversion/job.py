@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import logging
@@ -71,7 +72,7 @@ class InversionJob:
     def __init__(self, generator: Generator, flow: FlowBundle | None, settings: InversionSettings, out_dir: Path,
                  *, batch_size: int = 4, num_samples: int = 1, seed: int = 0,
                  trainer: TrainerOptions | None = None, progress=None,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, writes_summary: bool = True) -> None:
         self.generator = generator.eval().requires_grad_(False)
         self.flow = flow
         self.settings = settings
@@ -82,6 +83,7 @@ class InversionJob:
         self.trainer_options = trainer or TrainerOptions()
         self.progress = progress
         self.log = log
+        self.writes_summary = writes_summary  # with several ranks, only rank 0 rewrites results.csv
         self._tasks = None
         self._pulse_stats = None
         if (settings.search.uses_flow or settings.search.init == "flow-mean"
@@ -95,7 +97,16 @@ class InversionJob:
     def progress_dir(self) -> Path:
         return self.out_dir / ".progress"
 
+    @property
+    def fingerprint(self) -> str:
+        """What decides the result of an image: settings, seed, samples, generator and flow weights."""
+        described = {"settings": dataclasses.asdict(self.settings), "seed": self.seed, "samples": self.num_samples,
+                     "generator": _tensor_digest(self.generator.state_dict()),
+                     "flow": _tensor_digest(self.flow.flow.state_dict()) if self.flow is not None else None}
+        return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
     def is_finished(self, image: LowResImage) -> bool:
+        """Finished by an earlier run with the same fingerprint (other settings redo the image)."""
         row_path = self.progress_dir / f"{image.stem}.json"
         if not row_path.is_file() or not (self.out_dir / f"{image.stem}.png").is_file():
             return False
@@ -103,10 +114,12 @@ class InversionJob:
             row = json.loads(row_path.read_text())
         except (OSError, json.JSONDecodeError):
             return False
-        return row.get("preset") == self.settings.name and row.get("samples") == self.num_samples
+        return row.get("fingerprint") == self._fingerprint
 
-    def write_results_csv(self, rejected: list[Rejected] = ()) -> Path:
+    def write_results_csv(self, rejected: list[Rejected] = ()) -> Path | None:
         """Rebuild ``results.csv`` from the per-image rows (and the skipped files), atomically."""
+        if not self.writes_summary:
+            return None
         rows = []
         for row_path in sorted(self.progress_dir.glob("*.json")):
             try:
@@ -216,11 +229,14 @@ class InversionJob:
         final = [s.image if s.image is not None else s.image_rls for s in samples]
         save_png_atomic(to_uint8(final[0][0]), out / f"{image.stem}.png")
         save_png_atomic(to_uint8(samples[0].image_rls[0]), out / f"{image.stem}_rls.png")
+        for stale in [*out.glob(f"{image.stem}_s*.png"), out / f"{image.stem}_std.png"]:
+            stale.unlink(missing_ok=True)  # from an earlier run with other settings
         payload = {
             "preset": self.settings.name, "factor": image.factor, "source": image.path.name,
             "ws": torch.cat([s.ws if s.ws is not None else s.ws_rls for s in samples]),
             "ws_rls": torch.cat([s.ws_rls for s in samples]),
-            "noise": [[m.cpu() for m in (s.noise if s.noise is not None else s.noise_rls)] for s in samples],
+            # clone: a map may be a view of the whole batch's tensor
+            "noise": [[m.clone() for m in (s.noise if s.noise is not None else s.noise_rls)] for s in samples],
         }
         if len(samples) > 1:
             stack = torch.cat(final).clamp(-1, 1)  # [K, C, H, W], as saved in the PNGs
@@ -238,6 +254,7 @@ class InversionJob:
             "lr_l1_final": round(first.lr_l1 if first.lr_l1 is not None else first.lr_l1_rls, 6),
             "rls_steps": first.rls_steps, "refine_steps": first.refine_steps,
             "seconds": round(sum(s.seconds for s in samples), 2), "note": image.note,
+            "fingerprint": self._fingerprint,
         }
         with atomic_write_path(self.progress_dir / f"{image.stem}.json") as tmp:
             tmp.write_text(json.dumps(row))
@@ -245,18 +262,28 @@ class InversionJob:
 
     # ------------------------------------------------------------------ driver
 
-    def batches(self, images: list[LowResImage]) -> list[list[LowResImage]]:
-        """Images grouped by factor, ``batch_size // num_samples`` images (at least one) per RLS batch."""
-        per_batch = max(1, self.batch_size // self.num_samples)
+    def batches(self, images: list[LowResImage]) -> list[list[tuple[LowResImage, int]]]:
+        """(image, sample) pairs of one factor, at most ``batch_size`` per RLS optimisation."""
         batches = []
         for factor in sorted({image.factor for image in images}):
-            same = [image for image in images if image.factor == factor]
-            batches += [same[i:i + per_batch] for i in range(0, len(same), per_batch)]
+            items = [(image, k) for image in images if image.factor == factor for k in range(self.num_samples)]
+            batches += [items[i:i + self.batch_size] for i in range(0, len(items), self.batch_size)]
         return batches
+
+    def finish_image(self, image: LowResImage, samples: list[SampleResult], rejected: list[Rejected]) -> dict:
+        if self.settings.refine.enabled:
+            for sample in samples:
+                self.run_refinement(image, sample)
+        row = self.write_outputs(image, samples)
+        self.write_results_csv(rejected)
+        if self.progress is not None:
+            self.progress.advance(self._tasks[0])
+        return row
 
     def run(self, images: list[LowResImage], rejected: list[Rejected] = ()) -> list[dict]:
         """Process ``images`` (skipping finished ones) and return their result rows."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._fingerprint = self.fingerprint
         todo = [image for image in images if not self.is_finished(image)]
         if len(todo) < len(images):
             self.log(f"resuming: {len(images) - len(todo)} image(s) already done in {self.out_dir}")
@@ -264,17 +291,19 @@ class InversionJob:
             self._tasks = (self.progress.add_task("images", total=len(todo)),
                            self.progress.add_task("steps", total=None))
         rows = []
-        for batch in self.batches(todo):
-            items = [(image, k) for image in batch for k in range(self.num_samples)]
-            results = self.run_search(items)
-            for index, image in enumerate(batch):
-                samples = results[index * self.num_samples:(index + 1) * self.num_samples]
-                if self.settings.refine.enabled:
-                    for sample in samples:
-                        self.run_refinement(image, sample)
-                rows.append(self.write_outputs(image, samples))
-                self.write_results_csv(rejected)
-                if self.progress is not None:
-                    self.progress.advance(self._tasks[0])
+        pending: dict[str, list[SampleResult]] = {}
+        for items in self.batches(todo):
+            for (image, _), result in zip(items, self.run_search(items)):
+                pending.setdefault(image.stem, []).append(result)
+                if len(pending[image.stem]) == self.num_samples:
+                    rows.append(self.finish_image(image, pending.pop(image.stem), rejected))
         self.write_results_csv(rejected)
         return rows
+
+
+def _tensor_digest(state: dict[str, torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(state.items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()

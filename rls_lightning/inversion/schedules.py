@@ -5,15 +5,15 @@ import torch
 
 
 def one_cycle_drop_factor(step: int, total: int) -> float:
-    """PULSE's multiplier of the base learning rate at ``step`` of ``total``.
+    """PULSE's "linear1cycledrop" multiplier of the base learning rate at ``step`` of ``total``.
 
-    Over the first 90% of the steps it rises linearly from 0.1 to 1 at half-way and falls back towards 0.1;
-    over the last 10% it falls linearly from 0.1 to 0.001.
+    One linear cycle over the first 90% of the steps (0.1, up to 1 at 45%, back to 0.1 at 90%), then a linear
+    drop from 0.1 to 0.001 over the last 10%.
     """
-    x = step / max(total, 1)
-    if x < 0.9:
-        return (9.0 * (1.0 - abs(x - 0.5) * 2.0) + 1.0) / 10.0
-    return 0.1 + (x - 0.9) / 0.1 * (0.001 - 0.1)
+    total = max(total, 1)
+    if step < 0.9 * total:
+        return (9.0 * (1.0 - abs(step / (0.9 * total) - 0.5) * 2.0) + 1.0) / 10.0
+    return 0.1 + (step - 0.9 * total) / (0.1 * total) * (0.001 - 0.1)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int,

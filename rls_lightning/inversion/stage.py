@@ -69,8 +69,10 @@ class InversionStage(L.LightningModule):
         return DataLoader([0], batch_size=None)
 
     def degrade(self, images: torch.Tensor) -> torch.Tensor:
-        """D(x): antialiased bicubic downsampling by the job's factor (paper Eq. 3), in float32."""
-        return downsample_bicubic(images.float(), self.factor)
+        """D(x): antialiased bicubic downsampling by the job's factor (paper Eq. 3), in float32 even under
+        autocast (in bf16 its rounding would be of the size of the residuals RLS+ removes)."""
+        with torch.autocast(images.device.type, enabled=False):
+            return downsample_bicubic(images.float(), self.factor)
 
     @torch.no_grad()
     def lr_consistency(self, images: torch.Tensor) -> torch.Tensor:

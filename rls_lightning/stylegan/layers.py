@@ -48,6 +48,12 @@ class EqualizedLinear(nn.Module):
         return scaled_lrelu(x) if self.activation else x
 
 
+def full_precision_styles(affine: EqualizedLinear, w: torch.Tensor) -> torch.Tensor:
+    """``affine(w)`` outside autocast: the styles scale whole weight tensors, so their rounding matters."""
+    with torch.autocast(w.device.type, enabled=False):
+        return affine(w.to(torch.promote_types(w.dtype, torch.float32)))
+
+
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool,
                      up: bool, fused: bool, up_kernel: torch.Tensor | None = None) -> torch.Tensor:
     """Modulated (and demodulated) convolution, items 4-5.
@@ -57,7 +63,7 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     with gain 4 and padding 1. ``fused`` applies per-sample weights as one grouped convolution (what both
     official implementations use at inference); otherwise the input is scaled instead of the weights, which
     shares one weight tensor across the batch (faster for training, equal up to float rounding).
-    Modulation and demodulation run in float32 even under autocast; only the convolution itself is cast.
+    Modulation and demodulation run in (at least) float32 even under autocast; only the convolution is cast.
     """
     batch, in_channels, height, width = x.shape
     out_channels, _, kh, kw = weight.shape
@@ -68,7 +74,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 
     demod = None
     if demodulate:
-        demod = ((weight_precise.square().sum(dim=[2, 3]) @ styles.square().T).T + DEMODULATION_EPS).rsqrt()  # [N, O]
+        with torch.autocast(x.device.type, enabled=False):
+            demod = ((weight_precise.square().sum(dim=[2, 3]) @ styles.square().T).T + DEMODULATION_EPS).rsqrt()
 
     if fused:
         w = weight_precise.unsqueeze(0) * styles.reshape(batch, 1, in_channels, 1, 1)
@@ -120,7 +127,7 @@ class SynthesisLayer(nn.Module):
             self.up_kernel = None
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None, fused: bool) -> torch.Tensor:
-        styles = self.affine(w)
+        styles = full_precision_styles(self.affine, w)
         x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up, fused=fused,
                              up_kernel=self.up_kernel)
         if noise is not None:
@@ -140,7 +147,7 @@ class ToRGBLayer(nn.Module):
         self.style_gain = 1.0 / math.sqrt(in_channels)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool) -> torch.Tensor:
-        styles = self.affine(w) * self.style_gain
+        styles = full_precision_styles(self.affine, w) * self.style_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, up=False, fused=fused)
         x = x + self.bias.to(x.dtype).reshape(1, -1, 1, 1)
         if self.conv_clamp is not None:
