@@ -16,9 +16,10 @@ class CleanRichProgressBar(RichProgressBar):
 
 
 def silence_known_lightning_warnings() -> None:
-    """Warnings about choices made on purpose: a sized seed stream, frozen (eval-mode) networks, checkpoints of
-    manually optimised GANs taken after the step."""
+    """Warnings about choices made on purpose: a sized seed stream whose seeds follow the global step (so it
+    needs no loader state to resume), frozen (eval-mode) networks, checkpoints of GANs taken after the step."""
     for pattern in (r".*IterableDataset.*has `__len__` defined.*", r".*module\(s\) in eval mode.*",
                     r".*isinstance\(treespec, LeafSpec\).*", r".*litlogger.*",
-                    r".*ModelCheckpoint with manual optimization.*", r".*smaller than the logging interval.*"):
+                    r".*ModelCheckpoint with manual optimization.*", r".*smaller than the logging interval.*",
+                    r".*your dataloader is not resumable.*"):
         warnings.filterwarnings("ignore", message=pattern)
