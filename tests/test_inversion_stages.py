@@ -121,7 +121,7 @@ class _RecordDistances(L.Callback):
         self.max_l1 = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.max_l1.append(float((pl_module.ws - pl_module.anchor).abs().sum(-1).max()))
+        self.max_l1.append(float((pl_module.ws - pl_module.anchor).detach().abs().sum(-1).max()))
 
 
 @pytest.mark.parametrize("project", [True, False])
