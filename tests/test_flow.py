@@ -216,6 +216,8 @@ def test_train_flow_cli_with_two_ddp_processes(tmp_path):
     assert len(val) >= 4 and val[3] < val[0]  # 4 validations in training (then one on the best weights)
     report = json.loads((tmp_path / "out" / "flow-report.json").read_text())
     assert set(report["squared_norms"]) == {"z", "flow", "pulse"}
+    # Figure 3's claim, on a trained prior: F(w) is closer to chi^2_d than PULSE's transform
+    assert report["squared_norms"]["flow"]["ks_to_chi2"] < report["squared_norms"]["pulse"]["ks_to_chi2"]
     assert (tmp_path / "out" / "flow-report.png").stat().st_size > 10_000
 
 
