@@ -28,6 +28,13 @@ def image_grid(images: torch.Tensor, columns: int) -> np.ndarray:
     return grid
 
 
+def load_rgb(path: str | os.PathLike) -> torch.Tensor:
+    """An image file as ``[3, H, W]`` float in [0, 1] (any mode converted to RGB)."""
+    with Image.open(path) as image:
+        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1)
+
+
 def save_png_atomic(array: np.ndarray, path: str | os.PathLike) -> None:
     """Write a ``uint8`` ``[H, W, C]`` array as PNG so that ``path`` is either absent or complete."""
     with atomic_write_path(path) as tmp:
