@@ -1,0 +1,260 @@
+"""Whole studies of the paper as one command: LR sets, every method, metrics, a markdown table and pictures.
+
+    python -m rls_lightning.experiments table1 --hr-dir celeba_hr --generator ffhq.pkl --flow ffhq-flow.pt \
+        --weights-dir ~/weights --out-dir runs/table1
+
+Studies (paper section 4):
+  table1          methods x metrics at --factors (default 64 and 8), bicubic included (Table 1)
+  ablation-refine the RLS+ variants w/o anchor, noise, w, g, l1-ball at 16x (Table 2, Figure 5)
+  ablation-prior  the RLS variants w/o regularisation, P_cross, W+ at 64x (Table 5, Figure 9)
+  robustness      RLS+ on bicubic, Gaussian-noise, salt-and-pepper, Gaussian-blur and motion-blur inputs, 16x (Table 4)
+  tradeoff        sweeps of lambda_w (lambda_g = lambda_c = 0) and lambda_g (lambda_w = lambda_c = 0), fidelity
+                  against realism (Figure 2)
+  diversity       several results per LR image from different initialisations, PULSE and RLS, 64x (Figure 7)
+
+Each study writes <out-dir>/<study>.md (the table), <out-dir>/<study>.json (all numbers), comparison grids
+<out-dir>/<study>_x<factor>.png (LR | bicubic | each method | HR, labelled), and keeps every intermediate folder
+(LR sets, results, metrics), so an interrupted study resumes where it stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from .atomic import atomic_write_path
+from .degradations import resize_bicubic
+from .image_io import load_rgb, save_png_atomic, to_uint8
+from .inversion.presets import get_preset
+from .inversion.settings import InversionSettings
+from .lr_images import IMAGE_SUFFIXES
+from .make_lr import DEFAULT_STRENGTH, degrade, image_seed
+
+METRIC_COLUMNS = [("FID", "FID ↓", 1.0), ("KID", "KID (x10³) ↓", 1e3), ("NIQE", "NIQE ↓", 1.0), ("ID", "ID ↑", 1.0),
+                  ("LPIPS", "LPIPS ↓", 1.0), ("PSNR", "PSNR ↑", 1.0), ("MS-SSIM", "MS-SSIM ↑", 1.0),
+                  ("SSIM", "SSIM ↑", 1.0), ("LR-L1", "LR-L1 ↓", 1.0)]
+
+
+@dataclasses.dataclass
+class Method:
+    label: str
+    settings: InversionSettings | None  # None: bicubic upsampling
+    corruption: str | None = None
+    num_samples: int = 1
+
+
+def study_plan(name: str, factors: list[int] | None) -> tuple[list[int], list[Method]]:
+    rls = get_preset("rls")
+    if name == "table1":
+        return factors or [64, 8], [Method("Bicubic", None)] + [
+            Method(label, get_preset(preset)) for label, preset in
+            [("PULSE", "pulse"), ("BRGM", "brgm"), ("RLS", "rls"), ("RLS+", "rls+")]]
+    if name == "ablation-refine":
+        return factors or [16], [Method(label, get_preset(preset)) for label, preset in
+                                 [("w/o anchor", "no-anchor"), ("w/o noise", "no-noise"), ("w/o w", "no-w"),
+                                  ("w/o g", "no-g"), ("w/o l1-ball", "no-l1-ball"), ("RLS+", "rls+")]]
+    if name == "ablation-prior":
+        return factors or [64], [Method(label, get_preset(preset)) for label, preset in
+                                 [("w/o Regu.", "no-prior"), ("w/o P_cross", "no-cross"), ("w/o W+", "w-only"),
+                                  ("RLS", "rls")]]
+    if name == "robustness":
+        return factors or [16], [Method("RLS+" if c is None else f"RLS+ ({c})", get_preset("rls+"), corruption=c)
+                                 for c in [None, *DEFAULT_STRENGTH]]
+    if name == "tradeoff":
+        sweep = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
+        return factors or [16], (
+            [Method(f"lambda_w={v:g}", rls.replace(search=dict(lambda_w=v, lambda_g=0.0, lambda_c=0.0)))
+             for v in sweep]
+            + [Method(f"lambda_g={v:g}", rls.replace(search=dict(lambda_w=0.0, lambda_g=v, lambda_c=0.0)))
+               for v in sweep])
+    if name == "diversity":
+        return factors or [64], [Method("PULSE", get_preset("pulse"), num_samples=5),
+                                 Method("RLS", get_preset("rls"), num_samples=5)]
+    raise ValueError(f"unknown study {name!r}")
+
+
+STUDIES = ["table1", "ablation-refine", "ablation-prior", "robustness", "tradeoff", "diversity"]
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text).strip("-").lower()
+
+
+def make_lr_set(hr_paths: list[Path], factor: int, corruption: str | None, out: Path, seed: int) -> Path:
+    strength = DEFAULT_STRENGTH.get(corruption) if corruption != "motion-blur" else float(factor)
+    for path in hr_paths:
+        target = out / f"{path.stem}.png"
+        if not target.is_file():
+            hr = load_rgb(path)[None] * 2 - 1
+            save_png_atomic(to_uint8(degrade(hr, factor, corruption, strength, image_seed(seed, path.name))[0]), target)
+    return out
+
+
+def comparison_grid(rows: list[list[np.ndarray]], labels: list[str], path: Path, cell: int = 128) -> None:
+    """A labelled grid: one row per image, one column per method (images resized to ``cell`` px, nearest)."""
+    header = 18
+    grid = Image.new("RGB", (cell * len(labels), header + cell * len(rows)), "white")
+    draw = ImageDraw.Draw(grid)
+    for c, label in enumerate(labels):
+        draw.text((c * cell + 4, 3), label[:22], fill="black")
+    for r, row in enumerate(rows):
+        for c, array in enumerate(row):
+            tile = Image.fromarray(array).resize((cell, cell), Image.NEAREST)
+            grid.paste(tile, (c * cell, header + r * cell))
+    with atomic_write_path(path) as tmp:
+        grid.save(tmp, format="PNG")
+
+
+def markdown_table(results: list[dict], group_by_factor: bool) -> str:
+    present = [(k, title, scale) for k, title, scale in METRIC_COLUMNS if any(k in r["metrics"] for r in results)]
+    head = (["Scale"] if group_by_factor else []) + ["Method"] + [title for _, title, _ in present]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        cells = [f"{r['factor']}x"] if group_by_factor else []
+        cells.append(r["method"])
+        for key, _, scale in present:
+            value = r["metrics"].get(key)
+            cells.append("" if value is None else f"{value * scale:.4f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def tradeoff_plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    realism = next((k for k in ("FID", "NIQE", "LPIPS") if all(k in r["metrics"] for r in results)), "LR-L1")
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for prefix, marker in (("lambda_w", "o-"), ("lambda_g", "s-")):
+        points = [r for r in results if r["method"].startswith(prefix)]
+        ax.plot([r["metrics"]["PSNR"] for r in points], [r["metrics"][realism] for r in points], marker,
+                label=f"{prefix} sweep")
+        for r in points:
+            ax.annotate(r["method"].split("=")[1], (r["metrics"]["PSNR"], r["metrics"][realism]), fontsize=7)
+    ax.set_xlabel("PSNR (fidelity) →")
+    ax.set_ylabel(f"{realism} (realism, lower is better)")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_write_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def run_study(name: str, hr_dir: Path, out_dir: Path, generator_path: Path, flow_path: Path | None, *,
+              factors: list[int] | None = None, weights_dir: Path | None = None, limit: int | None = None,
+              overrides: dict | None = None, batch_size: int = 4, seed: int = 0, device: str = "cpu",
+              grid_rows: int = 4, log=print) -> list[dict]:
+    from .evaluate import evaluate
+    from .flow.checkpoint import load_flow
+    from .inversion.job import InversionJob, TrainerOptions
+    from .lr_images import scan_directory
+    from .stylegan import load_generator
+
+    factors, methods = study_plan(name, factors)
+    G = load_generator(generator_path)
+    G.synthesis.fused_modconv = False
+    flow = load_flow(flow_path, G) if flow_path is not None else None
+    hr_paths = sorted(p for p in hr_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    accelerator = "gpu" if device.startswith("cuda") else "cpu"
+    results = []
+    for factor in factors:
+        if G.img_resolution % factor:
+            log(f"{factor}x skipped: it does not divide the generator's {G.img_resolution}px")
+            continue
+        columns: dict[str, Path] = {}
+        for method in methods:
+            lr_dir = make_lr_set(hr_paths, factor, method.corruption,
+                                 out_dir / f"lr_x{factor}" / (method.corruption or "bicubic"), seed)
+            result_dir = out_dir / f"x{factor}" / _slug(method.label)
+            if method.settings is None:
+                for path in sorted(lr_dir.glob("*.png")):
+                    up = resize_bicubic(load_rgb(path)[None] * 2 - 1, G.img_resolution)
+                    save_png_atomic(to_uint8(up[0].clamp(-1, 1)), result_dir / path.name)
+            else:
+                settings = method.settings.replace(**(overrides or {}))
+                images, rejected = scan_directory(lr_dir, G.img_resolution, G.img_channels)
+                job = InversionJob(G, flow, settings, result_dir, batch_size=batch_size,
+                                   num_samples=method.num_samples, seed=seed, log=log,
+                                   trainer=TrainerOptions(accelerator=accelerator, precision="32-true"))
+                job.run(images, rejected)
+            metrics = evaluate(result_dir, hr_dir, lr_dir, weights_dir, device, progress=False)
+            results.append({"method": method.label, "factor": factor, "folder": str(result_dir),
+                            "metrics": {**metrics["set_metrics"], **metrics["summary"]}, "notes": metrics["notes"]})
+            columns[method.label] = result_dir
+            log(f"{name} x{factor} {method.label}: " + ", ".join(f"{k} {v:.4f}" for k, v in
+                                                                 results[-1]["metrics"].items()))
+        rows = []
+        for path in hr_paths[:grid_rows]:
+            lr = np.asarray(Image.open(out_dir / f"lr_x{factor}" / "bicubic" / f"{path.stem}.png").convert("RGB"))
+            row = [lr] + [np.asarray(Image.open(folder / f"{path.stem}.png").convert("RGB"))
+                          for folder in columns.values()]
+            row.append(np.asarray(Image.open(path).convert("RGB")))
+            if methods[0].num_samples > 1:
+                for folder in columns.values():
+                    row += [np.asarray(Image.open(s).convert("RGB"))
+                            for s in sorted(folder.glob(f"{path.stem}_s*.png"))[1:]]
+            rows.append(row)
+        labels = ["LR"] + list(columns) + ["HR"]
+        if methods[0].num_samples > 1:
+            labels += [f"{m} sample {k}" for m in columns for k in range(1, methods[0].num_samples)]
+        comparison_grid(rows, labels, out_dir / f"{name}_x{factor}.png")
+    table = markdown_table(results, group_by_factor=len({r["factor"] for r in results}) > 1)
+    notes = sorted({n for r in results for n in r["notes"]})
+    text = f"# {name}\n\n{table}\n" + "".join(f"- {n}\n" for n in notes)
+    with atomic_write_path(out_dir / f"{name}.md") as tmp:
+        tmp.write_text(text)
+    with atomic_write_path(out_dir / f"{name}.json") as tmp:
+        tmp.write_text(json.dumps(results, indent=2))
+    if name == "tradeoff" and all("PSNR" in r["metrics"] for r in results):
+        tradeoff_plot(results, out_dir / "tradeoff.png")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .cli.defaults import DEMO_FLOW, DEMO_GENERATOR
+    from .cli.progress import silence_known_lightning_warnings
+
+    parser = argparse.ArgumentParser(prog="python -m rls_lightning.experiments", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("study", choices=STUDIES)
+    parser.add_argument("--hr-dir", type=Path, required=True, help="ground-truth HR images (square)")
+    parser.add_argument("--out-dir", type=Path, default=None, help="default: runs/<study>")
+    parser.add_argument("--generator", type=Path, default=DEMO_GENERATOR)
+    parser.add_argument("--flow", type=Path, default=None, help=f"default: {DEMO_FLOW} with the demo generator")
+    parser.add_argument("--weights-dir", type=Path, default=None, help="feature networks for the metrics")
+    parser.add_argument("--factors", type=int, nargs="+", default=None, help="override the study's factors")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N HR images")
+    parser.add_argument("--steps", type=int, default=None, help="override every method's search steps")
+    parser.add_argument("--refine-steps", type=int, default=None, help="override every method's RLS+ steps")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    silence_known_lightning_warnings()
+    if not args.hr_dir.is_dir():
+        print(f"error: {args.hr_dir}: not a folder", file=sys.stderr)
+        return 2
+    flow = args.flow or (DEMO_FLOW if args.generator == DEMO_GENERATOR else None)
+    overrides = {}
+    if args.steps is not None:
+        overrides["search"] = {"steps": args.steps}
+    if args.refine_steps is not None:
+        overrides["refine"] = {"steps": args.refine_steps}
+    out_dir = args.out_dir or Path("runs") / args.study
+    run_study(args.study, args.hr_dir, out_dir, args.generator, flow, factors=args.factors,
+              weights_dir=args.weights_dir, limit=args.limit, overrides=overrides, batch_size=args.batch_size,
+              seed=args.seed, device=args.device)
+    print(f"wrote {out_dir / (args.study + '.md')} and its pictures")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
