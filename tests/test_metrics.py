@@ -101,7 +101,8 @@ def fake_weights(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("weights")
     torch.manual_seed(0)
-    torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), folder / INCEPTION.filename)
+    inception = inception_v3(weights=None, aux_logits=True, init_weights=False)
+    torch.save(inception.state_dict(), folder / INCEPTION.filename)
     torch.save(alexnet(weights=None).state_dict(), folder / ALEXNET.filename)
     torch.save(InceptionResnetV1(pretrained=None, classify=True, num_classes=8631).state_dict(),
                folder / FACENET.filename)
@@ -170,7 +171,8 @@ def test_evaluate_end_to_end(tmp_path, fake_weights):
     assert main(["--sr-dir", str(tmp_path / "sr"), "--hr-dir", str(tmp_path / "hr"), "--sr-suffix", "_rls",
                  "--out-dir", str(tmp_path / "anchors"), "--weights-dir", str(fake_weights)]) == 0
     anchors = json.loads((tmp_path / "anchors" / "metrics.json").read_text())
-    assert anchors["summary"]["SSIM"] == pytest.approx(1.0) and anchors["set_metrics"]["FID"] == pytest.approx(0, abs=1e-3)
+    assert anchors["summary"]["SSIM"] == pytest.approx(1.0)
+    assert anchors["set_metrics"]["FID"] == pytest.approx(0, abs=1e-3)
 
 
 def test_make_lr_matches_pil_and_records_the_corruption(tmp_path):
