@@ -170,9 +170,12 @@ def evaluate(sr_dir: Path, hr_dir: Path, lr_dir: Path | None = None, weights_dir
             rows.append({"stem": stem, **{k: float(v[i]) for k, v in scores.items()}})
     summary = {}
     for key in PER_IMAGE_ORDER:
-        values = [row[key] for row in rows if key in row]
-        if values:
-            summary[key] = float(np.mean(values))
+        values = np.array([row[key] for row in rows if key in row], dtype=np.float64)
+        if len(values):
+            undefined = int(np.isnan(values).sum())
+            if undefined:  # e.g. NIQE of a flat image
+                evaluator.notes.append(f"{key} undefined for {undefined} image(s), left out of its mean")
+            summary[key] = float(np.nanmean(values)) if undefined < len(values) else float("nan")
     set_metrics = evaluator.set_metrics()
     return {"pairs": len(rows), "summary": summary, "set_metrics": set_metrics, "per_image": rows,
             "notes": evaluator.notes, "unpaired": unpaired}
