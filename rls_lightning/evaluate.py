@@ -63,6 +63,8 @@ class Evaluator:
         try:
             self.inception = load_inception(weights_dir).to(self.device)
             self.fid = FrechetInceptionDistance(feature=self.inception, reset_real_features=True).to(self.device)
+            # KID keeps features, not images; its subset size is lowered at the end when there are fewer images
+            self.kid = KernelInceptionDistance(feature=self.inception, subsets=100, subset_size=1000).to(self.device)
         except MissingWeights as err:
             self.notes.append(str(err))
         try:
@@ -81,9 +83,7 @@ class Evaluator:
         except MissingWeights as err:
             self.notes.append(str(err))
         self.ssim_name: str | None = None
-        self._kid_class = KernelInceptionDistance  # its subset size depends on the image count: built at the end
-        self._real_uint8: list[torch.Tensor] = []
-        self._fake_uint8: list[torch.Tensor] = []
+        self.set_size = 0
 
     @torch.no_grad()
     def score_batch(self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -109,29 +109,25 @@ class Evaluator:
             scores["LR-L1"] = lr_consistency(sr, lr.to(self.device))
         if self.fid is not None:
             real, fake = (hr * 255).round().to(torch.uint8), (sr * 255).round().to(torch.uint8)
-            self.fid.update(real, real=True)
-            self.fid.update(fake, real=False)
-            self._real_uint8.append(real.cpu())
-            self._fake_uint8.append(fake.cpu())
+            for metric in (self.fid, self.kid):
+                metric.update(real, real=True)
+                metric.update(fake, real=False)
+            self.set_size += len(real)
         return scores
 
     @torch.no_grad()
     def set_metrics(self) -> dict[str, float]:
         if self.fid is None:
             return {}
-        real, fake = torch.cat(self._real_uint8), torch.cat(self._fake_uint8)
-        if len(real) < 2:
+        if self.set_size < 2:
             self.notes.append("FID/KID skipped: they need at least 2 image pairs")
             return {}
         results = {"FID": float(self.fid.compute())}
-        kid = self._kid_class(feature=self.inception, subsets=100, subset_size=min(1000, len(real))).to(self.device)
-        for start in range(0, len(real), 64):
-            kid.update(real[start:start + 64].to(self.device), real=True)
-            kid.update(fake[start:start + 64].to(self.device), real=False)
-        kid_mean, _ = kid.compute()
+        self.kid.subset_size = min(1000, self.set_size)
+        kid_mean, _ = self.kid.compute()
         results["KID"] = float(kid_mean)
-        if len(real) < 2048:
-            self.notes.append(f"FID from {len(real)} images is biased upwards (the paper used 2000)")
+        if self.set_size < 2000:
+            self.notes.append(f"FID from {self.set_size} images is biased upwards (the paper used 2000)")
         return results
 
 
