@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_write_path
-from .image_io import load_rgb
+from .image_io import load_rgb, to_uint8
 from .lr_images import IMAGE_SUFFIXES
 from .metrics.fidelity import lr_consistency, psnr, structural_similarity
 from .metrics.weights import NIQE_PARAMS, MissingWeights, find_weights
@@ -101,7 +101,8 @@ class Evaluator:
             scores["ID"] = (self.identity(sr) * self.identity(hr)).sum(dim=1)
         if self.niqe is not None:
             try:
-                scores["NIQE"] = torch.tensor([self.niqe.score(_to_uint8(img)) for img in sr], dtype=torch.float64)
+                niqe = [self.niqe.score(to_uint8(img * 2 - 1)) for img in sr]  # to_uint8 takes [-1, 1]
+                scores["NIQE"] = torch.tensor(niqe, dtype=torch.float64)
             except ValueError as err:
                 self.notes.append(f"NIQE skipped: {err}")
                 self.niqe = None
@@ -129,10 +130,6 @@ class Evaluator:
         if self.set_size < 2000:
             self.notes.append(f"FID from {self.set_size} images is biased upwards (the paper used 2000)")
         return results
-
-
-def _to_uint8(image: torch.Tensor) -> np.ndarray:
-    return (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
 def evaluate(sr_dir: Path, hr_dir: Path, lr_dir: Path | None = None, weights_dir: Path | None = None,

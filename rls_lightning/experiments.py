@@ -34,7 +34,7 @@ from .image_io import load_rgb, save_png_atomic, to_uint8
 from .inversion.presets import get_preset
 from .inversion.settings import InversionSettings
 from .lr_images import IMAGE_SUFFIXES
-from .make_lr import DEFAULT_STRENGTH, degrade, image_seed
+from .make_lr import DEFAULT_STRENGTH, default_strength, degrade, image_seed
 
 METRIC_COLUMNS = [("FID", "FID ↓", 1.0), ("KID", "KID (x10³) ↓", 1e3), ("NIQE", "NIQE ↓", 1.0), ("ID", "ID ↑", 1.0),
                   ("LPIPS", "LPIPS ↓", 1.0), ("PSNR", "PSNR ↑", 1.0), ("MS-SSIM", "MS-SSIM ↑", 1.0),
@@ -87,7 +87,7 @@ def _slug(text: str) -> str:
 
 
 def make_lr_set(hr_paths: list[Path], factor: int, corruption: str | None, out: Path, seed: int) -> Path:
-    strength = DEFAULT_STRENGTH.get(corruption) if corruption != "motion-blur" else float(factor)
+    strength = default_strength(corruption, factor)
     for path in hr_paths:
         target = out / f"{path.stem}.png"
         if not target.is_file():

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from .fingerprint import first_line
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
@@ -67,8 +69,7 @@ def load_low_res(path: Path, generator_resolution: int, channels: int = 3) -> Lo
     except UnidentifiedImageError:
         return Rejected(path, "not an image file")
     except Exception as err:  # noqa: BLE001 - Pillow raises many types on odd files; none may stop the run
-        detail = str(err).splitlines()[0] if str(err).strip() else type(err).__name__
-        return Rejected(path, f"unreadable image ({detail})")
+        return Rejected(path, f"unreadable image ({first_line(err)})")
     if width != height:
         return Rejected(path, f"not square ({width}x{height}); crop it to a square first")
     if width > generator_resolution or generator_resolution % width:

@@ -34,6 +34,13 @@ STRENGTH_MEANING = {
 }
 
 
+def default_strength(corruption: str | None, factor: int) -> float | None:
+    """Our default strength of a corruption (motion blur: as long as the factor, in HR pixels)."""
+    if corruption == "motion-blur":
+        return float(factor)
+    return DEFAULT_STRENGTH.get(corruption)
+
+
 def image_seed(seed: int, name: str) -> int:
     return (int(seed) * 1_000_003 + zlib.crc32(name.encode())) % (2**31 - 1)
 
@@ -73,9 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.hr_dir.is_dir():
         print(f"error: {args.hr_dir}: not a folder", file=sys.stderr)
         return 2
-    strength = args.strength if args.strength is not None else DEFAULT_STRENGTH.get(args.corruption)
-    if args.corruption == "motion-blur" and strength is None:
-        strength = float(args.factor)
+    strength = args.strength if args.strength is not None else default_strength(args.corruption, args.factor)
     suffix = f"_lr{args.factor}" + (f"_{args.corruption}" if args.corruption else "")
     out_dir = args.out_dir or args.hr_dir.with_name(args.hr_dir.name + suffix)
     if out_dir.resolve() == args.hr_dir.resolve():

@@ -11,7 +11,6 @@ Contents (``torch.save``, read back with ``weights_only=True``):
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import zipfile
@@ -22,6 +21,7 @@ import torch
 from torch import nn
 
 from ..atomic import torch_save_atomic
+from ..fingerprint import first_line, tensor_digest
 from .maf import FlowConfig, LatentFlow
 
 FLOW_FORMAT = "rls-lightning/latent-flow"
@@ -37,13 +37,7 @@ class FlowCheckpointError(ValueError):
 
 def mapping_fingerprint(mapping: nn.Module) -> str:
     """SHA-256 over the mapping network's learned weights (names, shapes and float32 values; not ``w_avg``)."""
-    digest = hashlib.sha256()
-    for name, param in sorted(mapping.named_parameters()):
-        tensor = param.detach().to("cpu", torch.float32).contiguous()
-        digest.update(name.encode())
-        digest.update(str(tuple(tensor.shape)).encode())
-        digest.update(tensor.numpy().tobytes())
-    return digest.hexdigest()
+    return tensor_digest(mapping.named_parameters())
 
 
 @dataclass
@@ -89,8 +83,7 @@ def load_flow(path: str | os.PathLike, generator: nn.Module | None = None, *, fo
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
-        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise FlowCheckpointError(path, f"not a readable flow checkpoint ({first_line})") from None
+        raise FlowCheckpointError(path, f"not a readable flow checkpoint ({first_line(err)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FLOW_FORMAT:
         raise FlowCheckpointError(path, "not an rls-lightning flow checkpoint (train one with train_flow.py)")
     if payload.get("version") != FLOW_VERSION:

@@ -26,6 +26,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping
 
 from ..atomic import atomic_write_path, torch_save_atomic
+from ..fingerprint import tensor_digest
 from ..flow.checkpoint import FlowBundle
 from ..flow.report import pulse_statistics
 from ..flow.sampling import draw_z, stream_seed
@@ -101,8 +102,8 @@ class InversionJob:
     def fingerprint(self) -> str:
         """What decides the result of an image: settings, seed, samples, generator and flow weights."""
         described = {"settings": dataclasses.asdict(self.settings), "seed": self.seed, "samples": self.num_samples,
-                     "generator": _tensor_digest(self.generator.state_dict()),
-                     "flow": _tensor_digest(self.flow.flow.state_dict()) if self.flow is not None else None}
+                     "generator": tensor_digest(self.generator.state_dict().items()),
+                     "flow": tensor_digest(self.flow.flow.state_dict().items()) if self.flow is not None else None}
         return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def is_finished(self, image: LowResImage) -> bool:
@@ -300,10 +301,3 @@ class InversionJob:
         self.write_results_csv(rejected)
         return rows
 
-
-def _tensor_digest(state: dict[str, torch.Tensor]) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(state.items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return digest.hexdigest()

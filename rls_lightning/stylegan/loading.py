@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from ..atomic import torch_save_atomic
+from ..fingerprint import first_line
 from .checkpoint_errors import CheckpointError
 from .checkpoint_nvidia import load_nvidia_pickle
 from .checkpoint_rosinality import load_rosinality
@@ -40,8 +41,7 @@ def _read_torch_file(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(path, f"refused by the safe torch loader ({first_line})") from None
+        raise CheckpointError(path, f"refused by the safe torch loader ({first_line(err)})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
         raise CheckpointError(path, f"corrupt or truncated torch file ({type(err).__name__}: {err})") from None
 
