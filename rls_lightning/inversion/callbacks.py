@@ -37,6 +37,33 @@ class NoiseRenormalization(L.Callback):
         pl_module.noise.renormalize_()
 
 
+class PerImageEarlyStopping(L.Callback):
+    """Lightning's ``EarlyStopping(mode="min", min_delta=0, check_finite=True)`` applied to every image of a
+    batched ``Refinement`` on its own: an image whose loss (``pl_module.last_loss``) has not gone below its best for
+    ``patience`` steps, or is not finite, is frozen at the current step; the Trainer stops when all are.
+    The paper asks for early stopping without a patience; 5 is ours (see ``RefineSettings``)."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = int(patience)
+        self.best: torch.Tensor | None = None
+        self.wait: torch.Tensor | None = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.best = torch.full_like(pl_module.last_loss, math.inf)
+        self.wait = torch.zeros_like(pl_module.last_loss, dtype=torch.long)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        loss = pl_module.last_loss
+        improved = loss < self.best
+        self.best = torch.where(improved, loss, self.best)
+        self.wait = torch.where(improved, 0, self.wait + 1)
+        stop = (self.wait >= self.patience) | ~torch.isfinite(loss)
+        if stop.any():
+            pl_module.freeze(stop, trainer.global_step)
+        if bool((pl_module.stopped_at > 0).all()):
+            trainer.should_stop = True
+
+
 class StepProgress(L.Callback):
     """Advances a rich progress task by one per optimizer step (one bar for all the stages of a job)."""
 

@@ -1,7 +1,8 @@
 """The directory job: batches of LR images through RLS, then each through RLS+, with outputs users can trust.
 
 * RLS runs several images (and several samples per image) in one optimisation; per-image losses are summed,
-  so the result equals one-at-a-time runs. RLS+ refines image by image on a fresh copy of the generator.
+  so the result equals one-at-a-time runs. RLS+ then refines the same batch together, each image with its own
+  generator weights, early stopping and l1 ball, which again equals one-at-a-time runs.
 * Every output is written atomically. An image counts as finished once its row file
   ``.progress/<stem>.json`` exists (written last); a new run over the same folder skips finished images.
 * Inputs are sharded over ranks by the caller (``images[rank::world]``); seeds are derived from the image stem
@@ -23,7 +24,6 @@ from typing import Callable
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
 
 from ..atomic import atomic_write_path, torch_save_atomic
 from ..fingerprint import tensor_digest
@@ -33,7 +33,8 @@ from ..flow.sampling import draw_z, stream_seed
 from ..image_io import save_png_atomic, to_uint8
 from ..lr_images import LowResImage, Rejected
 from ..stylegan import Generator
-from .callbacks import L1BallProjection, NoiseRenormalization, SphereProjection, StepProgress
+from .callbacks import (L1BallProjection, NoiseRenormalization, PerImageEarlyStopping, SphereProjection,
+                        StepProgress)
 from .latent_search import LatentSearch
 from .refinement import Refinement
 from .settings import InversionSettings
@@ -50,6 +51,19 @@ class TrainerOptions:
     accelerator: str = "cpu"
     devices: list[int] | int = 1
     precision: str = "32-true"
+
+
+def stack_noise(per_item: list[list[torch.Tensor]]) -> list[torch.Tensor]:
+    """One noise list for a batch from one list per item: a layer whose maps are all the same tensor stays one
+    shared ``[R, R]`` map, otherwise the maps are stacked to ``[N, 1, R, R]``."""
+    stacked = []
+    for maps in zip(*per_item):
+        if all(m is maps[0] for m in maps):
+            stacked.append(maps[0])
+        else:
+            res = maps[0].shape[-1]
+            stacked.append(torch.cat([m.reshape(-1, 1, res, res).expand(1, 1, res, res) for m in maps]))
+    return stacked
 
 
 @dataclasses.dataclass
@@ -203,9 +217,13 @@ class InversionJob:
                              seconds=seconds)
                 for i in range(len(items))]
 
-    def run_refinement(self, image: LowResImage, result: SampleResult) -> None:
+    def run_refinement(self, items: list[tuple[LowResImage, int]], results: list[SampleResult]) -> None:
+        """RLS+ for a batch of (image, sample) pairs of one factor, all at once; fills in ``results``."""
         r = self.settings.refine
-        module = Refinement(self.generator, image.pixels[None], image.factor, result.ws_rls, result.noise_rls, r)
+        targets = torch.stack([image.pixels for image, _ in items])
+        anchors = torch.cat([result.ws_rls for result in results])
+        module = Refinement(self.generator, targets, items[0][0].factor, anchors,
+                            stack_noise([result.noise_rls for result in results]), r)
         callbacks = []
         radius = r.radius(self.generator.w_dim)
         if radius is not None and r.optimize_w:
@@ -213,15 +231,19 @@ class InversionJob:
         if r.renormalize_noise:
             callbacks.append(NoiseRenormalization())
         if r.early_stopping_patience is not None:
-            callbacks.append(EarlyStopping(monitor="refine_loss", mode="min", patience=r.early_stopping_patience,
-                                           check_on_train_epoch_end=True))
+            callbacks.append(PerImageEarlyStopping(r.early_stopping_patience))
         start = time.perf_counter()
-        trainer = self._trainer(r.steps, callbacks + self._step_callbacks(f"RLS+ {image.stem}"))
+        names = ", ".join(image.stem for image, _ in items)
+        trainer = self._trainer(r.steps, callbacks + self._step_callbacks(f"RLS+ {names}"[:60]))
         trainer.fit(module)
         out = module.results()
-        result.image, result.ws, result.noise, result.lr_l1 = out.images, out.ws, out.noise, float(out.lr_l1[0])
-        result.refine_steps = trainer.global_step
-        result.seconds += time.perf_counter() - start
+        steps = module.steps_run(trainer.global_step)
+        seconds = (time.perf_counter() - start) / len(items)
+        for i, result in enumerate(results):
+            result.image, result.ws, result.lr_l1 = out.images[i:i + 1], out.ws[i:i + 1], float(out.lr_l1[i])
+            result.noise = [m[i:i + 1] if m.shape[0] > 1 else m for m in out.noise]
+            result.refine_steps = int(steps[i])
+            result.seconds += seconds
 
     # ------------------------------------------------------------------ outputs
 
@@ -272,9 +294,6 @@ class InversionJob:
         return batches
 
     def finish_image(self, image: LowResImage, samples: list[SampleResult], rejected: list[Rejected]) -> dict:
-        if self.settings.refine.enabled:
-            for sample in samples:
-                self.run_refinement(image, sample)
         row = self.write_outputs(image, samples)
         self.write_results_csv(rejected)
         if self.progress is not None:
@@ -294,7 +313,10 @@ class InversionJob:
         rows = []
         pending: dict[str, list[SampleResult]] = {}
         for items in self.batches(todo):
-            for (image, _), result in zip(items, self.run_search(items)):
+            results = self.run_search(items)
+            if self.settings.refine.enabled:
+                self.run_refinement(items, results)
+            for (image, _), result in zip(items, results):
                 pending.setdefault(image.stem, []).append(result)
                 if len(pending[image.stem]) == self.num_samples:
                     rows.append(self.finish_image(image, pending.pop(image.stem), rejected))

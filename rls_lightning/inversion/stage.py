@@ -41,10 +41,14 @@ class InversionStage(L.LightningModule):
         """``(ws, noise maps)`` that the stage settles on."""
         raise NotImplementedError
 
+    def synthesize(self, ws: torch.Tensor, noise: list[torch.Tensor]) -> torch.Tensor:
+        """G(w, eta) with the stage's generator weights."""
+        return self.generator.synthesis(ws, noise=noise)
+
     @torch.no_grad()
     def collect(self) -> StageResult:
         ws, noise = self.final_state()
-        images = self.generator.synthesis(ws, noise=noise).float()
+        images = self.synthesize(ws, noise).float()
         return StageResult(ws.cpu(), [n.cpu() for n in noise], images.cpu(), self.lr_consistency(images).cpu())
 
     def on_train_end(self) -> None:

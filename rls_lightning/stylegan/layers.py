@@ -3,6 +3,10 @@
 The math follows ``shared/reference/stylegan2-checkpoint-formats.md`` section 4 (items referenced below), which both
 official implementations agree on to float32 resolution. Parameter names and shapes are those of NVIDIA's
 ``G_ema.state_dict()`` so that checkpoint conversion is a renaming.
+
+Per-sample parameters: every parameter of the synthesis layers may carry one extra leading dimension of size N
+(the batch), as ``torch.func.functional_call`` passes them for RLS+, where each image is rendered with its own tuned
+weights. The modulated convolution builds a weight per sample anyway, so these ride on its grouped path.
 """
 from __future__ import annotations
 
@@ -44,7 +48,10 @@ class EqualizedLinear(nn.Module):
         self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.linear(x, self.weight * self.weight_gain, self.bias * self.bias_gain)
+        if self.weight.ndim == 3:  # per-sample weights [N, out, in] and biases [N, out]
+            x = torch.einsum("ni,noi->no", x, self.weight * self.weight_gain) + self.bias * self.bias_gain
+        else:
+            x = F.linear(x, self.weight * self.weight_gain, self.bias * self.bias_gain)
         return scaled_lrelu(x) if self.activation else x
 
 
@@ -54,19 +61,42 @@ def full_precision_styles(affine: EqualizedLinear, w: torch.Tensor) -> torch.Ten
         return affine(w.to(torch.promote_types(w.dtype, torch.float32)))
 
 
+def _convolve(x: torch.Tensor, weight: torch.Tensor, up: bool) -> torch.Tensor:
+    """3x3 (or 1x1) convolution of ``x [N, I, H, W]`` with ``weight [O, I, k, k]`` shared by the batch, or with
+    ``[N, O, I, k, k]``, one per sample (a grouped convolution); ``up``: stride-2 transposed convolution of the
+    unflipped kernel."""
+    batch, in_channels, height, width = x.shape
+    out_channels, _, kh, kw = weight.shape[-4:]
+    groups = 1
+    if weight.ndim == 5:
+        groups = batch
+        x = x.reshape(1, batch * in_channels, height, width)
+        weight = (weight.transpose(1, 2).reshape(batch * in_channels, out_channels, kh, kw) if up
+                  else weight.reshape(batch * out_channels, in_channels, kh, kw))
+    elif up:
+        weight = weight.transpose(0, 1)
+    if up:
+        x = F.conv_transpose2d(x, weight.to(x.dtype), stride=2, groups=groups)
+    else:
+        x = F.conv2d(x, weight.to(x.dtype), padding=kh // 2, groups=groups)
+    return x.reshape(batch, out_channels, *x.shape[2:])
+
+
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool,
                      up: bool, fused: bool, up_kernel: torch.Tensor | None = None) -> torch.Tensor:
     """Modulated (and demodulated) convolution, items 4-5.
 
     ``w' = W * s`` per sample; ``d = rsqrt(sum(w'^2) + 1e-8)`` over input channels and taps. With ``up`` the
     convolution is a stride-2 transposed convolution of the unflipped kernel followed by the ``[1,3,3,1]`` FIR
-    with gain 4 and padding 1. ``fused`` applies per-sample weights as one grouped convolution (what both
-    official implementations use at inference); otherwise the input is scaled instead of the weights, which
-    shares one weight tensor across the batch (faster for training, equal up to float rounding).
+    with gain 4 and padding 1. ``fused`` builds the per-sample weights ``w' * d`` and applies them as one grouped
+    convolution (what both official implementations use at inference); otherwise the input is scaled by ``s``
+    and the output by ``d`` instead, equal up to float rounding and without weight-sized products (faster for
+    training and for RLS+). ``weight`` is ``[O, I, k, k]``, or ``[N, O, I, k, k]`` for per-sample weights.
     Modulation and demodulation run in (at least) float32 even under autocast; only the convolution is cast.
     """
-    batch, in_channels, height, width = x.shape
-    out_channels, _, kh, kw = weight.shape
+    batch, in_channels = x.shape[:2]
+    out_channels = weight.shape[-4]
+    per_sample = weight.ndim == 5
     # At least float32 for modulation and demodulation, whatever autocast does to the convolution.
     precise = torch.promote_types(weight.dtype, torch.float32)
     styles = styles.to(precise)
@@ -75,26 +105,20 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     demod = None
     if demodulate:
         with torch.autocast(x.device.type, enabled=False):
-            demod = ((weight_precise.square().sum(dim=[2, 3]) @ styles.square().T).T + DEMODULATION_EPS).rsqrt()
+            if per_sample:  # [N, O, I] @ [N, I, 1]
+                energy = torch.bmm(weight_precise.square().sum(dim=[3, 4]), styles.square()[:, :, None])[..., 0]
+            else:
+                energy = (weight_precise.square().sum(dim=[2, 3]) @ styles.square().T).T
+            demod = (energy + DEMODULATION_EPS).rsqrt()
 
     if fused:
-        w = weight_precise.unsqueeze(0) * styles.reshape(batch, 1, in_channels, 1, 1)
+        shared = weight_precise if per_sample else weight_precise.unsqueeze(0)
+        w = shared * styles.reshape(batch, 1, in_channels, 1, 1)
         if demod is not None:
             w = w * demod.reshape(batch, out_channels, 1, 1, 1)
-        x = x.reshape(1, batch * in_channels, height, width)
-        if up:
-            w = w.transpose(1, 2).reshape(batch * in_channels, out_channels, kh, kw)
-            x = F.conv_transpose2d(x, w.to(x.dtype), stride=2, groups=batch)
-        else:
-            x = F.conv2d(x, w.reshape(batch * out_channels, in_channels, kh, kw).to(x.dtype),
-                         padding=kh // 2, groups=batch)
-        x = x.reshape(batch, out_channels, *x.shape[2:])
+        x = _convolve(x, w, up)
     else:
-        x = x * styles.reshape(batch, in_channels, 1, 1).to(x.dtype)
-        if up:
-            x = F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), stride=2)
-        else:
-            x = F.conv2d(x, weight.to(x.dtype), padding=kh // 2)
+        x = _convolve(x * styles.reshape(batch, in_channels, 1, 1).to(x.dtype), weight, up)
         if demod is not None:
             x = x * demod.reshape(batch, out_channels, 1, 1).to(x.dtype)
 
@@ -131,8 +155,8 @@ class SynthesisLayer(nn.Module):
         x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up, fused=fused,
                              up_kernel=self.up_kernel)
         if noise is not None:
-            x = x + self.noise_strength.to(x.dtype) * noise.to(x.dtype)
-        return scaled_lrelu(x + self.bias.to(x.dtype).reshape(1, -1, 1, 1), self.conv_clamp)
+            x = x + self.noise_strength.to(x.dtype).reshape(-1, 1, 1, 1) * noise.to(x.dtype)
+        return scaled_lrelu(x + self.bias.to(x.dtype).reshape(-1, x.shape[1], 1, 1), self.conv_clamp)
 
 
 class ToRGBLayer(nn.Module):
@@ -149,7 +173,7 @@ class ToRGBLayer(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool) -> torch.Tensor:
         styles = full_precision_styles(self.affine, w) * self.style_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, up=False, fused=fused)
-        x = x + self.bias.to(x.dtype).reshape(1, -1, 1, 1)
+        x = x + self.bias.to(x.dtype).reshape(-1, x.shape[1], 1, 1)
         if self.conv_clamp is not None:
             x = x.clamp(-self.conv_clamp, self.conv_clamp)
         return x

@@ -120,8 +120,8 @@ class SynthesisBlock(nn.Module):
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
                 noises: Sequence[torch.Tensor | None], fused: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """``ws`` holds this block's ``len(convs) + 1`` vectors; the last one drives ToRGB."""
-        if x is None:
-            x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+        if x is None:  # the constant input, [C, 4, 4] or per sample [N, C, 4, 4]
+            x = self.const.reshape(-1, *self.const.shape[-3:]).expand(ws.shape[0], -1, -1, -1)
         for i, (conv, noise) in enumerate(zip(self.convs, noises)):
             x = conv(x, ws[:, i], noise, fused)
         rgb = self.torgb(x, ws[:, -1], fused)
