@@ -238,6 +238,7 @@ def test_train_flow_resumes_where_it_stopped(tmp_path):
     assert main([*common, "--num-samples", str(20 * 64)]) == 0
     assert main([*common, "--num-samples", str(40 * 64), "--resume", "last"]) == 0
     assert load_flow(tmp_path / "flow.pt", G).training["samples_seen"] == 40 * 64
+    assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 40
     logs = sorted((tmp_path / "run" / "logs").glob("version_*/metrics.csv"))
     with open(logs[-1]) as f:
         steps = [int(r["step"]) for r in csv.DictReader(f)]

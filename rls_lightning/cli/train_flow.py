@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
 
     run_dir = Path(args.run_dir)
     checkpointing = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="flow-{step}-{val_nll:.2f}",
-                                    monitor="val_nll", mode="min", save_top_k=1, save_last=True)
+                                    monitor="val_nll", mode="min", save_top_k=1, save_last=True,
+                                    enable_version_counter=False)  # a resumed run overwrites last.ckpt
     steps_per_device = module.steps_per_device(args.devices * args.num_nodes)
     trainer = L.Trainer(
         accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes,

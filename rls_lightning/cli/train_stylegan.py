@@ -125,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    # enable_version_counter=False: a resumed run must overwrite last.ckpt, not start a last-v1.ckpt beside it.
     callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
-                                 every_n_train_steps=args.snapshot_every * OPTIMIZER_STEPS_PER_BATCH),
+                                 every_n_train_steps=args.snapshot_every * OPTIMIZER_STEPS_PER_BATCH,
+                                 enable_version_counter=False),
                  Snapshot(args.out, run_dir, args.snapshot_every, time.time(), args.data)]
     if args.workers_progress:
         callbacks.append(CleanRichProgressBar())
