@@ -2,27 +2,20 @@
 
     python benchmarks/flow_throughput.py --w-dim 512 --batch-size 1024 --device cuda --precision bf16
 
-Prints JSON: samples per second of full training steps (draw z, map, flow forward/backward, Adam), time per step
-split into sampling (z + mapping) and flow (forward, backward, optimizer), and peak memory.
+Prints one JSON line: samples per second of full training steps (draw z, map, flow forward/backward, Adam), time per
+step split into sampling (z + mapping) and flow (forward, backward, optimizer), and peak memory.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import platform
-import resource
 import time
 
 import torch
+from _common import emit, peak_memory_mib, reset_peak_memory, sync
 
 from rls_lightning.flow.maf import FlowConfig, LatentFlow
 from rls_lightning.stylegan import Generator, GeneratorConfig
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main() -> None:
@@ -50,41 +43,32 @@ def main() -> None:
         return contextlib.nullcontext()
 
     sample_time = flow_time = 0.0
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    reset_peak_memory(device)
     for step in range(args.steps + 2):
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         with torch.no_grad(), autocast():
             z = torch.randn(args.batch_size, args.w_dim, device=device)
             w = mapping(z)
-        _sync(device)
+        sync(device)
         t1 = time.perf_counter()
         with autocast():
             loss = -flow.log_prob(w).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        _sync(device)
+        sync(device)
         t2 = time.perf_counter()
         if step >= 2:
             sample_time += t1 - t0
             flow_time += t2 - t1
     total = sample_time + flow_time
-    print(json.dumps({
-        "benchmark": "flow_throughput",
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "cpu_threads": torch.get_num_threads(),
-        "precision": args.precision,
-        "w_dim": args.w_dim, "blocks": args.blocks, "hidden": args.hidden, "batch_size": args.batch_size,
-        "flow_parameters_millions": round(sum(p.numel() for p in flow.parameters()) / 1e6, 2),
-        "samples_per_second": round(args.steps * args.batch_size / total, 1),
-        "seconds_per_step": round(total / args.steps, 4),
-        "mapping_share": round(sample_time / total, 4),
-        "flow_share": round(flow_time / total, 4),
-        "peak_gpu_mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else None,
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }, indent=2))
+    emit("flow_throughput", device, precision=args.precision, w_dim=args.w_dim, blocks=args.blocks,
+         hidden=args.hidden, batch_size=args.batch_size,
+         flow_parameters_millions=round(sum(p.numel() for p in flow.parameters()) / 1e6, 2),
+         samples_per_second=round(args.steps * args.batch_size / total, 1),
+         seconds_per_step=round(total / args.steps, 4), mapping_share=round(sample_time / total, 4),
+         flow_share=round(flow_time / total, 4), peak_memory_mib=peak_memory_mib(device))
 
 
 if __name__ == "__main__":
