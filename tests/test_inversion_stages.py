@@ -119,17 +119,21 @@ def test_job_batch_size_does_not_change_results(toy, tmp_path):
 def test_bf16_mixed_inversion_tracks_float32(toy, tmp_path):
     G, flow, hr, lr = toy
     settings = get_preset("rls+").replace(search=dict(steps=30), refine=dict(steps=10))
-    errors = {}
+    errors, images = {}, {}
     for precision in ("32-true", "bf16-mixed"):
         job = InversionJob(G, flow, settings, tmp_path / precision, log=lambda m: None,
                            trainer=TrainerOptions(precision=precision))
-        image = _lr_images(lr)[0]
-        (sample,) = job.run_search([(image, 0)])
-        job.run_refinement([(image, 0)], [sample])
-        assert torch.isfinite(sample.image).all() and sample.image.dtype == torch.float32
-        errors[precision] = (sample.lr_l1_rls, sample.lr_l1)
-    assert errors["bf16-mixed"][0] == pytest.approx(errors["32-true"][0], abs=0.01)
-    assert errors["bf16-mixed"][1] < errors["bf16-mixed"][0]
+        items = [(image, 0) for image in _lr_images(lr)]
+        samples = job.run_search(items)
+        job.run_refinement(items, samples)
+        assert all(torch.isfinite(s.image).all() and s.image.dtype == torch.float32 for s in samples)
+        errors[precision] = [(s.lr_l1_rls, s.lr_l1) for s in samples]
+        images[precision] = torch.cat([s.image for s in samples])
+    for (rls32, _), (rls16, plus16) in zip(errors["32-true"], errors["bf16-mixed"]):
+        assert rls16 == pytest.approx(rls32, abs=0.01)
+        assert plus16 < rls16
+    # Measured: 46 and 58 dB (bf16 keeps about 3 significant digits; styles, demodulation, D and log p_F are fp32).
+    assert (psnr(images["bf16-mixed"], images["32-true"]) > 35).all()
 
 
 class _RecordDistances(L.Callback):
