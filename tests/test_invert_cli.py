@@ -172,3 +172,29 @@ def test_cli_refuses_bad_arguments(models, tmp_path, capsys):
     save_generator(toy_generator(seed=1), tmp_path / "other.pt")
     assert main(["--generator", str(tmp_path / "other.pt"), "--flow", str(flow), "--lr-dir", str(tmp_path / "lr")]) == 2
     assert "trained for a different generator" in capsys.readouterr().err
+
+
+def test_overview_shows_lr_rls_result_and_ground_truth(models, tmp_path):
+    G = models[2]
+    arrays = write_lr_images(G, tmp_path / "lr", 2)
+    hr_dir = tmp_path / "hr"
+    hr_dir.mkdir()
+    hr = [np.random.default_rng(i).integers(0, 256, (32, 32, 3), dtype=np.uint8) for i in range(2)]
+    for i, array in enumerate(hr):
+        Image.fromarray(array).save(hr_dir / f"face{i}.jpg" if i else hr_dir / f"face{i}.png")
+    out = tmp_path / "out"
+    result = invert(models, "--lr-dir", str(tmp_path / "lr"), "--out-dir", str(out), "--hr-dir", str(hr_dir), *FAST)
+    assert "overview.png" in result.stderr
+    grid = np.asarray(Image.open(out / "overview.png"))
+    assert grid.shape == (2 * 34 - 2, 4 * 34 - 2, 3)  # 2 rows, 4 columns of 32 px, 2 px gaps
+
+    def tile(row, column):
+        return grid[row * 34:row * 34 + 32, column * 34:column * 34 + 32]
+
+    for i in range(2):
+        np.testing.assert_array_equal(tile(i, 0), arrays[i].repeat(4, axis=0).repeat(4, axis=1))  # LR, 8 -> 32
+        np.testing.assert_array_equal(tile(i, 1), np.asarray(Image.open(out / f"face{i}_rls.png")))
+        np.testing.assert_array_equal(tile(i, 2), np.asarray(Image.open(out / f"face{i}.png")))
+        expected_hr = hr[i] if i == 0 else np.asarray(Image.open(hr_dir / "face1.jpg").convert("RGB"))
+        np.testing.assert_array_equal(tile(i, 3), expected_hr)
+    assert np.all(grid[32:34] == 255)  # the gap between rows

@@ -2,11 +2,12 @@
 
 For every input (any square size that divides the generator's resolution; the factor is inferred) it writes, in
 --out-dir: <stem>.png (the result), <stem>_rls.png (the RLS anchor), <stem>.pt (latents and noise), and a row
-of results.csv (LR consistency of each stage, steps, seconds). With --num-samples K > 1 also <stem>_s{k}.png
-and <stem>_std.png (per-pixel standard deviation over the K results). Files that cannot be used are listed with
-the reason and skipped; a run that is interrupted continues where it stopped when started again.
+of results.csv (LR consistency of each stage, steps, seconds), and overview.png (LR | RLS | RLS+ | HR with
+--hr-dir, up to 16 rows). With --num-samples K > 1 also <stem>_s{k}.png and <stem>_std.png (per-pixel standard
+deviation over the K results). Files that cannot be used are listed with the reason and skipped; a run that is
+interrupted continues where it stopped when started again.
 
-    python invert.py --lr-dir data/demo/lr8x
+    python invert.py --lr-dir data/demo/lr8x --hr-dir data/demo/hr
     python invert.py --lr-dir celeba_lr/ --generator ffhq.pkl --flow ffhq-flow.pt --devices 4 --precision bf16-mixed
     python invert.py --lr-dir celeba_lr/ --preset pulse            # or rls, brgm, no-cross, ... (--list-presets)
 """
@@ -35,6 +36,8 @@ def build_parser() -> ArgumentParser:
     io.add_argument("--flow", type=Path | None, default=None,
                     help=f"flow prior from train_flow.py; default: {DEMO_FLOW} with the demo generator")
     io.add_argument("--force", action="store_true", help="use a flow trained for another generator anyway")
+    io.add_argument("--hr-dir", type=Path | None, default=None,
+                    help="ground-truth HR images (same stems), only shown as the last column of overview.png")
     method = p.add_argument_group("method")
     method.add_argument("--preset", type=str, default="rls+", help=f"one of: {', '.join(PRESETS)}")
     method.add_argument("--num-samples", type=int, default=1,
@@ -62,7 +65,8 @@ def build_parser() -> ArgumentParser:
     over.add_argument("--patience", type=int | None, default=None,
                       help="RLS+ early stopping patience in steps (ours: 5); a negative value disables it")
     hw = p.add_argument_group("hardware")
-    hw.add_argument("--batch-size", type=int, default=4, help="images (x samples) optimised together in RLS")
+    hw.add_argument("--batch-size", type=int, default=8,
+                    help="images (x samples) optimised together, in RLS and in RLS+ (each with its own weights)")
     hw.add_argument("--accelerator", type=str, default="auto", help="cpu, gpu, auto")
     hw.add_argument("--devices", type=int, default=1, help="devices per node; >1 shards the images (DDP launch)")
     hw.add_argument("--num-nodes", type=int, default=1, help="machines")
@@ -158,8 +162,12 @@ def run(args, rank: int = 0, world: int = 1, local_device: int | None = None, ba
             if barrier is not None:  # a failing rank must not leave the others waiting forever
                 barrier()
     if rank == 0:
+        from rls_lightning.overview import write_overview
+
         csv_path = job.write_results_csv(rejected)
-        console.print(f"done: results in {out_dir} (summary: {csv_path})")
+        overview = write_overview([image.path for image in images], out_dir, args.hr_dir)
+        console.print(f"done: results in {out_dir} (summary: {csv_path}; LR | RLS | RLS+"
+                      f"{' | HR' if args.hr_dir else ''}: {overview})")
     return 0
 
 
@@ -178,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out_dir is not None and args.out_dir.resolve() == args.lr_dir.resolve():
         return _fail(f"{args.out_dir}: the output folder must differ from the input folder (inputs are never "
                      "overwritten)")
+    if args.hr_dir is not None and not args.hr_dir.is_dir():
+        return _fail(f"{args.hr_dir}: not a folder (--hr-dir)")
     if args.preset not in PRESETS:
         return _fail(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")
     if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.exists():

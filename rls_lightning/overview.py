@@ -1,0 +1,65 @@
+"""``overview.png``: one row per image, LR input | RLS | RLS+ | ground truth (when given), for a quick look.
+
+The LR input is enlarged by pixel repetition (nearest neighbour), so what the method had to work from is shown
+as it is, not smoothed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .image_io import save_png_atomic
+from .lr_images import IMAGE_SUFFIXES
+
+MAX_ROWS = 16
+GAP = 2  # pixels of white between tiles
+
+
+def _rgb(path: Path, size: int) -> np.ndarray:
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        if image.size != (size, size):
+            image = image.resize((size, size), Image.NEAREST)
+        return np.asarray(image, dtype=np.uint8)
+
+
+def find_by_stem(folder: Path, stem: str) -> Path | None:
+    for suffix in IMAGE_SUFFIXES:
+        for candidate in (folder / f"{stem}{suffix}", folder / f"{stem}{suffix.upper()}"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def write_overview(lr_paths: list[Path], out_dir: Path, hr_dir: Path | None = None,
+                   max_rows: int = MAX_ROWS) -> Path | None:
+    """Compose ``out_dir/overview.png`` from the finished results (``<stem>.png``, ``<stem>_rls.png``) of up to
+    ``max_rows`` of ``lr_paths`` (sorted by name); None when no image is finished yet."""
+    rows = []
+    for lr_path in sorted(lr_paths, key=lambda p: p.name):
+        stem = lr_path.stem
+        result, anchor = out_dir / f"{stem}.png", out_dir / f"{stem}_rls.png"
+        if not result.is_file():
+            continue
+        with Image.open(result) as image:
+            size = image.size[0]
+        tiles = [_rgb(lr_path, size), _rgb(anchor, size) if anchor.is_file() else np.zeros((size, size, 3), np.uint8),
+                 _rgb(result, size)]
+        if hr_dir is not None:
+            hr = find_by_stem(hr_dir, stem)
+            tiles.append(_rgb(hr, size) if hr is not None else np.zeros((size, size, 3), np.uint8))
+        rows.append(tiles)
+        if len(rows) == max_rows:
+            break
+    if not rows:
+        return None
+    size, columns = rows[0][0].shape[0], len(rows[0])
+    grid = np.full((len(rows) * (size + GAP) - GAP, columns * (size + GAP) - GAP, 3), 255, dtype=np.uint8)
+    for r, tiles in enumerate(rows):
+        for c, tile in enumerate(tiles):
+            grid[r * (size + GAP):r * (size + GAP) + size, c * (size + GAP):c * (size + GAP) + size] = tile
+    path = out_dir / "overview.png"
+    save_png_atomic(grid, path)
+    return path

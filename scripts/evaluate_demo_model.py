@@ -1,0 +1,86 @@
+"""The model card's numbers: how well the demo generator represents unseen real faces.
+
+    python scripts/evaluate_demo_model.py --data ../shared/data/faces64/faces64.zip              # all 1,000
+    python scripts/evaluate_demo_model.py --data ../shared/data/faces64/faces64.zip --limit 64   # a quick look
+
+Takes the faces the demo training held out (the same seeded split: ``--holdout 1000 --split-seed 0`` of
+``train_stylegan``), makes their bicubic LR versions at each factor (8-bit PNGs, as a user's files), runs
+``invert.py`` with the paper's RLS+ preset on them (resumable: rerun to continue), and compares the results with
+the held-out HR faces: mean PSNR and LR consistency (mean |D(x) - y| on the [0, 1] scale), next to bicubic
+upsampling of the same LR input. Writes ``<work-dir>/heldout.json`` and prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from rls_lightning.atomic import atomic_write_path
+from rls_lightning.cli import invert
+from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
+from rls_lightning.degradations import downsample_bicubic, resize_bicubic
+from rls_lightning.image_io import load_rgb, save_png_atomic, to_uint8
+from rls_lightning.metrics.fidelity import lr_consistency, psnr
+from rls_lightning.stylegan.image_folder import list_images, load_images, split_names
+
+
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """[0, 1] images rounded to 8 bits, as saved."""
+    return (images.clamp(0, 1) * 255).round() / 255
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="the training zip or folder (faces64.zip)")
+    parser.add_argument("--generator", type=Path, default=DEMO_GENERATOR)
+    parser.add_argument("--flow", type=Path, default=DEMO_FLOW)
+    parser.add_argument("--holdout", type=int, default=1000, help="as in training")
+    parser.add_argument("--split-seed", type=int, default=0, help="as in training")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N held-out faces")
+    parser.add_argument("--factors", type=int, nargs="+", default=[4, 8])
+    parser.add_argument("--work-dir", type=Path, default=Path("runs/demo-heldout"))
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--accelerator", default="auto")
+    parser.add_argument("--precision", default="32-true")
+    args = parser.parse_args(argv)
+
+    _, held_out = split_names(list_images(args.data), args.holdout, args.split_seed)
+    names = held_out[:args.limit] if args.limit else held_out
+    stems = [Path(n).stem for n in names]
+    hr = load_images(args.data, names, resolution=64).float() / 255  # [N, 3, 64, 64] in [0, 1]
+    rows = []
+    for factor in args.factors:
+        lr_dir, out_dir = args.work_dir / f"lr{factor}x", args.work_dir / f"rls+_{factor}x"
+        lr = downsample_bicubic(hr * 2 - 1, factor)
+        for stem, image in zip(stems, lr):
+            if not (lr_dir / f"{stem}.png").exists():
+                save_png_atomic(to_uint8(image), lr_dir / f"{stem}.png")
+        code = invert.main(["--lr-dir", str(lr_dir), "--out-dir", str(out_dir), "--generator", str(args.generator),
+                            "--flow", str(args.flow), "--batch-size", str(args.batch_size),
+                            "--accelerator", args.accelerator, "--precision", args.precision])
+        if code:
+            return code
+        lr_read = torch.stack([load_rgb(lr_dir / f"{s}.png") for s in stems])
+        result = torch.stack([load_rgb(out_dir / f"{s}.png") for s in stems])
+        bicubic = quantize(resize_bicubic(lr_read, hr.shape[-1]))
+        rows.append({"factor": factor, "lr_size": lr_read.shape[-1], "images": len(stems),
+                     "psnr_rls_plus": float(psnr(result, hr).mean()), "psnr_bicubic": float(psnr(bicubic, hr).mean()),
+                     "lr_consistency_rls_plus": float(lr_consistency(result, lr_read).mean()),
+                     "lr_consistency_bicubic": float(lr_consistency(bicubic, lr_read).mean())})
+    summary = {"generator": str(args.generator), "flow": str(args.flow), "data": str(args.data),
+               "holdout": args.holdout, "split_seed": args.split_seed, "preset": "rls+", "results": rows}
+    with atomic_write_path(args.work_dir / "heldout.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    print("| factor | LR size | faces | PSNR RLS+ (dB) | PSNR bicubic (dB) | LR consistency RLS+ "
+          "| LR consistency bicubic |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['factor']}x | {r['lr_size']}x{r['lr_size']} | {r['images']} | {r['psnr_rls_plus']:.2f} | "
+              f"{r['psnr_bicubic']:.2f} | {r['lr_consistency_rls_plus']:.4f} | {r['lr_consistency_bicubic']:.4f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
