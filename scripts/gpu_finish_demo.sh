@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Second device call of the demo-model issue, after scripts/gpu_train_demo.sh brought the generator back and it was
+# joined into checkpoints/demo-faces64/generator.pt (cat generator.pt.part-* > ...):
+#   device run, carry [".whl", ".data"], timeout_s 600, command `bash scripts/gpu_finish_demo.sh`
+# (.whl: nflows and jsonargparse wheels, see benchmarks/gpu.sh; .data: faces64.zip, see gpu_train_demo.sh).
+# It trains the flow prior with train_flow.py's defaults (which write checkpoints/demo-faces64/flow.pt), then runs
+# the model card's held-out evaluation (RLS+ on the 1,000 held-out faces at 4x and 8x). Back under $OUT: flow.pt,
+# its Gaussianization report, heldout.json, the log.
+set -euo pipefail
+out="${OUT:-/tmp/out}"
+mkdir -p "$out"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH="/tmp/site:$PWD"
+else
+  export PYTHONPATH="$PWD"
+fi
+export PYTHONUNBUFFERED=1
+test -f checkpoints/demo-faces64/generator.pt || { echo "checkpoints/demo-faces64/generator.pt is missing"; exit 2; }
+timeout 200 python3 train_flow.py 2>&1 | grep -v "━" | tee "$out/log.txt"
+cp checkpoints/demo-faces64/flow.pt checkpoints/demo-faces64/flow-report.* "$out/" 2>/dev/null || true
+timeout 360 python3 scripts/evaluate_demo_model.py --data .data/faces64.zip --batch-size "${BATCH:-128}" \
+  --limit "${LIMIT:-1000}" --work-dir /tmp/heldout 2>&1 | grep -v "━" | tee -a "$out/log.txt"
+cp /tmp/heldout/heldout.json "$out/"
