@@ -1,3 +1,6 @@
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,3 +21,11 @@ def test_readme_opens_with_two_commands_and_ci_runs_the_second():
     ci_lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
                 if line.strip() and not line.startswith(("#", "set ", "cd "))]
     assert ci_lines == [commands[1]]
+
+
+def test_first_readme_command_runs_after_its_install():
+    install, program = _readme_commands()[0].rsplit("&& .venv/bin/python ", 1)
+    assert "pip install -e ." in install
+    result = subprocess.run([sys.executable, *shlex.split(program)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
