@@ -9,15 +9,7 @@
 # Each step has its own time limit (480 s together), so one that runs long costs its own figure, not the rest.
 # A smoke test on a CPU: PYTHON=.venv/bin/python RES=32 SMALL=16 BATCHES="1 2" IMAGES=2 bash benchmarks/gpu.sh
 set -uo pipefail
-out="${OUT:-/tmp/out}"
-mkdir -p "$out"
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH="/tmp/site:$PWD"
-else
-  export PYTHONPATH="$PWD"
-fi
-export PYTHONUNBUFFERED=1
+source scripts/device_env.sh
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$out/gpu.txt" || true
 
 run() {  # run SECONDS SCRIPT ARGS...: append the script's JSON line, keep its log

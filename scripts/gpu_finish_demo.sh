@@ -7,15 +7,7 @@
 # the model card's held-out evaluation (RLS+ on the 1,000 held-out faces at 4x and 8x). Back under $OUT: flow.pt,
 # its Gaussianization report, heldout.json, the log.
 set -euo pipefail
-out="${OUT:-/tmp/out}"
-mkdir -p "$out"
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH="/tmp/site:$PWD"
-else
-  export PYTHONPATH="$PWD"
-fi
-export PYTHONUNBUFFERED=1
+source scripts/device_env.sh
 test -f checkpoints/demo-faces64/generator.pt || { echo "checkpoints/demo-faces64/generator.pt is missing"; exit 2; }
 timeout 200 python3 train_flow.py 2>&1 | grep -v "━" | tee "$out/log.txt"
 cp checkpoints/demo-faces64/flow.pt checkpoints/demo-faces64/flow-report.* "$out/" 2>/dev/null || true

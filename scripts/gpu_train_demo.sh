@@ -12,15 +12,7 @@
 # sample grid, the training metrics and the log.
 set -euo pipefail
 minutes="${1:-8.5}"
-out="${OUT:-/tmp/out}"
-mkdir -p "$out"
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH="/tmp/site:$PWD"
-else
-  export PYTHONPATH="$PWD"
-fi
-export PYTHONUNBUFFERED=1
+source scripts/device_env.sh
 python3 -c "import torch; print('device:', torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" \
   | tee "$out/log.txt"
 python3 -m rls_lightning.cli.train_stylegan --data .data/faces64.zip --out /tmp/demo/generator.pt \

@@ -1,4 +1,4 @@
-"""The directory job: batches of LR images through RLS, then each through RLS+, with outputs users can trust.
+"""The directory job: batches of LR images through RLS, then through RLS+, with outputs users can trust.
 
 * RLS runs several images (and several samples per image) in one optimisation; per-image losses are summed,
   so the result equals one-at-a-time runs. RLS+ then refines the same batch together, each image with its own

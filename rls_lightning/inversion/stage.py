@@ -25,7 +25,7 @@ class StageResult:
 class InversionStage(L.LightningModule):
     """Base of ``LatentSearch`` and ``Refinement``.
 
-    One optimizer step per epoch: Lightning's ``EarlyStopping`` then checks after every step, and
+    One optimizer step per epoch: epoch-end callbacks (``PerImageEarlyStopping``) then see every step, and
     ``Trainer(max_steps=S, max_epochs=S)`` runs exactly S steps.
     """
 
