@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--precision", choices=["32", "bf16"], default="32", help="bf16: autocast bf16-mixed")
     parser.add_argument("--fused-modconv", action="store_true",
                         help="shared weights through grouped convolutions (the official inference path)")
+    parser.add_argument("--channels-last", action="store_true", help="NHWC activations in the generator")
     parser.add_argument("--compile", action="store_true", help="torch.compile the synthesis network")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per measurement (after one warm-up)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -78,6 +79,7 @@ def main() -> None:
     for resolution in args.resolutions:
         G = Generator(generator_config(args.preset, resolution)).eval().requires_grad_(False).to(device)
         G.synthesis.fused_modconv = args.fused_modconv
+        G.synthesis.channels_last = args.channels_last
         flops = {mode: flops_per_image(G, mode, device) for mode in args.modes}
         if args.compile:
             G.synthesis = torch.compile(G.synthesis)
@@ -98,7 +100,7 @@ def main() -> None:
                              "peak_memory_mib": peak_memory_mib(device)})
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
     emit("generator_speed", device, preset=args.preset, precision=args.precision,
-         fused_modconv=args.fused_modconv, compiled=args.compile,
+         fused_modconv=args.fused_modconv, channels_last=args.channels_last, compiled=args.compile,
          matmul_tflops=round(matmul_flops(device, dtype) / 1e12, 3), results=rows)
 
 

@@ -6,7 +6,7 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux2014_x86_64 --platform any -d .whl nflows==0.14 jsonargparse==4.53.0
 # Every benchmark prints one JSON line (machine, date, commit); they are collected in $OUT/benchmarks.jsonl.
-# Each step has its own time limit (480 s together), so one that runs long costs its own figure, not the rest.
+# Each step has its own time limit (460 s together), so one that runs long costs its own figure, not the rest.
 # A smoke test on a CPU: PYTHON=.venv/bin/python RES=32 SMALL=16 BATCHES="1 2" IMAGES=2 bash benchmarks/gpu.sh
 set -uo pipefail
 source scripts/device_env.sh
@@ -21,13 +21,14 @@ run() {  # run SECONDS SCRIPT ARGS...: append the script's JSON line, keep its l
 
 res="${RES:-1024}"; small="${SMALL:-256}"; images="${IMAGES:-4}"
 read -r -a batches <<< "${BATCHES:-1 4 8 16}"
-run 70 benchmarks/generator_speed.py --resolutions "$small" "$res" --batch-sizes "${batches[@]}" --precision 32
-run 70 benchmarks/generator_speed.py --resolutions "$small" "$res" --batch-sizes "${batches[@]}" --precision bf16
-run 90 benchmarks/inversion.py --resolution "$res" --batch-sizes "${batches[@]}" --precision 32-true
-run 90 benchmarks/inversion.py --resolution "$res" --batch-sizes "${batches[@]}" --precision bf16-mixed
+run 60 benchmarks/generator_speed.py --resolutions "$small" "$res" --batch-sizes "${batches[@]}" --precision 32
+run 60 benchmarks/generator_speed.py --resolutions "$small" "$res" --batch-sizes "${batches[@]}" --precision bf16
+run 40 benchmarks/generator_speed.py --resolutions "$res" --batch-sizes 1 8 --precision bf16 --channels-last
+run 80 benchmarks/inversion.py --resolution "$res" --batch-sizes "${batches[@]}" --precision 32-true
+run 80 benchmarks/inversion.py --resolution "$res" --batch-sizes "${batches[@]}" --precision bf16-mixed
 run 25 benchmarks/flow_throughput.py --batch-size 4096 --precision 32
 run 25 benchmarks/flow_throughput.py --batch-size 4096 --precision bf16
-run 80 benchmarks/bf16_inversion.py --resolution "$res" --images "$images"
+run 60 benchmarks/bf16_inversion.py --resolution "$res" --images "$images"
 if [ -f checkpoints/demo-faces64/generator.pt ] && [ -f checkpoints/demo-faces64/flow.pt ]; then
   run 30 benchmarks/bf16_inversion.py --generator checkpoints/demo-faces64/generator.pt \
     --flow checkpoints/demo-faces64/flow.pt --images 16

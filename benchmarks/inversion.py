@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precision", default="32-true", help="32-true or bf16-mixed")
     parser.add_argument("--fused-modconv", action="store_true", help="grouped (official) modulated convs in RLS")
+    parser.add_argument("--channels-last", action="store_true", help="NHWC activations in the generator")
     parser.add_argument("--warmup-steps", type=int, default=1)
     parser.add_argument("--timed-steps", type=int, default=3)
     parser.add_argument("--flow-hidden", type=int, default=1024)
@@ -71,6 +72,7 @@ def main() -> None:
 
     G = Generator(generator_config(args.preset, args.resolution)).eval()
     G.synthesis.fused_modconv = args.fused_modconv
+    G.synthesis.channels_last = args.channels_last
     flow = untrained_flow(G, args.flow_hidden)
     lr_size = args.resolution // args.factor
     search, refine = SearchSettings(), RefineSettings(early_stopping_patience=None)
@@ -100,7 +102,7 @@ def main() -> None:
     both = {b: per_image[("rls", b)] + per_image[("rls+", b)] for b in args.batch_sizes
             if per_image.get(("rls", b)) and per_image.get(("rls+", b))}
     emit("inversion", device, preset=args.preset, resolution=args.resolution, factor=args.factor,
-         precision=args.precision, fused_modconv=args.fused_modconv,
+         precision=args.precision, fused_modconv=args.fused_modconv, channels_last=args.channels_last,
          steps={"rls": search.steps, "rls+": refine.steps}, timed_steps=args.timed_steps, results=rows,
          rls_then_rls_plus_seconds_per_image={str(b): round(s, 3) for b, s in both.items()})
 

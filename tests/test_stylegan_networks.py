@@ -126,3 +126,25 @@ def test_truncation_moves_towards_w_avg(tiny_generator):
         w = G.mapping(z)
         w_half = G.mapping(z, truncation_psi=0.5)
     torch.testing.assert_close(w_half, G.w_avg + 0.5 * (w - G.w_avg))
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_channels_last_changes_the_layout_not_the_result(tiny_generator, fused):
+    G = tiny_generator
+    G.synthesis.fused_modconv = fused
+    ws = torch.randn(3, G.num_ws, G.w_dim, generator=torch.Generator().manual_seed(0))
+    features = []
+    hook = G.synthesis.blocks[-1].conv1.register_forward_hook(lambda module, args, out: features.append(out))
+    try:
+        with torch.no_grad():
+            plain = G.synthesis(ws)
+            G.synthesis.channels_last = True
+            nhwc = G.synthesis(ws)
+    finally:
+        G.synthesis.channels_last = False
+        hook.remove()
+    torch.testing.assert_close(nhwc, plain, atol=1e-5, rtol=0)
+    assert not features[0].is_contiguous(memory_format=torch.channels_last)
+    # Shared weights keep NHWC through every layer; the grouped (fused) path regroups the batch into channels,
+    # which needs NCHW again.
+    assert features[1].is_contiguous(memory_format=torch.channels_last) == (not fused)

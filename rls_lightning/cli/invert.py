@@ -74,6 +74,9 @@ def build_parser() -> ArgumentParser:
     hw.add_argument("--fused-modconv", type=bool, default=False,
                     help="grouped modulated convolutions (the official inference path) instead of the unfused "
                          "form (equal to 1e-5, faster for optimisation on CPU)")
+    hw.add_argument("--channels-last", type=bool, default=False,
+                    help="NHWC activations in the generator (equal results; faster or slower depending on device "
+                         "and batch, see benchmarks/RESULTS.md)")
     return p
 
 
@@ -126,6 +129,7 @@ def run(args, rank: int = 0, world: int = 1, local_device: int | None = None, ba
     try:
         G = load_generator(args.generator)
         G.synthesis.fused_modconv = args.fused_modconv
+        G.synthesis.channels_last = args.channels_last
         flow_path = args.flow or (DEMO_FLOW if args.generator == DEMO_GENERATOR else None)
         needs_flow = settings.search.uses_flow or settings.search.init == "flow-mean"
         if needs_flow and flow_path is None:

@@ -118,10 +118,14 @@ class SynthesisBlock(nn.Module):
         return [self.conv1] if self.resolution == 4 else [self.conv0, self.conv1]
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
-                noises: Sequence[torch.Tensor | None], fused: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """``ws`` holds this block's ``len(convs) + 1`` vectors; the last one drives ToRGB."""
+                noises: Sequence[torch.Tensor | None], fused: bool,
+                channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``ws`` holds this block's ``len(convs) + 1`` vectors; the last one drives ToRGB. ``channels_last``: the
+        constant input is laid out NHWC, which the convolutions then keep."""
         if x is None:  # the constant input, [C, 4, 4] or per sample [N, C, 4, 4]
             x = self.const.reshape(-1, *self.const.shape[-3:]).expand(ws.shape[0], -1, -1, -1)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
         for i, (conv, noise) in enumerate(zip(self.convs, noises)):
             x = conv(x, ws[:, i], noise, fused)
         rgb = self.torgb(x, ws[:, -1], fused)
@@ -143,6 +147,9 @@ class SynthesisNetwork(nn.Module):
         # Fused (grouped) modulated convs reproduce the official inference path exactly; training may switch
         # to the unfused path, which shares weights across the batch.
         self.fused_modconv = True
+        # NHWC activations: equal results, speed mixed on the 2-core CPU (benchmarks/RESULTS.md), so off by default.
+        # The grouped path (fused or per-image weights) regroups the batch into channels, which needs NCHW again.
+        self.channels_last = False
 
     @property
     def blocks(self) -> list[SynthesisBlock]:
@@ -199,7 +206,8 @@ class SynthesisNetwork(nn.Module):
         for block in self.blocks:
             n_convs = len(block.convs)
             block_ws = ws[:, w_index:w_index + n_convs + 1]
-            x, img = block(x, img, block_ws, noises[noise_index:noise_index + n_convs], self.fused_modconv)
+            x, img = block(x, img, block_ws, noises[noise_index:noise_index + n_convs], self.fused_modconv,
+                           self.channels_last)
             w_index += n_convs
             noise_index += n_convs
         return img
