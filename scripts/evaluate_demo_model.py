@@ -7,7 +7,8 @@ Takes the faces the demo training held out (the same seeded split: ``--holdout 1
 ``train_stylegan``), makes their bicubic LR versions at each factor (8-bit PNGs, as a user's files), runs
 ``invert.py`` with the paper's RLS+ preset on them (resumable: rerun to continue), and compares the results with
 the held-out HR faces: mean PSNR and LR consistency (mean |D(x) - y| on the [0, 1] scale), next to bicubic
-upsampling of the same LR input. Writes ``<work-dir>/heldout.json`` and prints a Markdown table.
+upsampling of the same LR input. Writes ``<work-dir>/heldout.json``, prints a Markdown table, and leaves
+``<work-dir>/rls+_<f>x/overview.png`` (LR | RLS | RLS+ | HR of the first 16 faces).
 """
 from __future__ import annotations
 
@@ -49,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     _, held_out = split_names(list_images(args.data), args.holdout, args.split_seed)
     names = held_out[:args.limit] if args.limit else held_out
     stems = [Path(n).stem for n in names]
-    hr = load_images(args.data, names, resolution=64).float() / 255  # [N, 3, 64, 64] in [0, 1]
+    hr_8bit = load_images(args.data, names, resolution=64)  # [N, 3, 64, 64] uint8
+    hr = hr_8bit.float() / 255
+    for stem, image in zip(stems, hr_8bit):  # only shown in overview.png
+        if not (args.work_dir / "hr" / f"{stem}.png").exists():
+            save_png_atomic(image.permute(1, 2, 0).numpy(), args.work_dir / "hr" / f"{stem}.png")
     rows = []
     for factor in args.factors:
         lr_dir, out_dir = args.work_dir / f"lr{factor}x", args.work_dir / f"rls+_{factor}x"
@@ -59,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 save_png_atomic(to_uint8(image), lr_dir / f"{stem}.png")
         code = invert.main(["--lr-dir", str(lr_dir), "--out-dir", str(out_dir), "--generator", str(args.generator),
                             "--flow", str(args.flow), "--batch-size", str(args.batch_size),
+                            "--hr-dir", str(args.work_dir / "hr"),
                             "--accelerator", args.accelerator, "--precision", args.precision])
         if code:
             return code
