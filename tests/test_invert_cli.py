@@ -198,3 +198,19 @@ def test_overview_shows_lr_rls_result_and_ground_truth(models, tmp_path):
         expected_hr = hr[i] if i == 0 else np.asarray(Image.open(hr_dir / "face1.jpg").convert("RGB"))
         np.testing.assert_array_equal(tile(i, 3), expected_hr)
     assert np.all(grid[32:34] == 255)  # the gap between rows
+
+
+def test_out_of_memory_ends_with_one_readable_line(models, tmp_path, monkeypatch, capsys):
+    from rls_lightning.cli.invert import main
+    from rls_lightning.inversion.job import InversionJob
+
+    def out_of_memory(self, images, rejected=()):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    write_lr_images(models[2], tmp_path / "lr", 1)
+    monkeypatch.setattr(InversionJob, "run", out_of_memory)
+    code = main(["--generator", str(models[0]), "--flow", str(models[1]), "--lr-dir", str(tmp_path / "lr"),
+                 "--batch-size", "16", "--accelerator", "cpu"])
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: out of CPU memory with --batch-size 16: lower it")
