@@ -49,6 +49,27 @@ def test_log_prob_is_the_change_of_variables_formula():
         assert flow.log_prob(row[None]).item() == pytest.approx(expected.item(), abs=1e-8)
 
 
+def test_frozen_masks_keep_eq1_and_the_gradient():
+    """Inside ``frozen_masks`` the density is still Eq. 1 against a brute-force Jacobian (a lost mask would break
+    the triangular Jacobian the MAF's log-determinant assumes), equal to outside, and the class forward returns."""
+    flow = warmed_flow()
+    w = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    outside = flow.log_prob(w)
+    (outside_grad,) = torch.autograd.grad(outside.sum(), w)
+    with flow.frozen_masks():
+        inside = flow.log_prob(w)
+        (inside_grad,) = torch.autograd.grad(inside.sum(), w)
+        for row in w.detach():
+            jac = torch.autograd.functional.jacobian(lambda x: flow.to_gaussian(x[None])[0], row)
+            u = flow.to_gaussian(row[None])[0]
+            base = stats.multivariate_normal(np.zeros(5), np.eye(5)).logpdf(u.detach().numpy())
+            expected = base + torch.linalg.slogdet(jac)[1]
+            assert flow.log_prob(row[None]).item() == pytest.approx(expected.item(), abs=1e-8)
+    torch.testing.assert_close(inside, outside, atol=1e-10, rtol=0)
+    torch.testing.assert_close(inside_grad, outside_grad, atol=1e-10, rtol=0)
+    assert all("forward" not in vars(m) for m in flow.modules())
+
+
 def test_inverse_and_sampling():
     flow = warmed_flow()
     w = torch.randn(6, 5, dtype=torch.float64)

@@ -11,12 +11,15 @@ batch-norm, order reversal].
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 from nflows.transforms import BatchNorm, CompositeTransform, MaskedAffineAutoregressiveTransform, ReversePermutation
+from nflows.transforms.made import MaskedLinear
 from torch import nn
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -49,6 +52,20 @@ class Float32MaskedAffine(MaskedAffineAutoregressiveTransform):
 
     def _elementwise_inverse(self, inputs, autoregressive_params):
         return super()._elementwise_inverse(at_least_float32(inputs), at_least_float32(autoregressive_params))
+
+
+class _MaskOnce:
+    """``MaskedLinear.forward`` with ``weight * mask`` computed once per device (see ``LatentFlow.frozen_masks``)."""
+
+    def __init__(self, layer: MaskedLinear) -> None:
+        self.layer = layer
+        self.masked: torch.Tensor | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.layer.weight
+        if self.masked is None or self.masked.device != weight.device:
+            self.masked = (weight * self.layer.mask).detach()
+        return F.linear(x, self.masked, self.layer.bias)
 
 
 class LatentFlow(nn.Module):
@@ -93,6 +110,21 @@ class LatentFlow(nn.Module):
         """log p_F(w), Eq. 1, per row, in nats."""
         u, logdet = self.forward_with_logdet(w)
         return -0.5 * (u.square().sum(dim=1) + self.features * LOG_2PI) + logdet
+
+    @contextlib.contextmanager
+    def frozen_masks(self) -> Iterator[None]:
+        """For use while the flow's weights do not change (the prior during inversion): every MADE layer multiplies
+        its weight by its autoregressive mask once instead of at every call (nflows' ``MaskedLinear`` does
+        ``weight * mask`` per call: 43% of an RLS step at batch 1 on the demo model). Gradients still reach the
+        input w; a move to another device inside the block is followed."""
+        layers = [m for m in self.transform.modules() if isinstance(m, MaskedLinear)]
+        for layer in layers:
+            layer.forward = _MaskOnce(layer)
+        try:
+            yield
+        finally:
+            for layer in layers:
+                del layer.forward  # back to the class's forward
 
     @torch.no_grad()
     def from_gaussian(self, u: torch.Tensor) -> torch.Tensor:

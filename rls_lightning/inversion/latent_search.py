@@ -1,6 +1,7 @@
 """``LatentSearch``: RLS (paper Eq. 6) for a batch of images, and the PULSE / BRGM baselines in the same engine."""
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -117,6 +118,15 @@ class LatentSearch(InversionStage):
             self.log(f"search/{name}", value.mean(), batch_size=batch_size)
         # Summed, not averaged: each image's latent gets exactly the gradient it would get alone.
         return per_image.sum()
+
+    def on_train_start(self) -> None:
+        self._frozen_flow = contextlib.ExitStack()
+        if self.flow is not None:  # frozen here, and now on the training device
+            self._frozen_flow.enter_context(self.flow.frozen_masks())
+
+    def on_train_end(self) -> None:
+        super().on_train_end()
+        self._frozen_flow.close()
 
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(self.optimised_tensors(), lr=self.settings.lr)
