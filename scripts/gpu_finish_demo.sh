@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Second device call of the demo-model issue, after scripts/gpu_train_demo.sh brought the generator back and it was
-# joined into checkpoints/demo-faces64/generator.pt (cat generator.pt.part-* > ...):
+# Second device call of the demo-model issue, right after scripts/gpu_train_demo.sh (the machine still warm: its
+# generator is taken from /tmp/demo), or later with checkpoints/demo-faces64/generator.pt joined from the parts:
 #   device run, carry [".whl", ".data"], timeout_s 600, command `bash scripts/gpu_finish_demo.sh`
 # (.whl: nflows and jsonargparse wheels, see benchmarks/gpu.sh; .data: faces64.zip, see gpu_train_demo.sh).
 # It trains the flow prior with train_flow.py's defaults (which write checkpoints/demo-faces64/flow.pt), then runs
@@ -9,6 +9,10 @@
 # (a CPU smoke test: PATH=.venv/bin:$PATH FLOW_ARGS="--num-samples 20000 --hidden 64" LIMIT=4 BATCH=4 bash ...).
 set -euo pipefail
 source scripts/device_env.sh
+if [ ! -f checkpoints/demo-faces64/generator.pt ] && [ -f /tmp/demo/generator.pt ]; then
+  # still warm from gpu_train_demo.sh: its generator is on this machine, no need to send it back first
+  mkdir -p checkpoints/demo-faces64 && cp /tmp/demo/generator.pt checkpoints/demo-faces64/generator.pt
+fi
 test -f checkpoints/demo-faces64/generator.pt || { echo "checkpoints/demo-faces64/generator.pt is missing"; exit 2; }
 timeout 200 python3 train_flow.py ${FLOW_ARGS:-} 2>&1 | grep -v "━" | tee "$out/log.txt"
 cp checkpoints/demo-faces64/flow.pt checkpoints/demo-faces64/flow-report.* "$out/" 2>/dev/null || true
