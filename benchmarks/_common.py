@@ -13,7 +13,8 @@ from typing import Callable
 
 import torch
 
-from rls_lightning.flow.maf import FlowConfig, LatentFlow
+from rls_lightning.flow.lightning_module import flow_config_for
+from rls_lightning.flow.maf import LatentFlow
 from rls_lightning.stylegan import Generator, GeneratorConfig
 
 # The networks benchmarked: config-f (any resolution) and the embedded demo model's size.
@@ -27,11 +28,11 @@ def generator_config(preset: str, resolution: int) -> GeneratorConfig:
     return GeneratorConfig(img_resolution=resolution, **GENERATOR_PRESETS[preset])
 
 
-def untrained_flow(G: Generator, hidden_features: int = 1024) -> LatentFlow:
-    """A flow of the paper's size (sec. 4) that is finite on mapped w: standardised with their statistics, and
-    nflows' batch-norm running variances set to 1 (nflows starts them at 0, which makes an untrained flow's
-    eval-mode density -inf)."""
-    flow = LatentFlow(FlowConfig(features=G.w_dim, hidden_features=hidden_features)).eval()
+def untrained_flow(G: Generator, hidden_features: int | None = None) -> LatentFlow:
+    """A flow of the paper's size (sec. 4; MADE width 2 x w_dim unless given) that is finite on mapped w:
+    standardised with their statistics, and nflows' batch-norm running variances set to 1 (nflows starts them at
+    0, which makes an untrained flow's eval-mode density -inf)."""
+    flow = LatentFlow(flow_config_for(G.w_dim, hidden_features=hidden_features)).eval()
     with torch.no_grad():
         w = G.mapping(torch.randn(10_000, G.z_dim, generator=torch.Generator().manual_seed(0)))
     flow.set_standardisation(w.mean(0), w.std(0))

@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--channels-last", action="store_true", help="NHWC activations in the generator")
     parser.add_argument("--warmup-steps", type=int, default=1)
     parser.add_argument("--timed-steps", type=int, default=3)
-    parser.add_argument("--flow-hidden", type=int, default=1024)
+    parser.add_argument("--flow-hidden", type=int, default=None, help="MADE width (default 2 x w_dim)")
     args = parser.parse_args()
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")

@@ -11,7 +11,8 @@ import pytest
 import torch
 from scipy import stats
 
-from rls_lightning.flow.checkpoint import FlowCheckpointError, load_flow, mapping_fingerprint, save_flow
+from rls_lightning.flow.checkpoint import (FlowBundle, FlowCheckpointError, load_flow, mapping_fingerprint,
+                                          save_flow)
 from rls_lightning.flow.lightning_module import FlowPrior, flow_config_for
 from rls_lightning.flow.maf import FlowConfig, LatentFlow
 from rls_lightning.flow.report import gaussianization_report, pulse_gaussianize, squared_norm_summary
@@ -152,6 +153,32 @@ def test_training_beats_a_fitted_gaussian_and_round_trips(tmp_path):
     torch.testing.assert_close(bundle.w_init, module.w_init)
     assert bundle.generator_fingerprint == mapping_fingerprint(G.mapping)
     assert bundle.training["val_nll"] == nll_after
+
+
+def test_flow_files_leave_out_the_masks_and_still_load_every_version(tmp_path):
+    flow = warmed_flow().float()
+    bundle = FlowBundle(flow=flow, w_init=torch.zeros(5), generator_fingerprint="x")
+    save_flow(bundle, tmp_path / "flow.pt")
+    payload = torch.load(tmp_path / "flow.pt", weights_only=True)
+    assert not [k for k in payload["state_dict"] if k.endswith(".mask")]
+    w = torch.randn(7, 5)
+    torch.testing.assert_close(load_flow(tmp_path / "flow.pt").flow.log_prob(w), flow.log_prob(w), atol=0, rtol=0)
+    # a version-1 file, masks included, still loads
+    payload.update(version=1, state_dict=flow.state_dict())
+    torch.save(payload, tmp_path / "v1.pt")
+    torch.testing.assert_close(load_flow(tmp_path / "v1.pt").flow.log_prob(w), flow.log_prob(w), atol=0, rtol=0)
+    # a weight that is missing is named
+    del payload["state_dict"]["transform._transforms.0.autoregressive_net.initial_layer.weight"]
+    torch.save(payload, tmp_path / "broken.pt")
+    with pytest.raises(FlowCheckpointError, match="missing.*initial_layer.weight"):
+        load_flow(tmp_path / "broken.pt")
+
+
+def test_default_flow_width_is_the_papers_and_the_demo_flow_file_is_small(tmp_path):
+    assert flow_config_for(512).hidden_features == 1024  # paper sec. 4
+    demo = LatentFlow(flow_config_for(256))  # the demo model's w_dim
+    save_flow(FlowBundle(flow=demo, w_init=torch.zeros(256), generator_fingerprint="x"), tmp_path / "demo.pt")
+    assert (tmp_path / "demo.pt").stat().st_size < 30 * 2**20
 
 
 def test_flow_for_another_generator_is_refused(tmp_path):

@@ -34,9 +34,10 @@ def build_parser() -> ArgumentParser:
                     help="Lightning checkpoints (best and last) and logs go here")
     io.add_argument("--resume", type=str | None, default=None,
                     help="continue an interrupted run: 'last' (RUN_DIR/checkpoints/last.ckpt) or a .ckpt path")
-    model = p.add_argument_group("flow (paper sec. 4: MAF, 5 blocks, hidden size 1024)")
+    model = p.add_argument_group("flow (paper sec. 4: MAF, 5 blocks, hidden size 1024 at d = 512)")
     model.add_argument("--blocks", type=int, default=5, help="MAF blocks [MADE, batch-norm, reversal]")
-    model.add_argument("--hidden", type=int, default=1024, help="hidden width of each MADE")
+    model.add_argument("--hidden", type=int | None, default=None,
+                       help="hidden width of each MADE; default 2 x w_dim (the paper's 1024 at d = 512)")
     model.add_argument("--made-blocks", type=int, default=2, help="residual blocks inside each MADE (nflows default)")
     model.add_argument("--batch-norm", type=bool, default=True, help="batch-norm flow layer after each MADE "
                                                                       "(official code)")

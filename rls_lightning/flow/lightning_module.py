@@ -121,4 +121,8 @@ class FlowPrior(L.LightningModule):
 
 
 def flow_config_for(w_dim: int, **overrides) -> FlowConfig:
+    """The paper's flow (sec. 4) for latents of size ``w_dim``: the MADE width scales as 2 x w_dim, which is the
+    paper's 1024 at d = 512 (the paper is silent on other sizes); ``hidden_features=None`` keeps that rule."""
+    if overrides.get("hidden_features") is None:
+        overrides["hidden_features"] = 2 * w_dim
     return dataclasses.replace(FlowConfig(features=w_dim), **overrides)
