@@ -29,3 +29,14 @@ def test_first_readme_command_runs_after_its_install():
     result = subprocess.run([sys.executable, *shlex.split(program)], cwd=ROOT, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_auto_precision_reads_the_cpu_flags(tmp_path):
+    from rls_lightning.cli.common import cpu_has_native_bf16, resolve_precision
+
+    with_bf16, without = tmp_path / "with", tmp_path / "without"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 avx512_vnni\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\nbugs\t: avx512_bf16_is_not_a_flag_here\n")
+    assert cpu_has_native_bf16(with_bf16) and not cpu_has_native_bf16(without)
+    assert not cpu_has_native_bf16(tmp_path / "absent")
+    assert resolve_precision("32-true", "cpu") == "32-true"  # an explicit choice is kept

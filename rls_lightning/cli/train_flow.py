@@ -58,7 +58,8 @@ def build_parser() -> ArgumentParser:
     hw.add_argument("--devices", type=int, default=1, help="devices per node; >1 uses DDP")
     hw.add_argument("--num-nodes", type=int, default=1, help="machines for multi-node DDP")
     hw.add_argument("--precision", type=str, default="auto",
-                    help="'auto' = bf16-mixed on a GPU with bf16 (the log-determinant stays float32), else 32-true")
+                    help="'auto' = bf16-mixed on a GPU with bf16 or a CPU with native bf16 (AVX512-BF16, AMX; the "
+                         "log-determinant stays float32), else 32-true")
     hw.add_argument("--logger", type=str, default="csv", help="csv or tensorboard (if installed)")
     rep = p.add_argument_group("Gaussianization report (Figure 3)")
     rep.add_argument("--report", type=bool, default=True, help="write <output stem>-report.png/.json after training")

@@ -51,7 +51,8 @@ def build_parser() -> ArgumentParser:
     hw = p.add_argument_group("hardware")
     hw.add_argument("--accelerator", type=str, default="auto")
     hw.add_argument("--devices", type=int, default=1)
-    hw.add_argument("--precision", type=str, default="auto", help="'auto' = bf16-mixed on a GPU, else 32-true")
+    hw.add_argument("--precision", type=str, default="auto",
+                    help="'auto' = bf16-mixed on a GPU or a CPU with native bf16 (AVX512-BF16, AMX), else 32-true")
     hw.add_argument("--workers-progress", type=bool, default=True, help="show the rich progress bar")
     return p
 
