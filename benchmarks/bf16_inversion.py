@@ -15,10 +15,9 @@ import argparse
 import logging
 import warnings
 
-import lightning as L
 import torch
 from _common import emit, generator_config, peak_memory_mib, reset_peak_memory, untrained_flow
-from inversion import StepTimer
+from inversion import time_stage
 
 from rls_lightning.degradations import downsample_bicubic
 from rls_lightning.flow.checkpoint import load_flow
@@ -42,12 +41,9 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def invert(G, flow, w_init, targets, factor, precision, accelerator, search, refine):
     """RLS then RLS+ at ``precision``; returns (images, LR consistency, seconds per step of each stage)."""
-    def fit(module, steps, callbacks):
-        timer = StepTimer(warmup=1)
-        L.Trainer(accelerator=accelerator, devices=1, precision=precision, max_steps=steps, max_epochs=steps,
-                  logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                  callbacks=[timer, *callbacks]).fit(module)
-        return module.results(), sum(timer.times) / max(1, len(timer.times))
+    def fit(module, steps, callbacks):  # `steps` in all, the first one untimed
+        seconds_per_step = time_stage(module, steps - 1, 1, accelerator, precision, callbacks)
+        return module.results(), seconds_per_step
 
     init = w_init.reshape(1, 1, -1).expand(targets.shape[0], G.num_ws, -1).clone()
     rls, rls_step = fit(LatentSearch(G, flow, targets, factor, search, init), search.steps, [])

@@ -47,7 +47,7 @@ def time_stage(module: L.LightningModule, steps: int, warmup: int, accelerator: 
     L.Trainer(accelerator=accelerator, devices=1, precision=precision, max_steps=steps + warmup,
               max_epochs=steps + warmup, logger=False, enable_checkpointing=False, enable_progress_bar=False,
               enable_model_summary=False, callbacks=[timer, *callbacks]).fit(module)
-    return sum(timer.times) / len(timer.times)
+    return sum(timer.times) / max(1, len(timer.times))
 
 
 def main() -> None:

@@ -25,24 +25,16 @@ import torch
 
 from .atomic import atomic_write_path
 from .image_io import load_rgb, to_uint8
-from .lr_images import IMAGE_SUFFIXES
+from .lr_images import images_by_stem
 from .metrics.fidelity import lr_consistency, psnr, structural_similarity
 from .metrics.weights import NIQE_PARAMS, MissingWeights, find_weights
 
 PER_IMAGE_ORDER = ["PSNR", "MS-SSIM", "SSIM", "LPIPS", "ID", "NIQE", "LR-L1"]
 
 
-def _images_by_stem(folder: Path, suffix: str = "") -> dict[str, Path]:
-    found = {}
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.stem.endswith(suffix):
-            found[path.stem[: len(path.stem) - len(suffix)] if suffix else path.stem] = path
-    return found
-
-
 def pair_by_stem(sr_dir: Path, hr_dir: Path, sr_suffix: str = "") -> tuple[list[tuple[str, Path, Path]], dict]:
     """``(stem, sr, hr)`` for every stem in both folders, and the names found in only one of them."""
-    sr, hr = _images_by_stem(sr_dir, sr_suffix), _images_by_stem(hr_dir)
+    sr, hr = images_by_stem(sr_dir, sr_suffix), images_by_stem(hr_dir)
     pairs = [(stem, sr[stem], hr[stem]) for stem in sorted(sr.keys() & hr.keys())]
     return pairs, {"sr_only": sorted(sr.keys() - hr.keys()), "hr_only": sorted(hr.keys() - sr.keys())}
 
@@ -139,7 +131,7 @@ def evaluate(sr_dir: Path, hr_dir: Path, lr_dir: Path | None = None, weights_dir
 
     pairs, unpaired = pair_by_stem(sr_dir, hr_dir, sr_suffix)
     evaluator = Evaluator(weights_dir, device)
-    lr_paths = _images_by_stem(lr_dir) if lr_dir is not None else {}
+    lr_paths = images_by_stem(lr_dir) if lr_dir is not None else {}
     rows: list[dict] = []
     batches = [pairs[i:i + batch_size] for i in range(0, len(pairs), batch_size)]
     for batch in (track(batches, description="evaluating", transient=True) if progress else batches):

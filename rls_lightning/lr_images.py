@@ -18,6 +18,16 @@ from .fingerprint import first_line
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
+def images_by_stem(folder: Path, suffix: str = "") -> dict[str, Path]:
+    """``{stem: path}`` of the image files in ``folder`` (hidden files skipped); with ``suffix``, only the names
+    ``<stem><suffix>.<ext>``, keyed by ``<stem>``."""
+    found = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.stem.endswith(suffix):
+            found[path.stem[: len(path.stem) - len(suffix)] if suffix else path.stem] = path
+    return found
+
+
 @dataclasses.dataclass
 class LowResImage:
     path: Path

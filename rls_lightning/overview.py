@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from .image_io import save_png_atomic
-from .lr_images import IMAGE_SUFFIXES
+from .lr_images import images_by_stem
 
 MAX_ROWS = 16
 GAP = 2  # pixels of white between tiles
@@ -25,18 +25,11 @@ def _rgb(path: Path, size: int) -> np.ndarray:
         return np.asarray(image, dtype=np.uint8)
 
 
-def find_by_stem(folder: Path, stem: str) -> Path | None:
-    for suffix in IMAGE_SUFFIXES:
-        for candidate in (folder / f"{stem}{suffix}", folder / f"{stem}{suffix.upper()}"):
-            if candidate.is_file():
-                return candidate
-    return None
-
-
 def write_overview(lr_paths: list[Path], out_dir: Path, hr_dir: Path | None = None,
                    max_rows: int = MAX_ROWS) -> Path | None:
     """Compose ``out_dir/overview.png`` from the finished results (``<stem>.png``, ``<stem>_rls.png``) of up to
     ``max_rows`` of ``lr_paths`` (sorted by name); None when no image is finished yet."""
+    ground_truth = images_by_stem(hr_dir) if hr_dir is not None else None
     rows = []
     for lr_path in sorted(lr_paths, key=lambda p: p.name):
         stem = lr_path.stem
@@ -45,12 +38,9 @@ def write_overview(lr_paths: list[Path], out_dir: Path, hr_dir: Path | None = No
             continue
         with Image.open(result) as image:
             size = image.size[0]
-        tiles = [_rgb(lr_path, size), _rgb(anchor, size) if anchor.is_file() else np.zeros((size, size, 3), np.uint8),
-                 _rgb(result, size)]
-        if hr_dir is not None:
-            hr = find_by_stem(hr_dir, stem)
-            tiles.append(_rgb(hr, size) if hr is not None else np.zeros((size, size, 3), np.uint8))
-        rows.append(tiles)
+        paths = [lr_path, anchor, result] + ([ground_truth.get(stem)] if ground_truth is not None else [])
+        rows.append([_rgb(path, size) if path is not None and path.is_file() else np.zeros((size, size, 3), np.uint8)
+                     for path in paths])
         if len(rows) == max_rows:
             break
     if not rows:

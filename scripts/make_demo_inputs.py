@@ -43,13 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     G = load_generator(args.generator)
     hr = render(G, torch.cat([seeded_z(G, seed) for seed in DEMO_SEEDS]))
+    hr_8bit = to_uint8(hr)  # [N, H, W, C]; the LR files are made from these, as a user's would be
     for i, seed in enumerate(DEMO_SEEDS):
         name = f"demo{i:02d}.png"
-        save_png_atomic(to_uint8(hr[i]), args.out_dir / "hr" / name)
+        save_png_atomic(hr_8bit[i], args.out_dir / "hr" / name)
+        saved_hr = torch.from_numpy(hr_8bit[i]).permute(2, 0, 1)[None].float() / 127.5 - 1
         for factor in FACTORS:
-            # LR from the 8-bit HR image, as a user's LR file would be made
-            hr_8bit = torch.from_numpy(to_uint8(hr[i])).permute(2, 0, 1)[None].float() / 127.5 - 1
-            save_png_atomic(to_uint8(downsample_bicubic(hr_8bit, factor)[0]), args.out_dir / f"lr{factor}x" / name)
+            save_png_atomic(to_uint8(downsample_bicubic(saved_hr, factor)[0]), args.out_dir / f"lr{factor}x" / name)
     save_png_atomic(image_grid(render(G, seeded_z(G, GRID_SEED, 32)), columns=8), args.grid)
     print(f"{len(DEMO_SEEDS)} faces in {args.out_dir}/hr, lr8x, lr4x; sample grid {args.grid}")
     return 0
