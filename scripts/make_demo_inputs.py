@@ -3,7 +3,9 @@
     python scripts/make_demo_inputs.py                      # checkpoints/demo-faces64/generator.pt -> data/demo/
 
 Writes ``data/demo/hr/demoNN.png`` (faces generated from seeds DEMO_SEEDS, used nowhere else: training used seed 0
-and its own streams, the sample grid uses GRID_SEED), their bicubic LR versions ``data/demo/lr8x`` (8x8) and
+and its own streams, the sample grid uses GRID_SEED; truncation psi = DEMO_TRUNCATION towards the generator's mean
+w, as in the StyleGAN papers' figures, because a 64 px model trained briefly draws some distorted faces without
+it), their bicubic LR versions ``data/demo/lr8x`` (8x8) and
 ``data/demo/lr4x`` (16x16) made with the PIL-exact antialiased bicubic D of paper Eq. 3, and
 ``checkpoints/demo-faces64/samples.png``: 32 faces from GRID_SEED, without truncation (the same z as the
 training run's own ``samples.png``).
@@ -21,14 +23,17 @@ from rls_lightning.image_io import image_grid, save_png_atomic, to_uint8
 from rls_lightning.stylegan import load_generator
 
 DEMO_SEEDS = range(20261127, 20261135)  # 8 faces, one z per seed
+DEMO_TRUNCATION = 0.7
 GRID_SEED = 1234  # 32 z in one draw, as the training run's own sample grid
 FACTORS = (8, 4)
 
 
 @torch.no_grad()
-def render(G, z: torch.Tensor) -> torch.Tensor:
-    """G(z) without truncation, with the generator's constant noise, in [-1, 1]."""
-    return G.synthesis(G.mapping(z)[:, None].expand(-1, G.num_ws, -1)).clamp(-1, 1)
+def render(G, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+    """G(z) with w pulled towards ``G.w_avg`` by ``truncation`` (1 = none) and the generator's constant noise,
+    in [-1, 1]."""
+    w = G.mapping(z, truncation_psi=truncation)
+    return G.synthesis(w[:, None].expand(-1, G.num_ws, -1)).clamp(-1, 1)
 
 
 def seeded_z(G, seed: int, n: int = 1) -> torch.Tensor:
@@ -42,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", type=Path, default=DEMO_DIR / "samples.png")
     args = parser.parse_args(argv)
     G = load_generator(args.generator)
-    hr = render(G, torch.cat([seeded_z(G, seed) for seed in DEMO_SEEDS]))
+    hr = render(G, torch.cat([seeded_z(G, seed) for seed in DEMO_SEEDS]), DEMO_TRUNCATION)
     hr_8bit = to_uint8(hr)  # [N, H, W, C]; the LR files are made from these, as a user's would be
     for i, seed in enumerate(DEMO_SEEDS):
         name = f"demo{i:02d}.png"

@@ -3,13 +3,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 ROOT = Path(__file__).resolve().parents[1]
+LR_CONSISTENCY_BOUND = 0.03  # mean |D(x) - y| on [0, 1]; the demo faces measure 0.002-0.016 after RLS+
 
 
 def _readme_commands() -> list[str]:
     text = (ROOT / "README.md").read_text()
     block = text.split("```bash\n", 1)[1].split("```", 1)[0]
     return [line for line in block.splitlines() if line.strip()]
+
+
+def _tile(grid: np.ndarray, row: int, column: int, size: int = 64, gap: int = 2) -> np.ndarray:
+    """One tile of an overview.png: tiles of ``size`` px, ``gap`` px of white between them."""
+    step = size + gap
+    return grid[row * step:row * step + size, column * step:column * step + size]
 
 
 def test_readme_opens_with_two_commands_and_ci_runs_the_second():
@@ -23,12 +33,29 @@ def test_readme_opens_with_two_commands_and_ci_runs_the_second():
     assert ci_lines == [commands[1]]
 
 
-def test_first_readme_command_runs_after_its_install():
+def test_first_readme_command_runs_after_its_install(tmp_path):
+    """The program part of the first command, its outputs sent to tmp_path (in the README they go to
+    data/demo/lr8x_rls+, which a second run would resume instead of recompute). Every result must give back its
+    LR input under PIL's bicubic downscaling, and overview.png must hold LR | RLS | RLS+ | HR for each face."""
     install, program = _readme_commands()[0].rsplit("&& .venv/bin/python ", 1)
     assert "pip install -e ." in install
-    result = subprocess.run([sys.executable, *shlex.split(program)], cwd=ROOT, capture_output=True, text=True,
-                            timeout=300)
+    args = shlex.split(program)
+    result = subprocess.run([sys.executable, *args, "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+    lr_paths = sorted((ROOT / args[args.index("--lr-dir") + 1]).glob("*.png"))
+    assert len(lr_paths) == 8
+    for lr_path in lr_paths:
+        lr = np.asarray(Image.open(lr_path).convert("RGB"), dtype=np.float64)
+        sr = Image.open(tmp_path / lr_path.name).convert("RGB")
+        assert sr.size == (64, 64)
+        down = np.asarray(sr.resize(lr.shape[1::-1], Image.BICUBIC), dtype=np.float64)
+        assert np.abs(down - lr).mean() / 255 < LR_CONSISTENCY_BOUND, lr_path.name
+    overview = np.asarray(Image.open(tmp_path / "overview.png").convert("RGB"))
+    hr_dir = ROOT / args[args.index("--hr-dir") + 1]
+    for row, lr_path in enumerate(lr_paths):  # columns: LR, RLS, RLS+, HR
+        assert np.array_equal(_tile(overview, row, 2), np.asarray(Image.open(tmp_path / lr_path.name).convert("RGB")))
+        assert np.array_equal(_tile(overview, row, 3), np.asarray(Image.open(hr_dir / lr_path.name).convert("RGB")))
 
 
 def test_auto_precision_reads_the_cpu_flags(tmp_path):
