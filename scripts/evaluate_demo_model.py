@@ -12,8 +12,8 @@ paired per-face PSNR difference to bicubic and its 95% confidence interval (norm
 errors). Precision 'auto' is bf16-mixed where the hardware has native bf16 (about 1.5x faster on the build CPU;
 its results agree with float32 ones to about 35 dB PSNR, benchmarks/RESULTS.md), and the precision used is
 recorded. Writes ``<work-dir>/heldout.json`` and the per-face values in ``<work-dir>/heldout_per_face.csv``,
-prints a Markdown table, and leaves
-``<work-dir>/rls+_<f>x/overview.png`` (LR | RLS | RLS+ | HR of the first 16 faces).
+prints a Markdown table, and leaves ``<work-dir>/rls+_<f>x/overview.png`` (LR | RLS | RLS+ | HR of the first 16
+faces).
 """
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """The embedded demo model and its inputs agree with each other, with PIL and with the issue's size limits."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+from repo_scripts import load_script
 
 from rls_lightning.flow.checkpoint import load_flow
 from rls_lightning.stylegan import load_generator
@@ -12,13 +12,6 @@ from rls_lightning.stylegan import load_generator
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = ROOT / "checkpoints" / "demo-faces64"
 DATA = ROOT / "data" / "demo"
-
-
-def _make_demo_inputs():
-    spec = importlib.util.spec_from_file_location("make_demo_inputs", ROOT / "scripts" / "make_demo_inputs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _png(path: Path) -> np.ndarray:
@@ -35,7 +28,7 @@ def test_demo_model_files_stay_small_and_belong_together():
 
 
 def test_demo_hr_faces_are_what_the_demo_generator_draws_from_their_seeds():
-    script = _make_demo_inputs()
+    script = load_script("make_demo_inputs")
     G = load_generator(DEMO_DIR / "generator.pt")
     z = torch.cat([script.seeded_z(G, seed) for seed in script.DEMO_SEEDS])
     images = script.render(G, z, script.DEMO_TRUNCATION)

@@ -1,7 +1,6 @@
 """The model card's held-out evaluation (scripts/evaluate_demo_model.py), checked against PIL and numpy: which
 faces it takes, the LR inputs it makes, and every number it reports."""
 import csv
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -9,16 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from repo_scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLDOUT = 3
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("evaluate_demo_model", ROOT / "scripts" / "evaluate_demo_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def read(path: Path) -> np.ndarray:
@@ -43,9 +36,9 @@ def evaluation(tmp_path_factory):
     for path in sorted((ROOT / "data" / "demo" / "hr").glob("*.png")):
         shutil.copy(path, data / path.name)
     work = tmp_path_factory.mktemp("heldout")
-    code = load_script().main(["--data", str(data), "--holdout", str(HOLDOUT), "--split-seed", "0",
-                               "--work-dir", str(work), "--steps", "3", "--refine-steps", "2", "--batch-size", "2",
-                               "--accelerator", "cpu", "--precision", "32-true"])
+    code = load_script("evaluate_demo_model").main([
+        "--data", str(data), "--holdout", str(HOLDOUT), "--split-seed", "0", "--work-dir", str(work),
+        "--steps", "3", "--refine-steps", "2", "--batch-size", "2", "--accelerator", "cpu", "--precision", "32-true"])
     assert code == 0
     with open(work / "heldout_per_face.csv") as file:
         per_face = list(csv.DictReader(file))
@@ -114,7 +107,7 @@ def test_markdown_table_rows():
              "above_bicubic": 0, "lr_consistency": 0.018747},
             {**common, "method": "rls+", "psnr": 19.6087, "psnr_minus_bicubic": -0.7083,
              "psnr_minus_bicubic_ci95": 0.1234, "above_bicubic": 0.3456, "lr_consistency": 0.018594}]
-    lines = load_script().markdown_table(rows).splitlines()
+    lines = load_script("evaluate_demo_model").markdown_table(rows).splitlines()
     assert lines[2:] == ["| 8x | 8x8 | 1,000 | bicubic upsampling | 20.32 |  |  | 0.0187 |",
                          "| 8x | 8x8 | 1,000 | RLS+ | 19.61 | -0.71 ± 0.12 | 35% | 0.0186 |"]
     assert all(line.count("|") == lines[0].count("|") for line in lines)
