@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Iterator
+
+
+MIN_FREE_BYTES = 1 << 20  # below this a failed write is taken for a full disk
 
 
 @contextlib.contextmanager
@@ -26,7 +31,16 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def torch_save_atomic(obj: object, path: str | os.PathLike) -> None:
+    """``torch.save`` through ``atomic_write_path``. torch's zip writer reports a failed write (a full disk) as a
+    ``RuntimeError`` without errno or file name; it is turned into the ``OSError`` it is, naming ``path``."""
     import torch
 
     with atomic_write_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as err:
+            free = shutil.disk_usage(tmp.parent).free
+            if free < MIN_FREE_BYTES or "write failed" in str(err) or "unexpected pos" in str(err):
+                code = errno.ENOSPC if free < MIN_FREE_BYTES else errno.EIO
+                raise OSError(code, os.strerror(code), os.fspath(path)) from None
+            raise

@@ -162,11 +162,11 @@ def test_cli_refuses_bad_arguments(models, tmp_path, capsys):
     base = ["--generator", str(generator), "--flow", str(flow)]
     (tmp_path / "lr").mkdir()
     assert main([*base, "--lr-dir", str(tmp_path / "lr"), "--out-dir", str(tmp_path / "lr")]) == 2
-    assert "must differ from the input folder" in capsys.readouterr().err
+    assert "lr: must differ from --lr-dir" in capsys.readouterr().err
     assert main([*base, "--lr-dir", str(tmp_path / "nope")]) == 2
-    assert "nope: not a folder" in capsys.readouterr().err
+    assert "nope: no such folder" in capsys.readouterr().err
     assert main([*base, "--lr-dir", str(tmp_path / "lr"), "--preset", "magic"]) == 2
-    assert "unknown preset 'magic'" in capsys.readouterr().err
+    assert "--preset magic: must be one of rls+, rls," in capsys.readouterr().err
     assert main([*base, "--lr-dir", str(tmp_path / "lr"), "--preset", "no-anchor", "--refine-steps", "0"]) == 2
     assert "needs RLS+ steps" in capsys.readouterr().err
     save_generator(toy_generator(seed=1), tmp_path / "other.pt")

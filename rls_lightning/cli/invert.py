@@ -13,6 +13,7 @@ interrupted continues where it stopped when started again.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -20,7 +21,13 @@ import torch
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
+from rls_lightning.cli.errors import (UsageError, check_choice, check_float, check_hardware, check_input_dir,
+                                      check_int, check_output_dir, fail, guarded)
 from rls_lightning.inversion.presets import PRESETS
+
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "auto")
+SCHEDULES = ("constant", "one-cycle")
+CROSS_PRIORS = ("squared-sum", "mean-distance")
 
 
 def build_parser() -> ArgumentParser:
@@ -68,10 +75,12 @@ def build_parser() -> ArgumentParser:
     hw.add_argument("--batch-size", type=int, default=4,
                     help="images (x samples) optimised together, in RLS and in RLS+ (each with its own weights); "
                          "at 1024 px an estimated 3 GB of GPU memory per image in float32")
-    hw.add_argument("--accelerator", type=str, default="auto", help="cpu, gpu, auto")
+    hw.add_argument("--accelerator", type=str, default="auto", help="cpu, gpu or auto (a GPU when one is visible)")
     hw.add_argument("--devices", type=int, default=1, help="devices per node; >1 shards the images (DDP launch)")
     hw.add_argument("--num-nodes", type=int, default=1, help="machines")
-    hw.add_argument("--precision", type=str, default="32-true", help="32-true, bf16-mixed or 16-mixed")
+    hw.add_argument("--precision", type=str, default="32-true",
+                    help="32-true, bf16-mixed, 16-mixed (GPU only) or auto (bf16-mixed where the device has fast "
+                         "bf16, else 32-true)")
     hw.add_argument("--fused-modconv", type=bool, default=False,
                     help="grouped modulated convolutions (the official inference path) instead of the unfused "
                          "form (equal to 1e-5, faster for optimisation on CPU)")
@@ -100,85 +109,138 @@ def settings_from_args(args):
         refine = {"enabled": False}
     settings = settings.replace(search=search, refine=refine)
     if not settings.refine.from_anchor and not settings.refine.enabled:
-        raise ValueError(f"preset {settings.name} skips RLS, so it needs RLS+ steps (--refine-steps > 0)")
-    if settings.search.schedule not in ("constant", "one-cycle") or settings.search.cross not in (
-            "squared-sum", "mean-distance"):
-        raise ValueError("--schedule must be constant or one-cycle; --cross squared-sum or mean-distance")
+        raise UsageError(f"--refine-steps 0: preset {settings.name} skips RLS, so it needs RLS+ steps (at least 1)")
     return settings
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
+def default_out_dir(lr_dir: Path, preset: str) -> Path:
+    """``<lr-dir>_<preset>`` beside the input folder (resolved first, so that ``--lr-dir .`` works too)."""
+    lr_dir = lr_dir.resolve()
+    return lr_dir.with_name(f"{lr_dir.name}_{preset}")
 
 
-def run(args, rank: int = 0, world: int = 1, local_device: int | None = None, barrier=None) -> int:
+def validate_args(args) -> Path:
+    """Every option checked before any work (one line naming option, value and what is allowed); returns the
+    output folder."""
+    check_choice("--preset", args.preset, PRESETS)
+    check_input_dir("--lr-dir", args.lr_dir)
+    check_input_dir("--hr-dir", args.hr_dir, required=False)
+    check_int("--steps", args.steps, 1)
+    check_int("--refine-steps", args.refine_steps, 0)
+    check_int("--num-samples", args.num_samples, 1)
+    check_int("--batch-size", args.batch_size, 1)
+    check_int("--trainable-noise", args.trainable_noise, 0)
+    check_float("--lr", args.lr, positive=True)
+    check_float("--refine-lr", args.refine_lr, positive=True)
+    for option, value in (("--lambda-w", args.lambda_w), ("--lambda-g", args.lambda_g),
+                          ("--lambda-c", args.lambda_c)):
+        check_float(option, value, non_negative=True)
+    check_float("--radius-scale", args.radius_scale)
+    check_choice("--schedule", args.schedule, SCHEDULES)
+    check_choice("--cross", args.cross, CROSS_PRIORS)
+    check_hardware(args.accelerator, args.devices, args.num_nodes, args.precision, precision_choices=PRECISIONS)
+    if args.precision == "16-mixed" and resolved_accelerator(args.accelerator) == "cpu":
+        raise UsageError("--precision 16-mixed: float16 autocast needs a GPU; use bf16-mixed or 32-true on the CPU")
+    out_dir = args.out_dir or default_out_dir(args.lr_dir, args.preset)
+    check_output_dir("--out-dir", out_dir, not_equal={"--lr-dir": args.lr_dir, "--hr-dir": args.hr_dir})
+    for option, path in (("--generator", args.generator), ("--flow", args.flow)):
+        if path is not None and not path.is_file():
+            if path == DEMO_GENERATOR:
+                raise UsageError(f"{path}: the embedded demo generator is not in this checkout; pass --generator "
+                                 "and --flow")
+            raise UsageError(f"{option} {path}: " + ("a folder, not a checkpoint file" if path.is_dir()
+                                                     else "no such file"))
+    return out_dir
+
+
+def resolved_accelerator(accelerator: str) -> str:
+    if accelerator == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return "gpu" if accelerator == "cuda" else accelerator
+
+
+def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | None = None, barrier=None) -> int:
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
-    from rls_lightning.flow.checkpoint import FlowCheckpointError, load_flow
+    from rls_lightning.cli.common import resolve_precision
+    from rls_lightning.flow.checkpoint import load_flow
+    from rls_lightning.folder_lock import FolderBusy, FolderLock
+    from rls_lightning.interrupts import Interrupted, StopRequests
     from rls_lightning.inversion.job import InversionJob, TrainerOptions
     from rls_lightning.lr_images import scan_directory
-    from rls_lightning.stylegan import CheckpointError, load_generator
+    from rls_lightning.stylegan import load_generator
 
     console = Console(stderr=True, quiet=rank != 0, soft_wrap=True)  # one line per message, even in logs
-    try:
-        settings = settings_from_args(args)
-    except ValueError as err:
-        return _fail(str(err))
-    try:
-        G = load_generator(args.generator)
-        G.synthesis.fused_modconv = args.fused_modconv
-        G.synthesis.channels_last = args.channels_last
-        flow_path = args.flow or (DEMO_FLOW if args.generator == DEMO_GENERATOR else None)
-        needs_flow = settings.search.uses_flow or settings.search.init == "flow-mean"
-        if needs_flow and flow_path is None:
-            return _fail(f"preset {settings.name} needs a flow prior for {args.generator}: pass --flow "
-                         "(train one with: python train_flow.py --generator ...)")
-        flow = load_flow(flow_path, G, force=args.force) if flow_path is not None else None
-    except (CheckpointError, FlowCheckpointError) as err:
-        return _fail(str(err))
-
-    out_dir = args.out_dir or args.lr_dir.with_name(f"{args.lr_dir.name}_{settings.name}")
-    images, rejected = scan_directory(args.lr_dir, G.img_resolution, G.img_channels)
-    if rank == 0:
-        for item in rejected:
-            console.print(f"[yellow]{item}[/yellow]")
-        for image in images:
-            if image.note:
-                console.print(f"{image.path}: {image.note}")
-        console.print(f"{len(images)} image(s) to super-resolve with preset '{settings.name}' "
-                      f"({', '.join(sorted({f'x{i.factor}' for i in images}))}) into {out_dir}")
-    accelerator = args.accelerator
-    if accelerator == "auto":
-        accelerator = "gpu" if torch.cuda.is_available() else "cpu"
-    devices = [local_device] if (local_device is not None and accelerator != "cpu") else 1
-    columns = [TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn()]
-    with Progress(*columns, console=console, disable=rank != 0) as progress:
-        job = InversionJob(G, flow, settings, out_dir, batch_size=args.batch_size, num_samples=args.num_samples,
-                           seed=args.seed, progress=progress, log=console.print,
-                           trainer=TrainerOptions(accelerator=accelerator, devices=devices, precision=args.precision),
-                           writes_summary=rank == 0)
+    settings = settings_from_args(args)
+    with StopRequests() as stop, contextlib.ExitStack() as held:
+        job = None
         try:
-            job.run(images[rank::world], rejected)
-        except torch.OutOfMemoryError:
-            return _fail(f"out of {accelerator.upper()} memory with --batch-size {args.batch_size}: lower it, or use "
-                         "--precision bf16-mixed; finished images are kept and a rerun continues from there")
-        finally:
-            if barrier is not None:  # a failing rank must not leave the others waiting forever
-                barrier()
-    if rank == 0:
-        from rls_lightning.overview import write_overview
+            if rank == 0:
+                try:
+                    held.enter_context(FolderLock(out_dir))
+                except FolderBusy as err:
+                    raise UsageError(str(err)) from None
+            G = load_generator(args.generator)
+            G.synthesis.fused_modconv = args.fused_modconv
+            G.synthesis.channels_last = args.channels_last
+            check_int("--trainable-noise", args.trainable_noise, 0, len(G.noise_inputs))
+            flow_path = args.flow or (DEMO_FLOW if args.generator == DEMO_GENERATOR else None)
+            needs_flow = settings.search.uses_flow or settings.search.init == "flow-mean"
+            if needs_flow and flow_path is None:
+                raise UsageError(f"preset {settings.name} needs a flow prior for {args.generator}: pass --flow "
+                                 "(train one with: python train_flow.py --generator ...)")
+            flow = load_flow(flow_path, G, force=args.force) if flow_path is not None else None
 
-        csv_path = job.write_results_csv(rejected)
-        overview = write_overview([image.path for image in images], out_dir, args.hr_dir)
-        console.print(f"done: results in {out_dir} (summary: {csv_path}; LR | RLS | RLS+"
-                      f"{' | HR' if args.hr_dir else ''}: {overview})")
+            images, rejected = scan_directory(args.lr_dir, G.img_resolution, G.img_channels)
+            if rank == 0:
+                for item in rejected:
+                    console.print(f"[yellow]{item}[/yellow]")
+                for image in images:
+                    if image.note:
+                        console.print(f"{image.path}: {image.note}")
+            if not images:
+                raise UsageError(f"--lr-dir {args.lr_dir}: no usable image ({len(rejected)} file(s) skipped"
+                                 + (", see the lines above" if rejected else "") + ")")
+            accelerator = resolved_accelerator(args.accelerator)
+            devices = [local_device] if (local_device is not None and accelerator != "cpu") else 1
+            precision = resolve_precision(args.precision, accelerator)
+            columns = [TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TimeRemainingColumn()]
+            with Progress(*columns, console=console, disable=rank != 0) as progress:
+                job = InversionJob(G, flow, settings, out_dir, batch_size=args.batch_size,
+                                   num_samples=args.num_samples, seed=args.seed, progress=progress,
+                                   log=console.print, writes_summary=rank == 0, stop=stop,
+                                   trainer=TrainerOptions(accelerator=accelerator, devices=devices,
+                                                          precision=precision))
+                try:
+                    job.run(images[rank::world], rejected)
+                except torch.OutOfMemoryError:
+                    return fail(f"out of {accelerator.upper()} memory with --batch-size {args.batch_size}: lower "
+                                "it, or use --precision bf16-mixed; finished images are kept and a rerun continues "
+                                "from there")
+                finally:
+                    if barrier is not None:  # a failing rank must not leave the others waiting forever
+                        barrier()
+            if rank == 0:
+                from rls_lightning.overview import write_overview
+
+                csv_path = job.write_results_csv(rejected)
+                overview = write_overview([image.path for image in images], out_dir, args.hr_dir)
+                console.print(f"done: {job.done} of {job.total} image(s) super-resolved in {out_dir} (summary: "
+                              f"{csv_path}; LR | RLS | RLS+{' | HR' if args.hr_dir else ''}: {overview})")
+        except Interrupted as err:
+            if job is not None and job.total:
+                progress_note = f"{job.done} of {job.total} done; rerun to continue"
+            else:
+                progress_note = "no image finished yet; rerun to start again"
+            print(f"interrupted ({err}): {progress_note}", file=sys.stderr)
+            return err.exit_code
     return 0
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     from rls_lightning.cli.progress import silence_known_lightning_warnings
 
@@ -187,29 +249,16 @@ def main(argv: list[str] | None = None) -> int:
         for name, preset in PRESETS.items():
             print(f"{name}\n    {preset.description}\n")
         return 0
-    if args.lr_dir is None:
-        return _fail("--lr-dir is required (a folder of low-resolution images)")
-    if not args.lr_dir.is_dir():
-        return _fail(f"{args.lr_dir}: not a folder")
-    if args.out_dir is not None and args.out_dir.resolve() == args.lr_dir.resolve():
-        return _fail(f"{args.out_dir}: the output folder must differ from the input folder (inputs are never "
-                     "overwritten)")
-    if args.hr_dir is not None and not args.hr_dir.is_dir():
-        return _fail(f"{args.hr_dir}: not a folder (--hr-dir)")
-    if args.preset not in PRESETS:
-        return _fail(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")
-    if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.exists():
-        return _fail(f"{DEMO_GENERATOR}: the embedded demo generator is not in this checkout; pass --generator "
-                     "and --flow")
+    out_dir = validate_args(args)
     silence_known_lightning_warnings()
     world = args.devices * args.num_nodes
     if world == 1:
-        return run(args)
+        return run(args, out_dir)
 
     import lightning as L
 
     fabric = L.Fabric(accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes, strategy="ddp")
-    return fabric.launch(lambda f: run(args, f.global_rank, f.world_size, f.local_rank, f.barrier))
+    return fabric.launch(lambda f: run(args, out_dir, f.global_rank, f.world_size, f.local_rank, f.barrier))
 
 
 if __name__ == "__main__":

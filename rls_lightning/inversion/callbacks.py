@@ -75,3 +75,15 @@ class StepProgress(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.progress.advance(self.task_id)
+
+
+class StopWhenRequested(L.Callback):
+    """Ends the optimisation after the current step once ``requested()`` is true (a SIGINT / SIGTERM arrived), so
+    that a stop never interrupts a step or a write half-way."""
+
+    def __init__(self, requested) -> None:
+        self.requested = requested
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.requested():
+            trainer.should_stop = True

@@ -5,11 +5,18 @@
   generator weights, early stopping and l1 ball, which again equals one-at-a-time runs.
 * Every output is written atomically. An image counts as finished once its row file
   ``.progress/<stem>.json`` exists (written last); a new run over the same folder skips finished images.
+  Output names never collide and only our own outputs are ever replaced or deleted (``outputs``).
+* A non-finite loss, latent or image is caught per image after each stage: that image alone is restarted from the
+  stage's start with a learning rate ten times lower, at most ``MAX_RESTARTS`` times, said in its note; after that
+  it is marked ``diverged`` and nothing of it is saved, so a NaN never reaches a PNG or a row marked ``ok``.
+* A stop request (SIGINT / SIGTERM, see ``interrupts``) ends the current optimisation after its step; the
+  unfinished batch is dropped, finished images are kept, and ``Interrupted`` is raised for the caller.
 * Inputs are sharded over ranks by the caller (``images[rank::world]``); seeds are derived from the image stem
   and sample index, so the outputs do not depend on batching or sharding.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -31,17 +38,22 @@ from ..flow.checkpoint import FlowBundle
 from ..flow.report import pulse_statistics
 from ..flow.sampling import draw_z, stream_seed
 from ..image_io import save_png_atomic, to_uint8
+from ..interrupts import Interrupted, StopRequests
 from ..lr_images import LowResImage, Rejected
 from ..stylegan import Generator
 from .callbacks import (L1BallProjection, NoiseRenormalization, PerImageEarlyStopping, SphereProjection,
-                        StepProgress)
+                        StepProgress, StopWhenRequested)
 from .latent_search import LatentSearch
+from .outputs import (PROGRESS_DIR, claim_output_names, foreign_files, output_names, read_record, recorded_outputs,
+                      remove_stale_temporaries)
 from .refinement import Refinement
-from .settings import InversionSettings
+from .settings import InversionSettings, RefineSettings, SearchSettings
 
 RESULT_COLUMNS = ["file", "status", "factor", "preset", "samples", "lr_l1_rls", "lr_l1_final", "rls_steps",
                   "refine_steps", "seconds", "note"]
 STD_MAP_FULL_SCALE = 0.25  # a per-pixel std of 0.25 (on the [0, 1] scale) is drawn white
+MAX_RESTARTS = 3  # restarts of a diverged image, each at a tenth of the previous learning rate
+LR_DROP = 10.0
 
 
 @dataclasses.dataclass
@@ -79,6 +91,28 @@ class SampleResult:
     lr_l1: float | None = None
     refine_steps: int = 0
     seconds: float = 0.0
+    notes: list[str] = dataclasses.field(default_factory=list)
+    diverged: str | None = None  # why no result could be saved
+
+    def search_finite(self) -> bool:
+        return _all_finite(self.ws_rls, self.image_rls, *self.noise_rls) and math.isfinite(self.lr_l1_rls)
+
+    def refinement_finite(self) -> bool:
+        return (self.image is not None and _all_finite(self.ws, self.image, *self.noise)
+                and self.lr_l1 is not None and math.isfinite(self.lr_l1))
+
+
+def _all_finite(*tensors: torch.Tensor) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
+def scaled_search(settings: SearchSettings, scale: float) -> SearchSettings:
+    return dataclasses.replace(settings, lr=settings.lr * scale)
+
+
+def scaled_refinement(settings: RefineSettings, scale: float) -> RefineSettings:
+    return dataclasses.replace(settings, lr_w=settings.lr_w * scale, lr_noise=settings.lr_noise * scale,
+                               lr_generator=settings.lr_generator * scale)
 
 
 class InversionJob:
@@ -87,7 +121,8 @@ class InversionJob:
     def __init__(self, generator: Generator, flow: FlowBundle | None, settings: InversionSettings, out_dir: Path,
                  *, batch_size: int = 4, num_samples: int = 1, seed: int = 0,
                  trainer: TrainerOptions | None = None, progress=None,
-                 log: Callable[[str], None] = print, writes_summary: bool = True) -> None:
+                 log: Callable[[str], None] = print, writes_summary: bool = True,
+                 stop: StopRequests | None = None) -> None:
         self.generator = generator.eval().requires_grad_(False)
         self.flow = flow
         self.settings = settings
@@ -99,6 +134,9 @@ class InversionJob:
         self.progress = progress
         self.log = log
         self.writes_summary = writes_summary  # with several ranks, only rank 0 rewrites results.csv
+        self.stop = stop
+        self.total = 0  # images of this run (finished before or now), for "N of M done"
+        self.done = 0
         self._tasks = None
         self._pulse_stats = None
         if (settings.search.uses_flow or settings.search.init == "flow-mean"
@@ -110,7 +148,7 @@ class InversionJob:
 
     @property
     def progress_dir(self) -> Path:
-        return self.out_dir / ".progress"
+        return self.out_dir / PROGRESS_DIR
 
     @property
     def fingerprint(self) -> str:
@@ -129,7 +167,7 @@ class InversionJob:
             row = json.loads(row_path.read_text())
         except (OSError, json.JSONDecodeError):
             return False
-        return row.get("fingerprint") == self._fingerprint
+        return row.get("status", "ok") == "ok" and row.get("fingerprint") == self._fingerprint
 
     def write_results_csv(self, rejected: list[Rejected] = ()) -> Path | None:
         """Rebuild ``results.csv`` from the per-image rows (and the skipped files), atomically."""
@@ -162,9 +200,23 @@ class InversionJob:
                          callbacks=callbacks)
 
     def _step_callbacks(self, description: str) -> list:
-        if self.progress is None:
-            return []
-        return [StepProgress(self.progress, self._tasks[1], description)]
+        callbacks = [StopWhenRequested(lambda: self.stop.requested is not None)] if self.stop is not None else []
+        if self.progress is not None:
+            callbacks.append(StepProgress(self.progress, self._tasks[1], description))
+        return callbacks
+
+    def _fit(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        """``trainer.fit`` that turns a stop request into ``Interrupted`` once the current step is done."""
+        deferring = self.stop.deferred() if self.stop is not None else contextlib.nullcontext()
+        try:
+            with deferring:
+                trainer.fit(module)
+        except SystemExit:  # Lightning ends fit with SIGTERMException (a SystemExit, status 0) on SIGTERM
+            if self.stop is not None and self.stop.requested is not None:
+                raise Interrupted(self.stop.requested) from None
+            raise
+        if self.stop is not None:
+            self.stop.check()
 
     def item_seed(self, stem: str, sample: int) -> int:
         return stream_seed(self.seed, f"{stem}/{sample}")
@@ -192,9 +244,10 @@ class InversionJob:
                                                  stream_seed(0, "pulse-stats"), device)
         return self._pulse_stats
 
-    def run_search(self, items: list[tuple[LowResImage, int]]) -> list[SampleResult]:
+    def run_search(self, items: list[tuple[LowResImage, int]],
+                   settings: SearchSettings | None = None) -> list[SampleResult]:
         """RLS (or a baseline's search) for a batch of (image, sample) pairs of one factor."""
-        s = self.settings.search
+        s = settings or self.settings.search
         factor = items[0][0].factor
         targets = torch.stack([image.pixels for image, _ in items])
         latents = torch.stack([self.initial_latent(image.stem, k) for image, k in items])
@@ -206,7 +259,7 @@ class InversionJob:
         if self.settings.refine.from_anchor:
             callbacks = [SphereProjection()] if s.pulse_sphere else []
             trainer = self._trainer(s.steps, callbacks + self._step_callbacks(f"RLS  x{factor}, {len(items)} at once"))
-            trainer.fit(module)
+            self._fit(trainer, module)
             steps = trainer.global_step
         else:  # "w/o anchor": RLS+ starts from the initial latent itself
             steps = 0
@@ -217,9 +270,10 @@ class InversionJob:
                              seconds=seconds)
                 for i in range(len(items))]
 
-    def run_refinement(self, items: list[tuple[LowResImage, int]], results: list[SampleResult]) -> None:
+    def run_refinement(self, items: list[tuple[LowResImage, int]], results: list[SampleResult],
+                       settings: RefineSettings | None = None) -> None:
         """RLS+ for a batch of (image, sample) pairs of one factor, all at once; fills in ``results``."""
-        r = self.settings.refine
+        r = settings or self.settings.refine
         targets = torch.stack([image.pixels for image, _ in items])
         anchors = torch.cat([result.ws_rls for result in results])
         module = Refinement(self.generator, targets, items[0][0].factor, anchors,
@@ -235,7 +289,7 @@ class InversionJob:
         start = time.perf_counter()
         names = ", ".join(image.stem for image, _ in items)
         trainer = self._trainer(r.steps, callbacks + self._step_callbacks(f"RLS+ {names}"[:60]))
-        trainer.fit(module)
+        self._fit(trainer, module)
         out = module.results()
         steps = module.steps_run(trainer.global_step)
         seconds = (time.perf_counter() - start) / len(items)
@@ -245,15 +299,88 @@ class InversionJob:
             result.refine_steps = int(steps[i])
             result.seconds += seconds
 
+    # ------------------------------------------------------------------ divergence
+
+    def search_with_restarts(self, items: list[tuple[LowResImage, int]]) -> list[SampleResult]:
+        """``run_search``, then each non-finite item alone again at a tenth of the learning rate, at most
+        ``MAX_RESTARTS`` times (per-image losses are independent, so the others' results stand)."""
+        results = self.run_search(items)
+        settings = self.settings.search
+        bad = [i for i, r in enumerate(results) if not r.search_finite()]
+        for _ in range(MAX_RESTARTS):
+            if not bad:
+                break
+            failed_lr, settings = settings.lr, scaled_search(settings, 1 / LR_DROP)
+            retried = self.run_search([items[i] for i in bad], settings)
+            for i, result in zip(bad, retried):
+                result.notes = results[i].notes + [f"RLS diverged at lr {failed_lr:g}, restarted at {settings.lr:g}"]
+                results[i] = result
+            bad = [i for i in bad if not results[i].search_finite()]
+        for i in bad:
+            results[i].diverged = (f"RLS diverged: non-finite loss or latent at lr {settings.lr:g} after "
+                                   f"{MAX_RESTARTS} restarts; lower --lr")
+        return results
+
+    def refinement_with_restarts(self, items: list[tuple[LowResImage, int]], results: list[SampleResult]) -> None:
+        """``run_refinement`` for the items whose RLS is usable, with the same restarts as the search."""
+        usable = [i for i, r in enumerate(results) if r.diverged is None]
+        if not usable:
+            return
+        settings = self.settings.refine
+        self.run_refinement([items[i] for i in usable], [results[i] for i in usable], settings)
+        bad = [i for i in usable if not results[i].refinement_finite()]
+        for _ in range(MAX_RESTARTS):
+            if not bad:
+                break
+            failed_lr, settings = settings.lr_generator, scaled_refinement(settings, 1 / LR_DROP)
+            self.run_refinement([items[i] for i in bad], [results[i] for i in bad], settings)
+            for i in bad:
+                results[i].notes.append(f"RLS+ diverged at lr {failed_lr:g}, restarted at {settings.lr_generator:g}")
+            bad = [i for i in bad if not results[i].refinement_finite()]
+        for i in bad:
+            results[i].diverged = (f"RLS+ diverged: non-finite loss or image at lr {settings.lr_generator:g} after "
+                                   f"{MAX_RESTARTS} restarts; lower --refine-lr")
+
     # ------------------------------------------------------------------ outputs
+
+    def _write_row(self, image: LowResImage, row: dict) -> None:
+        with atomic_write_path(self.progress_dir / f"{image.stem}.json") as tmp:
+            tmp.write_text(json.dumps(row))
+
+    def _base_row(self, image: LowResImage, samples: list[SampleResult]) -> dict:
+        first = samples[0]
+        notes = [image.note] if image.note else []
+        notes += [note for s in samples for note in s.notes]
+        return {"file": image.path.name, "factor": image.factor, "preset": self.settings.name,
+                "samples": len(samples), "rls_steps": first.rls_steps, "refine_steps": first.refine_steps,
+                "seconds": round(sum(s.seconds for s in samples), 2), "note": "; ".join(notes),
+                "fingerprint": self._fingerprint}
+
+    def _remove_outputs(self, stem: str, keep) -> None:
+        """Delete the files an earlier run recorded as its outputs of ``stem``, except ``keep``."""
+        for name in recorded_outputs(read_record(self.out_dir, stem), stem) - set(keep):
+            (self.out_dir / name).unlink(missing_ok=True)
+
+    def write_diverged(self, image: LowResImage, samples: list[SampleResult]) -> dict:
+        """The row of an image without a usable result; our outputs of it from an earlier run with other settings
+        are removed, so that every result in the folder matches its row."""
+        row = self._base_row(image, samples)
+        reasons = [s.diverged for s in samples if s.diverged]
+        row.update(status="diverged", note="; ".join(filter(None, [reasons[0], row["note"]])), files=[])
+        self._remove_outputs(image.stem, keep=())
+        self._write_row(image, row)
+        return row
 
     def write_outputs(self, image: LowResImage, samples: list[SampleResult]) -> dict:
         out = self.out_dir
+        names = output_names(image.stem, len(samples))
+        earlier = recorded_outputs(read_record(out, image.stem), image.stem)
+        # Claimed before the first write, so that files left by a write that fails (a full disk) are known to be
+        # ours on the rerun; the image only counts as finished once the final row replaces this one.
+        self._write_row(image, {"file": image.path.name, "status": "incomplete", "files": sorted(earlier | set(names))})
         final = [s.image if s.image is not None else s.image_rls for s in samples]
         save_png_atomic(to_uint8(final[0][0]), out / f"{image.stem}.png")
         save_png_atomic(to_uint8(samples[0].image_rls[0]), out / f"{image.stem}_rls.png")
-        for stale in [*out.glob(f"{image.stem}_s*.png"), out / f"{image.stem}_std.png"]:
-            stale.unlink(missing_ok=True)  # from an earlier run with other settings
         payload = {
             "preset": self.settings.name, "factor": image.factor, "source": image.path.name,
             "ws": torch.cat([s.ws if s.ws is not None else s.ws_rls for s in samples]),
@@ -270,17 +397,12 @@ class InversionJob:
             std_map = np.clip(pixel_std.numpy() / STD_MAP_FULL_SCALE * 255.0, 0, 255).round().astype(np.uint8)
             save_png_atomic(std_map[:, :, None], out / f"{image.stem}_std.png")
         torch_save_atomic(payload, out / f"{image.stem}.pt")
+        self._remove_outputs(image.stem, keep=names)  # e.g. the _s<k>.png of an earlier run with more samples
         first = samples[0]
-        row = {
-            "file": image.path.name, "status": "ok", "factor": image.factor, "preset": self.settings.name,
-            "samples": len(samples), "lr_l1_rls": round(first.lr_l1_rls, 6),
-            "lr_l1_final": round(first.lr_l1 if first.lr_l1 is not None else first.lr_l1_rls, 6),
-            "rls_steps": first.rls_steps, "refine_steps": first.refine_steps,
-            "seconds": round(sum(s.seconds for s in samples), 2), "note": image.note,
-            "fingerprint": self._fingerprint,
-        }
-        with atomic_write_path(self.progress_dir / f"{image.stem}.json") as tmp:
-            tmp.write_text(json.dumps(row))
+        row = self._base_row(image, samples)
+        row.update(status="ok", lr_l1_rls=round(first.lr_l1_rls, 6),
+                   lr_l1_final=round(first.lr_l1 if first.lr_l1 is not None else first.lr_l1_rls, 6), files=names)
+        self._write_row(image, row)
         return row
 
     # ------------------------------------------------------------------ driver
@@ -293,33 +415,65 @@ class InversionJob:
             batches += [items[i:i + self.batch_size] for i in range(0, len(items), self.batch_size)]
         return batches
 
+    def refuse_unsafe(self, images: list[LowResImage]) -> tuple[list[LowResImage], list[Rejected]]:
+        """Inputs whose outputs would collide with another input's or overwrite a file that is not ours."""
+        collisions = claim_output_names([image.stem for image in images], self.num_samples)
+        usable, refused = [], []
+        for image in images:
+            if image.stem in collisions:
+                refused.append(Rejected(image.path, collisions[image.stem]))
+            elif foreign := foreign_files(self.out_dir, image.stem, self.num_samples):
+                refused.append(Rejected(image.path, f"{self.out_dir / foreign[0]} exists and was not written by "
+                                                    "this tool; move it or choose another --out-dir"))
+            else:
+                usable.append(image)
+        return usable, refused
+
     def finish_image(self, image: LowResImage, samples: list[SampleResult], rejected: list[Rejected]) -> dict:
-        row = self.write_outputs(image, samples)
+        if any(s.diverged for s in samples):
+            row = self.write_diverged(image, samples)
+            self.log(f"{image.path}: {row['note']}")
+        else:
+            row = self.write_outputs(image, samples)
+            self.done += 1
         self.write_results_csv(rejected)
         if self.progress is not None:
             self.progress.advance(self._tasks[0])
         return row
 
     def run(self, images: list[LowResImage], rejected: list[Rejected] = ()) -> list[dict]:
-        """Process ``images`` (skipping finished ones) and return their result rows."""
+        """Process ``images`` (skipping finished ones) and return their result rows. ``rejected`` gains the
+        inputs refused for their output names."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.out_dir)
         self._fingerprint = self.fingerprint
+        images, refused = self.refuse_unsafe(images)
+        for item in refused:
+            self.log(str(item))
+        if isinstance(rejected, list):
+            rejected.extend(refused)
+        else:
+            rejected = [*rejected, *refused]
         todo = [image for image in images if not self.is_finished(image)]
-        if len(todo) < len(images):
-            self.log(f"resuming: {len(images) - len(todo)} image(s) already done in {self.out_dir}")
+        self.total, self.done = len(images), len(images) - len(todo)
+        self.log(f"{len(images)} image(s) to super-resolve with preset '{self.settings.name}' "
+                 f"({', '.join(sorted({f'x{i.factor}' for i in images}))}) into {self.out_dir}")
+        if self.done:
+            self.log(f"resuming: {self.done} image(s) already done in {self.out_dir}")
         if self.progress is not None:
             self._tasks = (self.progress.add_task("images", total=len(todo)),
                            self.progress.add_task("steps", total=None))
         rows = []
         pending: dict[str, list[SampleResult]] = {}
         for items in self.batches(todo):
-            results = self.run_search(items)
+            if self.stop is not None:
+                self.stop.check()
+            results = self.search_with_restarts(items)
             if self.settings.refine.enabled:
-                self.run_refinement(items, results)
+                self.refinement_with_restarts(items, results)
             for (image, _), result in zip(items, results):
                 pending.setdefault(image.stem, []).append(result)
                 if len(pending[image.stem]) == self.num_samples:
                     rows.append(self.finish_image(image, pending.pop(image.stem), rejected))
         self.write_results_csv(rejected)
         return rows
-

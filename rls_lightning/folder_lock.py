@@ -1,0 +1,46 @@
+"""One writer per output folder: a second run on the same folder is told so instead of redoing every image."""
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+
+class FolderBusy(Exception):
+    """Another process holds the folder's lock; ``str(err)`` names the folder and that process."""
+
+
+class FolderLock:
+    """Exclusive ``flock`` on ``folder/.lock`` (released by the kernel when the process dies, so a killed run never
+    leaves a stale lock). The file keeps the holder's process id, only for the message."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / ".lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> "FolderLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise FolderBusy(f"{self.path.parent}: in use by another run (process {holder}); wait for it to finish "
+                             "or choose another --out-dir") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "FolderLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -1,0 +1,250 @@
+"""Hostile cases of ``invert.py`` (issue 16): names that collide, a user's files in the output folder, options out
+of range, a learning rate that makes the optimisation diverge, odd folders, a second run on a busy folder."""
+from __future__ import annotations
+
+import csv
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from hostile_corpus import Case, Outcome
+from inversion_fixtures import known_latents, toy_flow, toy_generator
+from PIL import Image
+
+from rls_lightning.degradations import downsample_bicubic
+from rls_lightning.folder_lock import FolderLock
+from rls_lightning.image_io import to_uint8
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ["--steps", "3", "--refine-steps", "2"]
+
+
+@functools.lru_cache(maxsize=1)
+def toy_models() -> tuple[Path, Path]:
+    """The toy generator (32 px) and its flow, written once per test session."""
+    from rls_lightning.flow.checkpoint import save_flow
+    from rls_lightning.stylegan import save_generator
+
+    folder = Path(tempfile.mkdtemp(prefix="corpus-models-"))
+    G = toy_generator()
+    save_generator(G, folder / "G.pt")
+    save_flow(toy_flow(G), folder / "flow.pt")
+    return folder / "G.pt", folder / "flow.pt"
+
+
+@functools.lru_cache(maxsize=1)
+def lr_face() -> np.ndarray:
+    """An 8x8 LR face of the toy generator (x4)."""
+    G = toy_generator()
+    with torch.no_grad():
+        lr = downsample_bicubic(G.synthesis(known_latents(G, 1, seed=11)), 4).clamp(-1, 1)
+    return to_uint8(lr[0])
+
+
+def lr_folder(folder: Path, names=("face.png",), name: str = "lr") -> Path:
+    lr_dir = folder / name
+    lr_dir.mkdir(parents=True, exist_ok=True)
+    for file_name in names:
+        Image.fromarray(lr_face()).save(lr_dir / file_name)
+    return lr_dir
+
+
+def invert_args(folder: Path, *extra: str, names=("face.png",), out: str | None = "out") -> list[str]:
+    generator, flow = toy_models()
+    args = ["--generator", str(generator), "--flow", str(flow), "--lr-dir", str(lr_folder(folder, names)), *QUICK]
+    return args + (["--out-dir", str(folder / out)] if out else []) + list(extra)
+
+
+def rows(folder: Path) -> dict[str, dict]:
+    with open(folder / "results.csv") as f:
+        return {row["file"]: row for row in csv.DictReader(f)}
+
+
+def files(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+def option_case(option: str, value: str, culprit: str | None = None) -> Case:
+    """An out-of-range option: exit 2, one line naming option and value, and no output folder created."""
+    def setup(folder: Path) -> list[str]:
+        return invert_args(folder, option, value)
+
+    def check(folder: Path, outcome: Outcome) -> None:
+        assert not (folder / "out").exists(), "nothing may be written before the options are checked"
+
+    return Case(f"invert{option}={value}", "invert", setup, culprit=culprit or f"{option} {value}", check=check)
+
+
+# ---------------------------------------------------------------------- collisions and the user's files
+
+def _collisions_setup(folder: Path) -> list[str]:
+    return invert_args(folder, names=("face.png", "face_smile.png", "face_rls.png", "overview.png", "FACE_RLS.PNG"))
+
+
+def _collisions_check(folder: Path, outcome: Outcome) -> None:
+    out, table = folder / "out", rows(folder / "out")
+    assert {n for n, r in table.items() if r["status"] == "ok"} == {"face.png", "face_smile.png"}
+    assert "would overwrite an output of face" in table["face_rls.png"]["note"]
+    assert "the folder's summary file" in table["overview.png"]["note"]
+    assert "would overwrite an output of face" in table["FACE_RLS.PNG"]["note"]  # case-insensitive file systems
+    assert files(out) >= {"face.png", "face_rls.png", "face.pt", "face_smile.png", "face_smile_rls.png",
+                          "face_smile.pt", "overview.png", "results.csv"}
+    assert not files(out) & {"face_rls_rls.png", "overview_rls.png", "overview.pt"}
+
+
+def _users_files_setup(folder: Path) -> list[str]:
+    out = folder / "out"
+    out.mkdir()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(out / "face_summer.png")  # the user's, not ours
+    Image.fromarray(np.full((32, 32, 3), 9, np.uint8)).save(out / "other.png")  # an input stem's result name
+    return invert_args(folder, names=("face.png", "other.png"))
+
+
+def _users_files_check(folder: Path, outcome: Outcome) -> None:
+    table = rows(folder / "out")
+    assert table["face.png"]["status"] == "ok"
+    assert table["other.png"]["status"] == "skipped"
+    assert "other.png exists and was not written by this tool" in table["other.png"]["note"]
+
+
+def _hr_dir_setup(folder: Path) -> list[str]:
+    hr = folder / "hr"
+    hr.mkdir()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(hr / "face.png")
+    return invert_args(folder, "--hr-dir", str(hr), "--out-dir", str(hr), out=None)
+
+
+def _diverged_check(folder: Path, outcome: Outcome) -> None:
+    out = folder / "out"
+    row = rows(out)["face.png"]
+    assert row["status"] == "diverged", row
+    assert "RLS diverged: non-finite" in row["note"] and "restarted at" in row["note"]
+    assert row["lr_l1_final"] == ""
+    assert not files(out) & {"face.png", "face_rls.png", "face.pt"}  # no NaN ever saved
+
+
+def _diverged_recovers_setup(folder: Path) -> list[str]:
+    return invert_args(folder, "--refine-lr", "1e30")
+
+
+def _diverged_recovers_check(folder: Path, outcome: Outcome) -> None:
+    row = rows(folder / "out")["face.png"]
+    assert row["status"] in ("ok", "diverged")
+    if row["status"] == "ok":
+        assert "RLS+ diverged at lr 1e+30, restarted" in row["note"] and np.isfinite(float(row["lr_l1_final"]))
+
+
+def _busy_setup(folder: Path) -> list[str]:
+    _busy_setup.lock = FolderLock(folder / "out").acquire()  # another run holds the folder
+    return invert_args(folder)
+
+
+def _busy_check(folder: Path, outcome: Outcome) -> None:
+    _busy_setup.lock.release()
+    assert files(folder / "out") == {".lock"}
+
+
+def _stale_temporary_setup(folder: Path) -> list[str]:
+    args = invert_args(folder)
+    (folder / "out").mkdir()
+    (folder / "out" / ".overview.png.tmp-4242-0123456789ab").write_bytes(b"half a PNG")
+    (folder / "out" / ".notes.tmp").write_text("the user's hidden file")
+    return args
+
+
+def _stale_temporary_check(folder: Path, outcome: Outcome) -> None:
+    assert not (folder / "out" / ".overview.png.tmp-4242-0123456789ab").exists()
+    assert (folder / "out" / ".notes.tmp").exists()
+
+
+def _from_elsewhere_setup(folder: Path) -> list[str]:
+    """The demo model by default, from a working directory that is not the repository."""
+    lr_dir = folder / "lr"
+    lr_dir.mkdir()
+    shutil.copy(ROOT / "data" / "demo" / "lr8x" / "demo00.png", lr_dir / "demo00.png")
+    (folder / "elsewhere").mkdir()
+    return ["--lr-dir", str(lr_dir), "--out-dir", str(folder / "out"), "--steps", "1", "--refine-steps", "1"]
+
+
+def _dot_setup(folder: Path) -> list[str]:
+    generator, flow = toy_models()
+    lr_folder(folder)
+    return ["--generator", str(generator), "--flow", str(flow), "--lr-dir", ".", *QUICK]
+
+
+def _out_is_file_setup(folder: Path) -> list[str]:
+    (folder / "out").write_text("a file")
+    return invert_args(folder)
+
+
+def _empty_setup(folder: Path) -> list[str]:
+    args = invert_args(folder, names=())
+    (folder / "lr" / "notes.txt").write_text("no image here")
+    return args
+
+
+def _generator_folder_setup(folder: Path) -> list[str]:
+    (folder / "models").mkdir()
+    _, flow = toy_models()
+    return ["--generator", str(folder / "models"), "--flow", str(flow), "--lr-dir", str(lr_folder(folder))]
+
+
+CASES = [
+    Case("invert-colliding-input-names", "invert", _collisions_setup, code=0, check=_collisions_check),
+    Case("invert-users-files-in-out-dir", "invert", _users_files_setup, code=0, check=_users_files_check),
+    Case("invert-out-dir-is-hr-dir", "invert", _hr_dir_setup, culprit="must differ from --hr-dir"),
+    Case("invert-out-dir-is-lr-dir", "invert", lambda d: invert_args(d, "--out-dir", str(d / "lr"), out=None),
+         culprit="must differ from --lr-dir"),
+    Case("invert-lr-1e9-diverges", "invert", lambda d: invert_args(d, "--lr", "1e9"), code=0,
+         check=_diverged_check),
+    Case("invert-refine-lr-1e30", "invert", _diverged_recovers_setup, code=0, check=_diverged_recovers_check),
+    Case("invert-busy-out-dir", "invert", _busy_setup, culprit="in use by another run", check=_busy_check),
+    Case("invert-stale-temporary-file", "invert", _stale_temporary_setup, code=0, check=_stale_temporary_check,
+         mutable=("out/.overview.png.tmp-4242-0123456789ab",)),
+    Case("invert-demo-defaults-from-another-folder", "invert", _from_elsewhere_setup, code=0, cwd="elsewhere",
+         check=lambda d, o: rows(d / "out")["demo00.png"]["status"] == "ok" or rows(d / "out")),
+    Case("invert-lr-dir-dot", "invert", _dot_setup, code=0, cwd="lr",
+         check=lambda d, o: (d / "lr_rls+" / "face.png").is_file() or (_ for _ in ()).throw(AssertionError(o))),
+    Case("invert-out-dir-is-a-file", "invert", _out_is_file_setup, culprit="exists and is not a folder"),
+    Case("invert-lr-dir-missing", "invert", lambda d: invert_args(d, "--lr-dir", str(d / "nope")),
+         culprit="nope: no such folder"),
+    Case("invert-lr-dir-is-a-file", "invert", lambda d: [*invert_args(d), "--lr-dir", str(toy_models()[0])],
+         culprit="G.pt: not a folder"),
+    Case("invert-no-usable-image", "invert", _empty_setup, culprit="no usable image (1 file(s) skipped"),
+    Case("invert-generator-is-a-folder", "invert", _generator_folder_setup, culprit="a folder, not a checkpoint"),
+    Case("invert-generator-missing", "invert", lambda d: [*invert_args(d), "--generator", str(d / "G.pkl")],
+         culprit="G.pkl: no such file"),
+    Case("invert-no-flow-for-own-generator", "invert",
+         lambda d: ["--generator", str(toy_models()[0]), "--lr-dir", str(lr_folder(d))],
+         culprit="needs a flow prior"),
+    option_case("--steps", "-1"),
+    option_case("--steps", "0"),
+    option_case("--steps", "-5"),
+    option_case("--refine-steps", "-1"),
+    option_case("--batch-size", "0"),
+    option_case("--batch-size", "-1"),
+    option_case("--num-samples", "0"),
+    option_case("--precision", "garbage"),
+    option_case("--precision", "16-mixed", culprit="float16 autocast needs a GPU"),
+    option_case("--devices", "0"),
+    option_case("--num-nodes", "0"),
+    option_case("--lr", "-1"),
+    option_case("--lr", "nan"),
+    option_case("--refine-lr", "0"),
+    option_case("--lambda-w", "-0.1"),
+    option_case("--radius-scale", "inf"),
+    option_case("--accelerator", "tpu"),
+    option_case("--accelerator", "gpu", culprit="no CUDA GPU is visible") if not torch.cuda.is_available()
+    else option_case("--devices", "99"),
+    option_case("--schedule", "cosine"),
+    option_case("--cross", "l2"),
+    option_case("--preset", "magic"),
+    option_case("--trainable-noise", "-2"),
+    Case("invert--trainable-noise=99", "invert", lambda d: invert_args(d, "--trainable-noise", "99"),
+         culprit="--trainable-noise 99: must be an integer from 0 to"),
+    Case("invert-no-anchor-without-refinement", "invert",
+         lambda d: invert_args(d, "--preset", "no-anchor", "--refine-steps", "0"), culprit="needs RLS+ steps"),
+]

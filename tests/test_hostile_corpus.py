@@ -1,0 +1,143 @@
+"""Issue 16's corpus: every hostile case of every command as one parametrised test (see hostile_corpus.py)."""
+import corpus_checkpoints
+import corpus_commands
+import corpus_evaluate
+import corpus_invert
+import pytest
+from hostile_corpus import run_case
+
+CASES = [*corpus_invert.CASES, *corpus_checkpoints.CASES, *corpus_evaluate.CASES, *corpus_commands.CASES]
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_hostile_input(case, tmp_path):
+    run_case(case, tmp_path / "work")
+
+
+# ---------------------------------------------------------------------- what needs a real process or a patch
+
+import json  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from corpus_invert import ROOT, files, invert_args, rows  # noqa: E402
+from hostile_corpus import checksums, run_command  # noqa: E402
+
+FACES = tuple(f"face{i}.png" for i in range(4))
+
+
+def finished(out) -> list[str]:
+    """Stems whose row says ``ok`` (a row being written may be unreadable for an instant: not finished)."""
+    done = []
+    for path in sorted((out / ".progress").glob("*.json")) if (out / ".progress").is_dir() else []:
+        try:
+            done += [path.stem] if json.loads(path.read_text()).get("status") == "ok" else []
+        except ValueError:
+            continue
+    return done
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_at_a_safe_point_and_the_rerun_continues(signum, tmp_path):
+    args = invert_args(tmp_path, "--batch-size", "1", "--steps", "40", names=FACES)
+    inputs = checksums(tmp_path / "lr")
+    process = subprocess.Popen([sys.executable, str(ROOT / "invert.py"), *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not finished(tmp_path / "out") and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 128 + signum, stderr
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("interrupted")]
+    assert len(lines) == 1, stderr
+    match = re.fullmatch(rf"interrupted \({signal.Signals(signum).name}\): (\d) of 4 done; rerun to continue", lines[0])
+    assert match, lines
+    done = finished(tmp_path / "out")
+    assert int(match.group(1)) == len(done) and 1 <= len(done) < 4
+    assert not [p for p in (tmp_path / "out").rglob("*") if ".tmp-" in p.name]  # nothing half-written
+    assert {f"{stem}.png" for stem in done} <= files(tmp_path / "out")
+
+    outcome = run_command("invert", args)
+    assert outcome.code == 0, outcome.stderr
+    assert f"resuming: {len(done)} image(s) already done" in outcome.stderr
+    assert all(row["status"] == "ok" for row in rows(tmp_path / "out").values()) and len(rows(tmp_path / "out")) == 4
+    assert checksums(tmp_path / "lr") == inputs
+
+
+def test_ctrl_c_during_start_up(tmp_path):
+    process = subprocess.Popen([sys.executable, str(ROOT / "invert.py"), *invert_args(tmp_path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # torch is still being imported
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1].startswith("interrupted")
+
+
+def test_full_disk_leaves_nothing_half_written_and_the_rerun_completes(tmp_path, monkeypatch):
+    import torch
+
+    import rls_lightning.atomic
+
+    real_save = torch.save
+
+    def save_until_the_disk_is_full(obj, path, *a, **k):
+        with open(path, "wb") as f:
+            f.write(b"PK\x03\x04 half a file")
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 4160 vs 4052")
+
+    args = invert_args(tmp_path, names=FACES[:2])
+    monkeypatch.setattr(torch, "save", save_until_the_disk_is_full)
+    monkeypatch.setattr(rls_lightning.atomic.shutil, "disk_usage", lambda p: type("U", (), {"free": 0})())
+    outcome = run_command("invert", args)
+    assert outcome.code == 2 and "Traceback" not in outcome.stderr
+    assert outcome.error_lines == [f"error: {tmp_path / 'out' / 'face0.pt'}: no space left on the device (free "
+                                   "some, then rerun: finished outputs are kept)"]
+    assert not [p for p in (tmp_path / "out").rglob("*") if ".tmp-" in p.name]
+    assert finished(tmp_path / "out") == []  # face0 is not counted as done
+    monkeypatch.setattr(torch, "save", real_save)
+    assert run_command("invert", args).code == 0
+    assert [row["status"] for row in rows(tmp_path / "out").values()] == ["ok", "ok"]
+
+
+def test_fewer_samples_on_rerun_removes_only_our_old_sample_files(tmp_path):
+    args = invert_args(tmp_path, "--preset", "rls")
+    assert run_command("invert", [*args, "--num-samples", "2"]).code == 0
+    out = tmp_path / "out"
+    assert {"face_s0.png", "face_s1.png", "face_std.png"} <= files(out)
+    (out / "face_summer.png").write_bytes(b"the user's own file")
+    (out / "face_s7.png").write_bytes(b"another file of the user's")
+    assert run_command("invert", args).code == 0
+    assert not files(out) & {"face_s0.png", "face_s1.png", "face_std.png"}
+    assert (out / "face_summer.png").read_bytes() == b"the user's own file"
+    assert (out / "face_s7.png").read_bytes() == b"another file of the user's"
+
+
+def test_read_only_output_folder_is_found_before_the_work(tmp_path):
+    """As a user without write permission (root may write anywhere, so the command runs as 'nobody')."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root to switch to an unprivileged user")
+    args = invert_args(tmp_path)
+    (tmp_path / "out").mkdir()
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    for parent in tmp_path.parents:  # pytest's temporary folders are private to root
+        if parent.stat().st_mode & 0o005 != 0o005:
+            parent.chmod(parent.stat().st_mode | 0o005)
+    models = sorted({p for p in args if p.endswith(".pt")})
+    for model in models:
+        os.chmod(os.path.dirname(model), 0o755)
+    result = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable,
+                             str(ROOT / "invert.py"), *args], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "HOME": str(tmp_path)})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: --out-dir {tmp_path / 'out'}: {tmp_path / 'out'} is not writable"]
