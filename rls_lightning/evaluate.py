@@ -9,6 +9,17 @@ PSNR, MS-SSIM (SSIM when the images are too small for MS-SSIM, said so), LPIPS (
 Per set: FID and KID (Inception-v3 features). Networks come from --weights-dir or the torch cache; a missing one
 skips its metric with a line saying which file to put where. Writes a table on screen, metrics.json (means, set
 metrics, notes) and metrics.csv (one row per image) into --out-dir (default: the SR folder).
+
+Images are read by one decoder (``image_io.read_image``): 16-bit grayscale and 48-bit RGB PNGs at full precision,
+float images when every pixel is finite and in [0, 1]. A pair with a file that cannot be read, or with sizes that
+differ, is skipped with a note; the others are still scored. Conversions (grayscale replicated, alpha dropped,
+EXIF orientation applied, ...) are listed in the notes.
+
+Non-finite values: the PSNR of an SR image identical to its HR image is +infinity, and a metric can be undefined
+(NaN, e.g. NIQE of a flat image). They are shown as inf / nan on screen and in metrics.csv (Python's float()
+reads both back), and written as the JSON strings "inf", "-inf" and "nan" in metrics.json, which stays strict
+JSON. A mean leaves such values out and a note says how many; when nothing finite is left, the mean is inf if
+every value was inf (every image identical), else nan.
 """
 from __future__ import annotations
 
@@ -18,13 +29,15 @@ import io
 import json
 import math
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .atomic import atomic_write_path
-from .image_io import load_rgb, to_uint8
+from .cli.errors import UsageError, check_input_dir, check_int, check_output_dir, guarded
+from .image_io import ImageReadError, read_image, to_uint8
 from .lr_images import images_by_stem
 from .metrics.fidelity import lr_consistency, psnr, structural_similarity
 from .metrics.weights import NIQE_PARAMS, MissingWeights, find_weights
@@ -78,7 +91,8 @@ class Evaluator:
         self.set_size = 0
 
     @torch.no_grad()
-    def score_batch(self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    def score_batch(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-image metrics of same-sized ``[N, 3, H, W]`` batches in [0, 1]; feeds the set metrics too."""
         sr, hr = sr.to(self.device), hr.to(self.device)
         scores = {"PSNR": psnr(sr, hr)}
         name, values = structural_similarity(sr, hr)
@@ -98,8 +112,6 @@ class Evaluator:
             except ValueError as err:
                 self.notes.append(f"NIQE skipped: {err}")
                 self.niqe = None
-        if lr is not None:
-            scores["LR-L1"] = lr_consistency(sr, lr.to(self.device))
         if self.fid is not None:
             real, fake = (hr * 255).round().to(torch.uint8), (sr * 255).round().to(torch.uint8)
             for metric in (self.fid, self.kid):
@@ -124,66 +136,181 @@ class Evaluator:
         return results
 
 
+class _Conversions:
+    """Per-file conversion notes, grouped by what was done so that a thousand 16-bit files make one line."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, list[str]] = defaultdict(list)
+
+    def add(self, path: Path, notes: list[str]) -> None:
+        for note in notes:
+            self.files[note].append(str(path))
+
+    def lines(self) -> list[str]:
+        return [f"{note}: {', '.join(paths[:3])}" + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+                for note, paths in self.files.items()]
+
+
+def _read_lr(lr_path: Path, sr: torch.Tensor, notes: list[str], conversions: _Conversions) -> torch.Tensor | None:
+    """The LR input of a pair when it can be compared with the SR image, else None with a note."""
+    try:
+        decoded = read_image(lr_path)
+    except ImageReadError as err:
+        notes.append(f"{lr_path}: LR consistency skipped, {err.reason}")
+        return None
+    lr = decoded.chw()
+    (h, w), (lh, lw) = sr.shape[1:], lr.shape[1:]
+    if h % lh or w % lw or h // lh != w // lw:
+        notes.append(f"{lr_path}: LR consistency skipped, size {lw}x{lh} is not the SR's {w}x{h} divided by an "
+                     "integer factor")
+        return None
+    conversions.add(lr_path, decoded.notes)
+    return lr
+
+
+def _read_pair(sr_path: Path, hr_path: Path, notes: list[str],
+               conversions: _Conversions) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """SR and HR as ``[3, H, W]`` in [0, 1], or None (noted) when either is unusable or the sizes differ."""
+    decoded = {}
+    for path in (sr_path, hr_path):
+        try:
+            decoded[path] = read_image(path)
+        except ImageReadError as err:
+            notes.append(f"{path}: skipped, {err.reason}")
+            return None
+    sr, hr = decoded[sr_path].chw(), decoded[hr_path].chw()
+    if sr.shape != hr.shape:
+        notes.append(f"{sr_path}: skipped, size {sr.shape[2]}x{sr.shape[1]} differs from {hr_path.name}'s "
+                     f"{hr.shape[2]}x{hr.shape[1]}")
+        return None
+    conversions.add(sr_path, decoded[sr_path].notes)
+    conversions.add(hr_path, decoded[hr_path].notes)
+    return sr, hr
+
+
+def summarise(rows: list[dict]) -> tuple[dict[str, float], list[str]]:
+    """The mean of each per-image metric over its finite values, and a note for each metric that had others."""
+    summary, notes = {}, []
+    for key in PER_IMAGE_ORDER:
+        values = np.array([row[key] for row in rows if key in row], dtype=np.float64)
+        if not len(values):
+            continue
+        finite = values[np.isfinite(values)]
+        infinite, undefined = int(np.isinf(values).sum()), int(np.isnan(values).sum())
+        if infinite:
+            why = " (SR identical to HR)" if key == "PSNR" else ""
+            notes.append(f"{key} is infinite for {infinite} of {len(values)} image(s){why}, left out of its mean")
+        if undefined:  # e.g. NIQE of a flat image
+            notes.append(f"{key} undefined (nan) for {undefined} of {len(values)} image(s), left out of its mean")
+        if len(finite):
+            summary[key] = float(finite.mean())
+        else:
+            summary[key] = float("inf") if infinite == len(values) else float("nan")
+            notes.append(f"{key}: no finite value to average, mean reported as {summary[key]}")
+    return summary, notes
+
+
 def evaluate(sr_dir: Path, hr_dir: Path, lr_dir: Path | None = None, weights_dir: Path | None = None,
              device: str = "cpu", batch_size: int = 16, sr_suffix: str = "", progress: bool = True) -> dict:
-    """Score every pair; returns ``{"summary", "set_metrics", "per_image", "notes", "unpaired"}``."""
+    """Score every pair; returns ``{"pairs", "skipped", "summary", "set_metrics", "per_image", "notes",
+    "unpaired"}`` (``pairs``: the number scored; non-finite values stay floats here, see ``json_safe``)."""
     from rich.progress import track
 
     pairs, unpaired = pair_by_stem(sr_dir, hr_dir, sr_suffix)
     evaluator = Evaluator(weights_dir, device)
     lr_paths = images_by_stem(lr_dir) if lr_dir is not None else {}
+    notes: list[str] = []
+    conversions = _Conversions()
     rows: list[dict] = []
+    no_lr: list[str] = []
     batches = [pairs[i:i + batch_size] for i in range(0, len(pairs), batch_size)]
     for batch in (track(batches, description="evaluating", transient=True) if progress else batches):
-        usable = []
+        by_size: dict[tuple, list] = defaultdict(list)  # a batch is stacked, so only same-sized images go together
         for stem, sr_path, hr_path in batch:
-            sr, hr = load_rgb(sr_path), load_rgb(hr_path)
-            if sr.shape != hr.shape:
-                evaluator.notes.append(f"{sr_path.name}: skipped, size {tuple(sr.shape[1:])} differs from "
-                                       f"{hr_path.name}'s {tuple(hr.shape[1:])}")
+            pair = _read_pair(sr_path, hr_path, notes, conversions)
+            if pair is None:
                 continue
-            lr = load_rgb(lr_paths[stem]) if stem in lr_paths else None
-            usable.append((stem, sr, hr, lr))
-        if not usable:
-            continue
-        sr = torch.stack([u[1] for u in usable])
-        hr = torch.stack([u[2] for u in usable])
-        lr = torch.stack([u[3] for u in usable]) if lr_dir is not None and all(u[3] is not None for u in usable) \
-            else None
-        scores = evaluator.score_batch(sr, hr, lr)
-        for i, (stem, *_rest) in enumerate(usable):
-            rows.append({"stem": stem, **{k: float(v[i]) for k, v in scores.items()}})
-    summary = {}
-    for key in PER_IMAGE_ORDER:
-        values = np.array([row[key] for row in rows if key in row], dtype=np.float64)
-        if len(values):
-            undefined = int(np.isnan(values).sum())
-            if undefined:  # e.g. NIQE of a flat image
-                evaluator.notes.append(f"{key} undefined for {undefined} image(s), left out of its mean")
-            summary[key] = float(np.nanmean(values)) if undefined < len(values) else float("nan")
-    set_metrics = evaluator.set_metrics()
-    return {"pairs": len(rows), "summary": summary, "set_metrics": set_metrics, "per_image": rows,
-            "notes": evaluator.notes, "unpaired": unpaired}
+            lr = None
+            if lr_dir is not None:
+                if stem in lr_paths:
+                    lr = _read_lr(lr_paths[stem], pair[0], notes, conversions)
+                else:
+                    no_lr.append(stem)
+            by_size[tuple(pair[0].shape)].append((stem, *pair, lr))
+        for group in by_size.values():
+            scores = evaluator.score_batch(torch.stack([g[1] for g in group]), torch.stack([g[2] for g in group]))
+            for i, (stem, sr, _hr, lr) in enumerate(group):
+                row = {"stem": stem, **{k: float(v[i]) for k, v in scores.items()}}
+                if lr is not None:
+                    row["LR-L1"] = float(lr_consistency(sr[None], lr[None])[0])
+                rows.append(row)
+    rows.sort(key=lambda row: row["stem"])
+    if no_lr:
+        notes.append(f"LR-L1 left out for {len(no_lr)} pair(s) with no LR image in {lr_dir}: "
+                     f"{', '.join(no_lr[:5])}{', ...' if len(no_lr) > 5 else ''}")
+    summary, summary_notes = summarise(rows)
+    set_metrics = evaluator.set_metrics() if rows else {}
+    return {"pairs": len(rows), "skipped": len(pairs) - len(rows), "summary": summary, "set_metrics": set_metrics,
+            "per_image": rows, "notes": evaluator.notes + notes + conversions.lines() + summary_notes,
+            "unpaired": unpaired}
+
+
+def json_safe(value):
+    """``value`` with every non-finite float replaced by the string "inf", "-inf" or "nan" (strict JSON)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
 
 
 def write_results(result: dict, out_dir: Path) -> tuple[Path, Path]:
+    """metrics.json (everything but the rows, strict JSON) and metrics.csv (one row per image, inf/nan as text)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, csv_path = out_dir / "metrics.json", out_dir / "metrics.csv"
+    text = json.dumps(json_safe({k: v for k, v in result.items() if k != "per_image"}), indent=2, allow_nan=False)
     with atomic_write_path(json_path) as tmp:
-        tmp.write_text(json.dumps({k: v for k, v in result.items() if k != "per_image"}, indent=2))
+        tmp.write_text(text)
     columns = ["stem"] + [k for k in PER_IMAGE_ORDER if any(k in row for row in result["per_image"])]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(result["per_image"])
+    writer.writerows(result["per_image"])  # str(float) is already "inf" / "nan"
     with atomic_write_path(csv_path) as tmp:
         tmp.write_text(buffer.getvalue())
     return json_path, csv_path
 
 
+def check_device(option: str, value: str) -> None:
+    """A torch device this machine has: cpu, cuda, cuda:N (N < the number of GPUs) or mps."""
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"{option} {value!r}: not a device (use cpu, cuda, cuda:N or mps)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"{option} {value}: no CUDA GPU is visible on this machine (use cpu)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(f"{option} {value}: only {torch.cuda.device_count()} GPU(s) visible")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise UsageError(f"{option} {value}: MPS is not available on this machine (use cpu)")
+    elif device.type != "cpu":
+        raise UsageError(f"{option} {value}: not supported (use cpu, cuda, cuda:N or mps)")
+
+
+def format_value(key: str, value: float) -> str:
+    """A mean as shown on screen: 4 decimals (KID in units of 1e-3), inf / -inf / nan as such."""
+    return f"{value * (1e3 if key == 'KID' else 1):.4f}"  # Python formats non-finite floats as inf / nan
+
+
+@guarded
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     parser = argparse.ArgumentParser(prog="python -m rls_lightning.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -194,32 +321,47 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder with the feature networks' weight files (default: the torch cache only)")
     parser.add_argument("--out-dir", type=Path, default=None, help="where metrics.json/csv go (default: --sr-dir)")
     parser.add_argument("--sr-suffix", default="", help="evaluate <stem><suffix>.png, e.g. _rls for the anchors")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-size", type=int, default=16, help="image pairs scored together (>= 1)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="cpu, cuda, cuda:N or mps")
     args = parser.parse_args(argv)
-    console = Console(soft_wrap=True)
-    for folder in (args.sr_dir, args.hr_dir, args.lr_dir):
-        if folder is not None and not folder.is_dir():
-            console.print(f"error: {folder}: not a folder")
-            return 2
+    check_input_dir("--sr-dir", args.sr_dir)
+    check_input_dir("--hr-dir", args.hr_dir)
+    check_input_dir("--lr-dir", args.lr_dir, required=False)
+    check_input_dir("--weights-dir", args.weights_dir, required=False)
+    out_dir = args.out_dir or args.sr_dir
+    check_output_dir("--out-dir" if args.out_dir else "the default --out-dir (--sr-dir)", out_dir,
+                     not_equal={"--hr-dir": args.hr_dir, "--lr-dir": args.lr_dir})
+    check_int("--batch-size", args.batch_size, 1)
+    check_device("--device", args.device)
+    pairs, _ = pair_by_stem(args.sr_dir, args.hr_dir, args.sr_suffix)
+    if not pairs:
+        raise UsageError(f"--sr-dir {args.sr_dir} and --hr-dir {args.hr_dir} have no image name in common "
+                         f"(SR files are matched as <stem>{args.sr_suffix}.<ext>)")
+
+    console = Console(soft_wrap=True, highlight=False)
     result = evaluate(args.sr_dir, args.hr_dir, args.lr_dir, args.weights_dir, args.device, args.batch_size,
                       args.sr_suffix)
     for note in result["notes"]:
-        console.print(f"[yellow]{note}[/yellow]")
+        console.print(Text(note, style="yellow"))  # Text: file names are never read as markup
     for side, names in result["unpaired"].items():
         if names:
-            console.print(f"{len(names)} file(s) {side.replace('_', ' ')}: {', '.join(names[:5])}"
-                          f"{', ...' if len(names) > 5 else ''}")
-    table = Table(title=f"{args.sr_dir} vs {args.hr_dir} ({result['pairs']} pairs)")
+            console.print(Text(f"{len(names)} file(s) {side.replace('_', ' ')}: {', '.join(names[:5])}"
+                               f"{', ...' if len(names) > 5 else ''}"))
+    if not result["pairs"]:
+        print(f"error: none of the {result['skipped']} image pair(s) could be scored (see the notes above); "
+              "nothing written", file=sys.stderr)
+        return 1
+    skipped = f", {result['skipped']} skipped" if result["skipped"] else ""
+    table = Table(title=Text(f"{args.sr_dir} vs {args.hr_dir} ({result['pairs']} pairs{skipped})"))
     values = {**result["set_metrics"], **result["summary"]}
     for key in values:
         table.add_column(key + (" (x1e3)" if key == "KID" else ""), justify="right")
-    table.add_row(*[f"{v * (1e3 if k == 'KID' else 1):.4f}" if math.isfinite(v) else "nan"
-                    for k, v in values.items()])
+    table.add_row(*[format_value(k, v) for k, v in values.items()])
     console.print(table)
-    json_path, csv_path = write_results(result, args.out_dir or args.sr_dir)
-    console.print(f"wrote {json_path} and {csv_path}")
-    return 0 if result["pairs"] else 1
+    json_path, csv_path = write_results(result, out_dir)
+    console.print(Text(f"wrote {json_path} and {csv_path}"))
+    return 0
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .atomic import atomic_write_path
+from .cli.errors import UsageError, guarded
 from .degradations import resize_bicubic
 from .image_io import load_rgb, save_png_atomic, to_uint8
 from .inversion.presets import get_preset
@@ -164,6 +165,9 @@ def run_study(name: str, hr_dir: Path, out_dir: Path, generator_path: Path, flow
     flow = load_flow(flow_path, G) if flow_path is not None else None
     hr_paths = sorted(p for p in hr_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
+    if not any(G.img_resolution % factor == 0 for factor in factors):
+        raise UsageError(f"--factors {' '.join(map(str, factors))}: none divides the generator's "
+                         f"{G.img_resolution} px")
     results = []
     for factor in factors:
         if G.img_resolution % factor:
@@ -218,9 +222,8 @@ def run_study(name: str, hr_dir: Path, out_dir: Path, generator_path: Path, flow
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     from .cli.defaults import DEMO_FLOW, DEMO_GENERATOR
-    from .cli.progress import silence_known_lightning_warnings
 
     parser = argparse.ArgumentParser(prog="python -m rls_lightning.experiments", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -237,18 +240,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args(argv)
-    silence_known_lightning_warnings()
-    if not args.hr_dir.is_dir():
-        print(f"error: {args.hr_dir}: not a folder", file=sys.stderr)
-        return 2
+    return parser
+
+
+def validate_args(args) -> tuple[Path, Path | None]:
+    """Every option checked before any work (one line naming option, value and what is allowed); returns the
+    output folder and the flow file (None: none)."""
+    from .cli.arguments import check_device, check_input_file, check_output_folder
+    from .cli.defaults import DEMO_FLOW, DEMO_GENERATOR
+    from .cli.errors import check_input_dir, check_int
+
+    check_input_dir("--hr-dir", args.hr_dir)
+    if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in args.hr_dir.iterdir()):
+        raise UsageError(f"--hr-dir {args.hr_dir}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in it")
+    check_input_dir("--weights-dir", args.weights_dir, required=False)
+    for factor in args.factors or []:
+        check_int("--factors", factor, 2)
+    check_int("--limit", args.limit, 1)
+    check_int("--steps", args.steps, 1)
+    check_int("--refine-steps", args.refine_steps, 1)  # 0 would turn the RLS+ methods into others
+    check_int("--batch-size", args.batch_size, 1)
+    check_int("--seed", args.seed, 0, 2**31 - 2)  # make_lr.image_seed works modulo 2^31 - 1
+    check_device("--device", args.device)
+    if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.exists():
+        raise UsageError(f"{DEMO_GENERATOR}: the embedded demo generator is not in this checkout; pass "
+                         "--generator and --flow")
+    check_input_file("--generator", args.generator)
     flow = args.flow or (DEMO_FLOW if args.generator == DEMO_GENERATOR else None)
+    check_input_file("--flow", flow, required=False)
+    out_dir = args.out_dir or Path("runs") / args.study
+    check_output_folder("--out-dir", out_dir, not_equal={"--hr-dir": args.hr_dir, "--weights-dir": args.weights_dir})
+    return out_dir, flow
+
+
+@guarded
+def main(argv: list[str] | None = None) -> int:
+    from .cli.arguments import parse_args
+    from .cli.progress import silence_known_lightning_warnings
+
+    args = parse_args(build_parser(), argv)
+    out_dir, flow = validate_args(args)
+    silence_known_lightning_warnings()
     overrides = {}
     if args.steps is not None:
         overrides["search"] = {"steps": args.steps}
     if args.refine_steps is not None:
         overrides["refine"] = {"steps": args.refine_steps}
-    out_dir = args.out_dir or Path("runs") / args.study
     run_study(args.study, args.hr_dir, out_dir, args.generator, flow, factors=args.factors,
               weights_dir=args.weights_dir, limit=args.limit, overrides=overrides, batch_size=args.batch_size,
               seed=args.seed, device=args.device)

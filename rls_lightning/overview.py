@@ -53,3 +53,37 @@ def write_overview(lr_paths: list[Path], out_dir: Path, hr_dir: Path | None = No
     path = out_dir / "overview.png"
     save_png_atomic(grid, path)
     return path
+
+
+PHOTO_ROW_HEIGHT = 256
+
+
+def _fit_height(image: Image.Image, height: int) -> np.ndarray:
+    width = max(1, round(image.width * height / image.height))
+    return np.asarray(image.convert("RGB").resize((width, height), Image.LANCZOS), dtype=np.uint8)
+
+
+def write_photo_overview(photos: list[Path], restored: list[Path], out_dir: Path, max_rows: int = MAX_ROWS, height: int = PHOTO_ROW_HEIGHT) -> Path | None:
+    """``out_dir/overview.png`` for ``--photos``: one row per photo (up to ``max_rows``), the photo | the restored
+    photo | each super-resolved face, all scaled to ``height`` pixels."""
+    rows = []
+    for photo, result in list(zip(photos, restored))[:max_rows]:
+        with Image.open(photo) as original, Image.open(result) as final:
+            tiles = [_fit_height(original, height), _fit_height(final, height)]
+        for face in sorted(out_dir.glob(f"{photo.stem}_face[0-9]*.png")):
+            if face.stem[len(photo.stem) + 5:].isdigit():  # <stem>_face<k>.png, not _rls / _lr
+                with Image.open(face) as image:
+                    tiles.append(_fit_height(image, height))
+        rows.append(tiles)
+    if not rows:
+        return None
+    widths = [sum(t.shape[1] for t in tiles) + GAP * (len(tiles) - 1) for tiles in rows]
+    grid = np.full((len(rows) * (height + GAP) - GAP, max(widths), 3), 255, dtype=np.uint8)
+    for r, tiles in enumerate(rows):
+        x = 0
+        for tile in tiles:
+            grid[r * (height + GAP):r * (height + GAP) + height, x:x + tile.shape[1]] = tile
+            x += tile.shape[1] + GAP
+    path = out_dir / "overview.png"
+    save_png_atomic(grid, path)
+    return path

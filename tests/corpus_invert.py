@@ -150,13 +150,13 @@ def _busy_check(folder: Path, outcome: Outcome) -> None:
 def _stale_temporary_setup(folder: Path) -> list[str]:
     args = invert_args(folder)
     (folder / "out").mkdir()
-    (folder / "out" / ".overview.png.tmp-4242-0123456789ab").write_bytes(b"half a PNG")
+    (folder / "out" / ".overview.png.tmp-4194303-0123456789ab").write_bytes(b"half a PNG")
     (folder / "out" / ".notes.tmp").write_text("the user's hidden file")
     return args
 
 
 def _stale_temporary_check(folder: Path, outcome: Outcome) -> None:
-    assert not (folder / "out" / ".overview.png.tmp-4242-0123456789ab").exists()
+    assert not (folder / "out" / ".overview.png.tmp-4194303-0123456789ab").exists()
     assert (folder / "out" / ".notes.tmp").exists()
 
 
@@ -203,7 +203,7 @@ CASES = [
     Case("invert-refine-lr-1e30", "invert", _diverged_recovers_setup, code=0, check=_diverged_recovers_check),
     Case("invert-busy-out-dir", "invert", _busy_setup, culprit="in use by another run", check=_busy_check),
     Case("invert-stale-temporary-file", "invert", _stale_temporary_setup, code=0, check=_stale_temporary_check,
-         mutable=("out/.overview.png.tmp-4242-0123456789ab",)),
+         mutable=("out/.overview.png.tmp-4194303-0123456789ab",)),
     Case("invert-demo-defaults-from-another-folder", "invert", _from_elsewhere_setup, code=0, cwd="elsewhere",
          check=lambda d, o: rows(d / "out")["demo00.png"]["status"] == "ok" or rows(d / "out")),
     Case("invert-lr-dir-dot", "invert", _dot_setup, code=0, cwd="lr",
@@ -232,10 +232,10 @@ CASES = [
     option_case("--devices", "0"),
     option_case("--num-nodes", "0"),
     option_case("--lr", "-1"),
-    option_case("--lr", "nan"),
+    option_case("--lr", "nan", culprit="--lr 'nan': must be a finite number"),
     option_case("--refine-lr", "0"),
     option_case("--lambda-w", "-0.1"),
-    option_case("--radius-scale", "inf"),
+    option_case("--radius-scale", "inf", culprit="--radius-scale 'inf': must be a finite number"),
     option_case("--accelerator", "tpu"),
     option_case("--accelerator", "gpu", culprit="no CUDA GPU is visible") if not torch.cuda.is_available()
     else option_case("--devices", "99"),

@@ -1,8 +1,11 @@
 import csv
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import lightning as L
@@ -291,3 +294,47 @@ def test_train_flow_resumes_where_it_stopped(tmp_path):
     with open(logs[-1]) as f:
         steps = [int(r["step"]) for r in csv.DictReader(f)]
     assert min(steps) >= 19  # the second run continued from step 20 instead of starting over
+
+
+def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, "train_flow.py ended before its first checkpoint"
+        assert time.monotonic() < deadline, f"no {path} after {timeout} s"
+        time.sleep(0.05)
+
+
+def test_train_flow_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
+    """SIGINT in a real process: exit 130, one 'interrupted' line, no traceback, no flow file; --resume last
+    continues from the step it saved."""
+    from inversion_fixtures import toy_generator
+
+    from rls_lightning.cli.train_flow import main
+
+    G = toy_generator()
+    save_generator(G, tmp_path / "G.pt")
+    common = ["--generator", str(tmp_path / "G.pt"), "--output", str(tmp_path / "flow.pt"), "--run-dir",
+              str(tmp_path / "run"), "--batch-size", "64", "--hidden", "16", "--blocks", "1", "--val-every", "10",
+              "--val-samples", "64", "--stats-samples", "500", "--report", "false", "--accelerator", "cpu",
+              "--precision", "32-true"]
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # on a shared 2-core machine one thread is several times faster
+    with open(tmp_path / "stdout", "w") as out, open(tmp_path / "stderr", "w") as err:
+        process = subprocess.Popen([sys.executable, str(ROOT / "train_flow.py"), *common,
+                                    "--num-samples", str(64 * 10**6)], cwd=tmp_path, stdout=out, stderr=err, env=env)
+        try:
+            _wait_for(last, process)
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=60) == 130
+        finally:
+            process.kill()
+    stderr = (tmp_path / "stderr").read_text()
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("interrupted")]
+    step = torch.load(last, weights_only=False)["global_step"]
+    assert len(lines) == 1 and f"at step {step}, saved {last}" in lines[0], stderr[-3000:]
+    assert lines[0].endswith("rerun with --resume last to continue")
+    assert step >= 10 and not (tmp_path / "flow.pt").exists()
+
+    assert main([*common, "--num-samples", str(64 * (step + 5)), "--resume", "last"]) == 0
+    assert load_flow(tmp_path / "flow.pt", G).training["samples_seen"] == 64 * (step + 5)

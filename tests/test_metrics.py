@@ -201,3 +201,28 @@ def test_make_lr_matches_pil_and_records_the_corruption(tmp_path):
     assert (sidecar["corruption"], sidecar["strength"], sidecar["seed"]) == ("salt-pepper", 0.2, 3)
     assert main(["--hr-dir", str(tmp_path / "hr"), "--factor", "8", "--corruption", "motion-blur"]) == 0
     assert json.loads((tmp_path / "hr_lr8_motion-blur" / "degradation.json").read_text())["strength"] == 8.0
+
+
+def test_means_leave_non_finite_values_out_and_json_stays_strict(tmp_path):
+    from rls_lightning.evaluate import summarise, write_results
+    rows = [{"stem": "a", "PSNR": float("inf"), "NIQE": float("nan")}, {"stem": "b", "PSNR": 30.0, "NIQE": 4.0},
+            {"stem": "c", "PSNR": 40.0, "NIQE": float("nan")}]
+    summary, notes = summarise(rows)
+    assert summary == {"PSNR": 35.0, "NIQE": 4.0}
+    assert notes == ["PSNR is infinite for 1 of 3 image(s) (SR identical to HR), left out of its mean",
+                     "NIQE undefined (nan) for 2 of 3 image(s), left out of its mean"]
+    only_inf, _ = summarise([{"stem": "a", "PSNR": float("inf")}])
+    only_nan, _ = summarise([{"stem": "a", "NIQE": float("nan")}])
+    assert only_inf["PSNR"] == float("inf") and np.isnan(only_nan["NIQE"])
+
+    def refuse(constant):
+        raise AssertionError(constant)
+
+    result = {"pairs": 3, "summary": {**summary, "ID": float("nan"), "X": -float("inf")}, "set_metrics": {},
+              "per_image": rows, "notes": notes}
+    json_path, csv_path = write_results(result, tmp_path)
+    written = json.loads(json_path.read_text(), parse_constant=refuse)
+    assert written["summary"] == {"PSNR": 35.0, "NIQE": 4.0, "ID": "nan", "X": "-inf"}
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "stem,PSNR,NIQE" and lines[1] == "a,inf,nan"
+    assert [float(v) for v in lines[1].split(",")[1:]][0] == float("inf")  # float() reads them back

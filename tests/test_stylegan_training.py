@@ -117,3 +117,45 @@ def test_cli_trains_resumes_and_keeps_the_held_out_split(tmp_path):
     split = json.loads((tmp_path / "run" / "split.json").read_text())
     assert len(split["held_out"]) == 8 and (tmp_path / "run" / "samples.png").is_file()
     assert load_generator(tmp_path / "G.pt").img_resolution == 8
+
+
+def test_cli_sigterm_stops_at_a_step_and_resumes(tmp_path, capsys):
+    """SIGTERM (a scheduler's stop) during training: exit 143 and one 'interrupted' line naming the saved step;
+    --resume last continues from it. Run in-process: the signal comes from a thread once a checkpoint exists."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from rls_lightning.cli.train_stylegan import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, image in enumerate(colour_images(12)):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(data / f"{i:03d}.png")
+    common = ["--data", str(data), "--out", str(tmp_path / "G.pt"), "--run-dir", str(tmp_path / "run"),
+              "--resolution", "8", "--w-dim", "16", "--mapping-layers", "2", "--channel-base", "64",
+              "--channel-max", "16", "--batch-size", "4", "--holdout", "4", "--snapshot-every", "2",
+              "--accelerator", "cpu", "--precision", "32-true", "--workers-progress", "false"]
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+
+    def terminate_once_saved() -> None:
+        deadline = time.monotonic() + 60
+        while not last.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def unhandled(signum, frame):  # if the command left SIGTERM to the default, pytest itself would die
+        raise AssertionError("SIGTERM reached the test, not the command")
+
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        threading.Thread(target=terminate_once_saved, daemon=True).start()
+        assert main([*common, "--kimg", "1000"]) == 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("interrupted")]
+    step = torch.load(last, weights_only=False)["global_step"] // 2
+    assert len(lines) == 1 and f"SIGTERM at step {step}, saved" in lines[0], lines
+    assert main([*common, "--kimg", str((step + 2) * 4 / 1000), "--resume", "last"]) == 0
+    assert torch.load(tmp_path / "G.pt", weights_only=True)["extra"]["steps"] == step + 2

@@ -12,8 +12,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from rls_lightning.cli.arguments import check_device, check_input_file, check_output_file, parse_args
+from rls_lightning.cli.errors import UsageError, check_float, check_int, guarded
 from rls_lightning.image_io import image_grid, save_png_atomic
-from rls_lightning.stylegan import CheckpointError, load_generator
+from rls_lightning.stylegan import load_generator
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,14 +39,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's range
+MAX_SAMPLES = 1024  # one grid: more is a typo (a --seeds range), not a picture anyone looks at
+
+
+def validate_args(args) -> None:
+    """Every option checked before the generator is loaded (one line naming option, value and what is
+    allowed)."""
+    check_input_file("checkpoint", args.checkpoint)
+    for seed in args.seeds:
+        check_int("--seeds", seed, 0, MAX_SEED)
+    if len(args.seeds) > MAX_SAMPLES:
+        raise UsageError(f"--seeds: {len(args.seeds)} seeds; at most {MAX_SAMPLES} in one grid")
+    check_float("--truncation", args.truncation)
+    check_device("--device", args.device)
+    if args.out is not None:
+        check_output_file("--out", args.out, not_equal={"checkpoint": args.checkpoint})
+
+
+@guarded
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
+    validate_args(args)
     console = Console()
-    try:
-        G = load_generator(args.checkpoint, device=args.device)
-    except CheckpointError as err:
-        console.print(f"[red]error:[/red] {err}")
-        return 2
+    G = load_generator(args.checkpoint, device=args.device)
     cfg = G.config
     table = Table(title=str(args.checkpoint), show_header=False)
     rows = [
@@ -64,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.out is not None:
         if args.truncation != 1.0 and G.w_avg is None:
-            console.print(f"[red]error:[/red] {args.checkpoint}: --truncation needs w_avg, which this file lacks")
-            return 2
+            raise UsageError(f"--truncation {args.truncation}: needs w_avg, which {args.checkpoint} lacks "
+                             "(use 1.0)")
         z = torch.stack([torch.randn(cfg.z_dim, generator=torch.Generator().manual_seed(s)) for s in args.seeds])
         with torch.no_grad():
             ws = G.mapping(z.to(args.device), truncation_psi=args.truncation)

@@ -7,6 +7,13 @@ of results.csv (LR consistency of each stage, steps, seconds), and overview.png 
 deviation over the K results). Files that cannot be used are listed with the reason and skipped; a run that is
 interrupted continues where it stopped when started again.
 
+results.csv status: ok; skipped (unusable input, or its outputs would collide with another input's or overwrite a
+file in --out-dir that this tool did not write: the note says which); diverged (the loss became non-finite even
+after 3 restarts at a tenth of the learning rate each; nothing of that image is saved); incomplete (a write was cut
+off, e.g. by a full disk; a rerun redoes it). Only one run at a time may use an --out-dir. Ctrl-C or SIGTERM stops
+after the current optimisation step: finished images are kept, the exit status is 130 / 143, and a rerun continues.
+Exit status 2: a bad option or file, named in one line, before any work is done.
+
     python invert.py --lr-dir data/demo/lr8x --hr-dir data/demo/hr
     python invert.py --lr-dir celeba_lr/ --generator ffhq.pkl --flow ffhq-flow.pt --devices 4 --precision bf16-mixed
     python invert.py --lr-dir celeba_lr/ --preset pulse            # or rls, brgm, no-cross, ... (--list-presets)
@@ -20,6 +27,7 @@ from pathlib import Path
 import torch
 from jsonargparse import ActionConfigFile, ArgumentParser
 
+from rls_lightning.cli.arguments import ParagraphHelpFormatter, parse_args
 from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.cli.errors import (UsageError, check_choice, check_float, check_hardware, check_input_dir,
                                       check_int, check_output_dir, fail, guarded)
@@ -31,11 +39,16 @@ CROSS_PRIORS = ("squared-sum", "mean-distance")
 
 
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog="python invert.py", description=__doc__, default_env=False)
+    p = ArgumentParser(prog="python invert.py", description=__doc__, default_env=False,
+                       formatter_class=ParagraphHelpFormatter)
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
     p.add_argument("--list-presets", action="store_true", help="describe every preset and exit")
     io = p.add_argument_group("files")
-    io.add_argument("--lr-dir", type=Path | None, default=None, help="folder of low-resolution images (required)")
+    io.add_argument("--lr-dir", type=Path | None, default=None,
+                    help="folder of low-resolution face crops, aligned to the generator's framing (this or --photos)")
+    io.add_argument("--photos", type=Path | None, default=None,
+                    help="folder of photographs of any size: every face is found, aligned, super-resolved and pasted "
+                         "back (<stem>_restored.png; per face <stem>_face<k>.png, _rls.png, _lr.png, .pt)")
     io.add_argument("--out-dir", type=Path | None, default=None,
                     help="results folder; default: <lr-dir>_<preset> beside the input folder")
     io.add_argument("--generator", type=Path, default=DEMO_GENERATOR,
@@ -45,6 +58,16 @@ def build_parser() -> ArgumentParser:
     io.add_argument("--force", action="store_true", help="use a flow trained for another generator anyway")
     io.add_argument("--hr-dir", type=Path | None, default=None,
                     help="ground-truth HR images (same stems), only shown as the last column of overview.png")
+    faces = p.add_argument_group("photos (--photos)")
+    faces.add_argument("--min-face-score", type=float, default=None,
+                       help="MTCNN face probability a detection needs (default: the highest score measured on "
+                            "photos without faces, see rls_lightning/photos/detection.py)")
+    faces.add_argument("--max-faces", type=int, default=16, help="at most this many faces per photo, largest first")
+    faces.add_argument("--framing", type=str | None, default=None,
+                       help="how the generator's training faces were cropped: ffhq or faces64; default: what the "
+                            "generator file says (NVIDIA and rosinality files: ffhq)")
+    faces.add_argument("--upscale", type=int, default=4,
+                       help="the restored photo is the input enlarged this many times (background: bicubic)")
     method = p.add_argument_group("method")
     method.add_argument("--preset", type=str, default="rls+", help=f"one of: {', '.join(PRESETS)}")
     method.add_argument("--num-samples", type=int, default=1,
@@ -114,7 +137,7 @@ def settings_from_args(args):
 
 
 def default_out_dir(lr_dir: Path, preset: str) -> Path:
-    """``<lr-dir>_<preset>`` beside the input folder (resolved first, so that ``--lr-dir .`` works too)."""
+    """``<input folder>_<preset>`` beside the input folder (resolved first, so that ``--lr-dir .`` works too)."""
     lr_dir = lr_dir.resolve()
     return lr_dir.with_name(f"{lr_dir.name}_{preset}")
 
@@ -122,9 +145,18 @@ def default_out_dir(lr_dir: Path, preset: str) -> Path:
 def validate_args(args) -> Path:
     """Every option checked before any work (one line naming option, value and what is allowed); returns the
     output folder."""
+    from rls_lightning.photos.alignment import FRAMINGS
+
     check_choice("--preset", args.preset, PRESETS)
-    check_input_dir("--lr-dir", args.lr_dir)
+    if (args.lr_dir is None) == (args.photos is None):
+        raise UsageError("give exactly one of --lr-dir (aligned LR face crops) and --photos (photographs)")
+    input_option, input_dir = ("--lr-dir", args.lr_dir) if args.lr_dir is not None else ("--photos", args.photos)
+    check_input_dir(input_option, input_dir)
     check_input_dir("--hr-dir", args.hr_dir, required=False)
+    check_float("--min-face-score", args.min_face_score, positive=True, at_most=1.0)
+    check_int("--max-faces", args.max_faces, 1)
+    check_int("--upscale", args.upscale, 1, 16)
+    check_choice("--framing", args.framing, FRAMINGS)
     check_int("--steps", args.steps, 1)
     check_int("--refine-steps", args.refine_steps, 0)
     check_int("--num-samples", args.num_samples, 1)
@@ -141,8 +173,8 @@ def validate_args(args) -> Path:
     check_hardware(args.accelerator, args.devices, args.num_nodes, args.precision, precision_choices=PRECISIONS)
     if args.precision == "16-mixed" and resolved_accelerator(args.accelerator) == "cpu":
         raise UsageError("--precision 16-mixed: float16 autocast needs a GPU; use bf16-mixed or 32-true on the CPU")
-    out_dir = args.out_dir or default_out_dir(args.lr_dir, args.preset)
-    check_output_dir("--out-dir", out_dir, not_equal={"--lr-dir": args.lr_dir, "--hr-dir": args.hr_dir})
+    out_dir = args.out_dir or default_out_dir(input_dir, args.preset)
+    check_output_dir("--out-dir", out_dir, not_equal={input_option: input_dir, "--hr-dir": args.hr_dir})
     for option, path in (("--generator", args.generator), ("--flow", args.flow)):
         if path is not None and not path.is_file():
             if path == DEMO_GENERATOR:
@@ -193,15 +225,27 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
                                  "(train one with: python train_flow.py --generator ...)")
             flow = load_flow(flow_path, G, force=args.force) if flow_path is not None else None
 
-            images, rejected = scan_directory(args.lr_dir, G.img_resolution, G.img_channels)
+            if args.photos is not None:
+                from rls_lightning.photos.detection import DEFAULT_MIN_SCORE
+                from rls_lightning.photos.restoration import prepare_photos
+
+                prepared = prepare_photos(args.photos, G.img_resolution, args.framing or G.config.framing,
+                                          min_score=args.min_face_score or DEFAULT_MIN_SCORE,
+                                          max_faces=args.max_faces, log=console.print)
+                images, rejected = prepared.faces, prepared.rejected
+            else:
+                images, rejected = scan_directory(args.lr_dir, G.img_resolution, G.img_channels)
             if rank == 0:
                 for item in rejected:
                     console.print(f"[yellow]{item}[/yellow]")
                 for image in images:
                     if image.note:
                         console.print(f"{image.path}: {image.note}")
-            if not images:
+            if not images and args.photos is None:
                 raise UsageError(f"--lr-dir {args.lr_dir}: no usable image ({len(rejected)} file(s) skipped"
+                                 + (", see the lines above" if rejected else "") + ")")
+            if args.photos is not None and not prepared.photos:
+                raise UsageError(f"--photos {args.photos}: no readable photo ({len(rejected)} file(s) skipped"
                                  + (", see the lines above" if rejected else "") + ")")
             accelerator = resolved_accelerator(args.accelerator)
             devices = [local_device] if (local_device is not None and accelerator != "cpu") else 1
@@ -213,9 +257,12 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
                                    num_samples=args.num_samples, seed=args.seed, progress=progress,
                                    log=console.print, writes_summary=rank == 0, stop=stop,
                                    trainer=TrainerOptions(accelerator=accelerator, devices=devices,
-                                                          precision=precision))
+                                                          precision=precision),
+                                   save_inputs=args.photos is not None)
+                if args.photos is not None:
+                    job.extras = prepared.extras
                 try:
-                    job.run(images[rank::world], rejected)
+                    job.run(images, rejected, shard=(rank, world))
                 except torch.OutOfMemoryError:
                     return fail(f"out of {accelerator.upper()} memory with --batch-size {args.batch_size}: lower "
                                 "it, or use --precision bf16-mixed; finished images are kept and a rerun continues "
@@ -224,10 +271,16 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
                     if barrier is not None:  # a failing rank must not leave the others waiting forever
                         barrier()
             if rank == 0:
-                from rls_lightning.overview import write_overview
+                from rls_lightning.overview import write_overview, write_photo_overview
 
                 csv_path = job.write_results_csv(rejected)
-                overview = write_overview([image.path for image in images], out_dir, args.hr_dir)
+                if args.photos is not None:
+                    from rls_lightning.photos.restoration import restore_photos
+
+                    restored = restore_photos(prepared, out_dir, args.upscale)
+                    overview = write_photo_overview(prepared.photos, restored, out_dir)
+                else:
+                    overview = write_overview([image.path for image in images], out_dir, args.hr_dir)
                 console.print(f"done: {job.done} of {job.total} image(s) super-resolved in {out_dir} (summary: "
                               f"{csv_path}; LR | RLS | RLS+{' | HR' if args.hr_dir else ''}: {overview})")
         except Interrupted as err:
@@ -244,7 +297,7 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
 def main(argv: list[str] | None = None) -> int:
     from rls_lightning.cli.progress import silence_known_lightning_warnings
 
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     if args.list_presets:
         for name, preset in PRESETS.items():
             print(f"{name}\n    {preset.description}\n")

@@ -11,18 +11,24 @@ invert.py and a Gaussianization report (Figure 3) beside it.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from jsonargparse import ActionConfigFile, ArgumentParser
 
+from rls_lightning.cli.arguments import (ParagraphHelpFormatter, check_input_file, check_output_file,
+                                         check_output_folder, parse_args)
 from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
+from rls_lightning.cli.errors import UsageError, check_choice, check_float, check_int, guarded
 
+if TYPE_CHECKING:  # Lightning is imported only once the options are known to be good
+    from rls_lightning.cli.common import StopAtStepBoundary
 
 
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog="python train_flow.py", description=__doc__, default_env=False)
+    p = ArgumentParser(prog="python train_flow.py", description=__doc__, default_env=False,
+                       formatter_class=ParagraphHelpFormatter)
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
     io = p.add_argument_group("files")
     io.add_argument("--generator", type=Path, default=DEMO_GENERATOR,
@@ -54,7 +60,7 @@ def build_parser() -> ArgumentParser:
                        help="mapped w for the standardisation and the RLS initial w (paper: mean of 100,000)")
     train.add_argument("--seed", type=int, default=0, help="root of all random streams")
     hw = p.add_argument_group("hardware (Lightning Trainer)")
-    hw.add_argument("--accelerator", type=str, default="auto", help="cpu, gpu, auto")
+    hw.add_argument("--accelerator", type=str, default="auto", help="auto, cpu, gpu, cuda or mps")
     hw.add_argument("--devices", type=int, default=1, help="devices per node; >1 uses DDP")
     hw.add_argument("--num-nodes", type=int, default=1, help="machines for multi-node DDP")
     hw.add_argument("--precision", type=str, default="auto",
@@ -73,6 +79,10 @@ def default_output(generator: Path) -> Path:
     return generator.with_name(f"{generator.stem}-flow.pt")
 
 
+LOGGERS = ("csv", "tensorboard")
+MAX_SEED = 2**63 - 1  # the random streams are seeded modulo 2^63 - 1
+
+
 def make_logger(kind: str, run_dir: Path):
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
@@ -81,41 +91,78 @@ def make_logger(kind: str, run_dir: Path):
             return TensorBoardLogger(run_dir, name="logs")
         except ModuleNotFoundError:
             print("tensorboard is not installed; logging to CSV instead")
-    elif kind != "csv":
-        raise SystemExit(f"error: --logger must be csv or tensorboard, got {kind!r}")
     return CSVLogger(run_dir, name="logs")
 
 
+def validate_args(args) -> tuple[Path, Path | None]:
+    """Every option checked before any work (one line naming option, value and what is allowed); returns the
+    flow file to write and the checkpoint to resume from."""
+    from rls_lightning.cli.common import check_training_hardware, resume_checkpoint
+    from rls_lightning.flow.maf import MAX_BLOCKS, MAX_HIDDEN_FEATURES, MAX_MADE_RESIDUAL_BLOCKS
+
+    check_int("--blocks", args.blocks, 1, MAX_BLOCKS)
+    check_int("--hidden", args.hidden, 1, MAX_HIDDEN_FEATURES)
+    check_int("--made-blocks", args.made_blocks, 0, MAX_MADE_RESIDUAL_BLOCKS)
+    # batch-norm layers cannot normalise a batch of one sample
+    check_int("--batch-size", args.batch_size, 2 if args.batch_norm else 1)
+    check_int("--num-samples", args.num_samples, 1)
+    check_float("--lr", args.lr, positive=True)
+    check_int("--val-samples", args.val_samples, 1)
+    check_int("--val-every", args.val_every, 1)
+    check_int("--patience", args.patience, 0)
+    check_int("--stats-samples", args.stats_samples, 2)  # a standard deviation needs two samples
+    check_int("--seed", args.seed, 0, MAX_SEED)
+    check_int("--report-samples", args.report_samples, 2)
+    check_choice("--logger", args.logger, LOGGERS)
+    check_training_hardware(args.accelerator, args.devices, args.num_nodes, args.precision)
+    if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.exists():
+        raise UsageError(f"{DEMO_GENERATOR}: the embedded demo generator is not in this checkout; "
+                         "pass --generator PATH to your StyleGAN2 checkpoint")
+    check_input_file("--generator", args.generator)
+    output = args.output or default_output(args.generator)
+    check_output_file("--output", output, not_equal={"--generator": args.generator})
+    check_output_folder("--run-dir", args.run_dir)
+    return output, resume_checkpoint(args.run_dir, args.resume)
+
+
+@guarded
 def main(argv: list[str] | None = None) -> int:
+    args = parse_args(build_parser(), argv)
+    output, ckpt_path = validate_args(args)
+
+    from rls_lightning.cli.common import StopAtStepBoundary, report_interruption
+    from rls_lightning.interrupts import Interrupted, StopRequests
+
+    checkpoint = Path(args.run_dir) / "checkpoints" / "last.ckpt"
+    with StopRequests() as stop:
+        stopper = StopAtStepBoundary(stop, checkpoint)
+        try:
+            return train(args, output, ckpt_path, stopper)
+        except Interrupted as err:
+            return report_interruption(err, checkpoint, stopper.saved_step)
+
+
+def train(args, output: Path, ckpt_path: Path | None, stopper: StopAtStepBoundary) -> int:
+    """Fit the flow, then write the flow file of the best checkpoint and its Gaussianization report."""
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-    from rls_lightning.cli.common import resolve_precision, resume_checkpoint
+    from rls_lightning.cli.common import check_resume_matches, resolve_precision
     from rls_lightning.cli.progress import CleanRichProgressBar, silence_known_lightning_warnings
-
     from rls_lightning.flow.checkpoint import save_flow
     from rls_lightning.flow.lightning_module import FlowPrior, flow_config_for
     from rls_lightning.flow.report import gaussianization_report, write_report
-    from rls_lightning.stylegan import CheckpointError, load_generator
+    from rls_lightning.stylegan import load_generator
 
-    args = build_parser().parse_args(argv)
     silence_known_lightning_warnings()
-    if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.exists():
-        print(f"error: {DEMO_GENERATOR}: the embedded demo generator is not in this checkout; "
-              "pass --generator PATH to your StyleGAN2 checkpoint", file=sys.stderr)
-        return 2
-    try:
-        G = load_generator(args.generator)
-    except CheckpointError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    output = args.output or default_output(args.generator)
-
+    G = load_generator(args.generator)
     flow_config = flow_config_for(G.w_dim, num_blocks=args.blocks, hidden_features=args.hidden,
                                   made_residual_blocks=args.made_blocks, batch_norm=args.batch_norm)
     module = FlowPrior(G.mapping, G.z_dim, flow_config, num_samples=args.num_samples, batch_size=args.batch_size,
                        lr=args.lr, val_samples=args.val_samples, stats_samples=args.stats_samples, seed=args.seed)
     del G  # only the mapping network is needed
+    if ckpt_path is not None:
+        check_resume_matches(args.resume, ckpt_path, module, same_as={"mapping.": "--generator"})
 
     run_dir = Path(args.run_dir)
     checkpointing = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="flow-{step}-{val_nll:.2f}",
@@ -130,15 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         val_check_interval=min(args.val_every, steps_per_device),
         num_sanity_val_steps=0, gradient_clip_val=10.0, logger=make_logger(args.logger, run_dir),
         callbacks=[checkpointing, EarlyStopping(monitor="val_nll", mode="min", patience=args.patience),
-                   CleanRichProgressBar()],
+                   CleanRichProgressBar(), stopper],
         default_root_dir=run_dir, log_every_n_steps=10,
     )
-    try:
-        ckpt_path = resume_checkpoint(run_dir, args.resume)
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     trainer.fit(module, ckpt_path=ckpt_path, weights_only=True)
+    stopper.stop.check()  # a signal during the last step: the outputs are not written, last.ckpt is complete
 
     best = checkpointing.best_model_path
     if best:

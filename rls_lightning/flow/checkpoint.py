@@ -8,12 +8,13 @@ Contents (``torch.save``, read back with ``weights_only=True``):
   of paper section 4;
 * ``generator_fingerprint``: SHA-256 of the generator's mapping weights, checked when the flow is used;
 * ``training``: free-form provenance (samples seen, validation NLL, ...).
+
+Reading trusts nothing in the file (``load_flow``): no code runs, and no flow is built before the file is known
+to hold exactly the flow its config describes.
 """
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,10 @@ import torch
 from torch import nn
 
 from ..atomic import torch_save_atomic
-from ..fingerprint import first_line, tensor_digest
+from ..fingerprint import tensor_digest
+from ..stylegan.checkpoint_errors import one_line, printable_path
+from ..stylegan.safe_unpickler import (TORCH_ZIP_MAGIC, UntrustedFileError, check_tensors, failures_as,
+                                       load_torch_untrusted)
 from .maf import FlowConfig, LatentFlow
 
 FLOW_FORMAT = "rls-lightning/latent-flow"
@@ -30,10 +34,12 @@ READABLE_VERSIONS = (1, 2)
 
 
 class FlowCheckpointError(ValueError):
-    """A flow checkpoint could not be used; the message names the file and the reason."""
+    """A flow checkpoint could not be used; ``str(err)`` is ``"<path>: <reason>"``, one line."""
 
     def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        super().__init__(f"{os.fspath(path)}: {reason}")
+        self.path = os.fspath(path)
+        self.reason = one_line(reason)
+        super().__init__(f"{printable_path(path)}: {self.reason}")
 
 
 def mapping_fingerprint(mapping: nn.Module) -> str:
@@ -78,37 +84,183 @@ def save_flow(bundle: FlowBundle, path: str | os.PathLike) -> None:
     torch_save_atomic(payload, path)
 
 
+def _payload(path: Path) -> dict:
+    """The file's top-level dict, read without running code (``safe_unpickler.load_torch_untrusted``)."""
+    if not path.exists():
+        raise FlowCheckpointError(path, "no such file")
+    if path.is_dir():
+        raise FlowCheckpointError(path, "a folder, not a flow checkpoint file")
+    if not path.is_file():
+        raise FlowCheckpointError(path, "not a regular file")
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4)
+    except OSError as err:
+        raise FlowCheckpointError(path, f"cannot be read ({err.strerror or type(err).__name__})") from None
+    if not head:
+        raise FlowCheckpointError(path, "empty file (0 bytes)")
+    if head != TORCH_ZIP_MAGIC:  # save_flow writes torch's zip container, nothing else
+        raise FlowCheckpointError(path, "not an rls-lightning flow checkpoint (not a torch file; train one with "
+                                        "train_flow.py)")
+    try:
+        payload = load_torch_untrusted(path)
+    except UntrustedFileError as err:
+        raise FlowCheckpointError(path, f"not a readable flow checkpoint: {err}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FLOW_FORMAT:
+        raise FlowCheckpointError(path, "not an rls-lightning flow checkpoint (train one with train_flow.py)")
+    version = payload.get("version")
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        shown = version if type(version) is int else f"'{type(version).__name__}'"
+        raise FlowCheckpointError(path, f"flow format version {shown} is not supported")
+    return payload
+
+
+def _config(path: Path, payload: dict) -> FlowConfig:
+    fields = payload.get("flow_config")
+    if not isinstance(fields, dict) or not all(isinstance(key, str) for key in fields):
+        raise FlowCheckpointError(path, f"'flow_config' is of type {type(fields).__name__}, expected a dict")
+    unknown = sorted(set(fields) - set(FlowConfig.__dataclass_fields__))
+    if unknown:
+        raise FlowCheckpointError(path, f"unknown flow config field(s): {', '.join(k[:40] for k in unknown[:4])}")
+    try:
+        config = FlowConfig(**fields)
+    except ValueError as err:
+        raise FlowCheckpointError(path, f"implausible flow configuration: {err}") from None
+    w_dim = payload.get("w_dim", config.features)
+    if type(w_dim) is not int or w_dim != config.features:
+        raise FlowCheckpointError(path, f"'w_dim' {w_dim if type(w_dim) is int else type(w_dim).__name__} "
+                                        f"disagrees with its flow configuration (features={config.features})")
+    return config
+
+
+def state_dict_shapes(config: FlowConfig) -> dict[str, tuple[int, ...]]:
+    """Shape of every tensor of ``LatentFlow(config).state_dict()``, by arithmetic alone (nothing is built).
+
+    nflows' layout, per flow block: a ``MaskedAffineAutoregressiveTransform`` (a MADE: an initial masked layer
+    d -> h, ``made_residual_blocks`` residual blocks of two masked h -> h layers, a final masked layer h -> 2d, the
+    scale and shift of every feature), then ``BatchNorm(d)`` when enabled, then ``ReversePermutation(d)``; every
+    masked layer stores ``weight``, ``bias``, ``mask`` and its units' ``degrees``.
+    """
+    d, h = config.features, config.hidden_features
+    shapes: dict[str, tuple[int, ...]] = {"w_mean": (d,), "w_std": (d,)}
+
+    def masked_linear(prefix: str, out_features: int, in_features: int) -> None:
+        shapes.update({f"{prefix}.weight": (out_features, in_features), f"{prefix}.bias": (out_features,),
+                       f"{prefix}.mask": (out_features, in_features), f"{prefix}.degrees": (out_features,)})
+
+    index = 0
+    for _ in range(config.num_blocks):
+        made = f"transform._transforms.{index}.autoregressive_net"
+        masked_linear(f"{made}.initial_layer", h, d)
+        for block in range(config.made_residual_blocks):
+            for layer in (0, 1):
+                masked_linear(f"{made}.blocks.{block}.linear_layers.{layer}", h, h)
+        masked_linear(f"{made}.final_layer", 2 * d, h)
+        index += 1
+        if config.batch_norm:
+            norm = f"transform._transforms.{index}"
+            shapes.update({f"{norm}.{name}": (d,) for name in ("unconstrained_weight", "bias", "running_mean",
+                                                              "running_var")})
+            index += 1
+        shapes[f"transform._transforms.{index}._permutation"] = (d,)
+        index += 1
+    return shapes
+
+
+def _checked_tensors(path: Path, payload: dict, config: FlowConfig) -> dict[str, torch.Tensor]:
+    """The file's tensors, checked against the config's names and shapes before a flow is built for them.
+
+    Tensors the config determines (MADE masks and degrees, the order reversals) are rebuilt, not read; the file's
+    copies, when present, are returned too and must agree with the rebuilt ones (``_check_rebuilt``).
+    """
+    state = payload.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(key, str) for key in state):
+        raise FlowCheckpointError(path, f"'state_dict' is of type {type(state).__name__}, expected a dict of tensors")
+    expected = state_dict_shapes(config)
+    missing = [k for k in expected if k not in state and not _is_rebuilt(k)]
+    unexpected = [k[:80] for k in state if k not in expected]
+    if missing or unexpected:
+        raise FlowCheckpointError(path, "its weights do not fit its flow configuration "
+                                        f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise FlowCheckpointError(path, f"'{key}' is not a tensor but {type(value).__name__}")
+        if tuple(value.shape) != expected[key]:
+            raise FlowCheckpointError(path, f"'{key}' has shape {tuple(value.shape)}, its flow configuration "
+                                            f"implies {expected[key]}")
+    for key, value in state.items():  # masks are 0/1 floats, degrees and permutations int64
+        kind_ok = value.dtype.is_floating_point if key.endswith(".mask") else value.dtype == torch.int64
+        if _is_rebuilt(key) and not (kind_ok and value.layout == torch.strided and value.device.type == "cpu"):
+            raise FlowCheckpointError(path, f"'{key}' is not a dense tensor of the expected dtype ({value.dtype})")
+    learned = {k: v for k, v in state.items() if not _is_rebuilt(k)}
+    w_init = payload.get("w_init")
+    if not isinstance(w_init, torch.Tensor) or tuple(w_init.shape) != (config.features,):
+        shown = tuple(w_init.shape) if isinstance(w_init, torch.Tensor) else type(w_init).__name__
+        raise FlowCheckpointError(path, f"'w_init' is {shown}, expected a tensor of shape ({config.features},)")
+    try:
+        check_tensors({**learned, "w_init": w_init})
+    except UntrustedFileError as err:
+        raise FlowCheckpointError(path, str(err)) from None
+    if not bool((state["w_std"] > 0).all()):  # the standardisation divides by it and takes its log
+        raise FlowCheckpointError(path, "'w_std' has values <= 0")
+    for key in (k for k in learned if k.endswith("running_var")):
+        if not bool((state[key] >= 0).all()):
+            raise FlowCheckpointError(path, f"'{key}' (a variance) has negative values")
+    return state
+
+
+def _is_rebuilt(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] in ("mask", "degrees", "_permutation")
+
+
+def _check_rebuilt(path: Path, flow: LatentFlow, state: dict[str, torch.Tensor]) -> None:
+    built = flow.state_dict()
+    for key, value in state.items():
+        if _is_rebuilt(key) and not torch.equal(value.to(built[key].dtype), built[key]):
+            raise FlowCheckpointError(path, f"'{key}' differs from the one its flow configuration implies "
+                                            "(a damaged or altered file)")
+
+
+def _metadata(path: Path, payload: dict) -> tuple[str, int, dict]:
+    fingerprint = payload.get("generator_fingerprint")
+    samples = payload.get("w_init_samples", 0)
+    training = payload.get("training", {})
+    if not isinstance(fingerprint, str):
+        raise FlowCheckpointError(path, f"'generator_fingerprint' is of type {type(fingerprint).__name__}, "
+                                        "not a string")
+    if type(samples) is not int or samples < 0:
+        raise FlowCheckpointError(path, "'w_init_samples' is not a count")
+    if not isinstance(training, dict):
+        raise FlowCheckpointError(path, f"'training' is of type {type(training).__name__}, expected a dict")
+    return fingerprint, samples, training
+
+
 def load_flow(path: str | os.PathLike, generator: nn.Module | None = None, *, force: bool = False,
               device: str | torch.device = "cpu") -> FlowBundle:
     """Read a flow checkpoint; with ``generator``, refuse a flow trained for another mapping network.
 
-    ``force=True`` skips the fingerprint check (e.g. for a generator whose mapping was only re-saved).
+    ``force=True`` skips the fingerprint check (e.g. for a generator whose mapping was only re-saved). Every
+    failure is a one-line ``FlowCheckpointError``: the file is untrusted, so its config must be plausible and its
+    tensors exactly the ones that config implies, finite and really stored, before a flow is allocated.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FlowCheckpointError(path, "no such file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
-        raise FlowCheckpointError(path, f"not a readable flow checkpoint ({first_line(err)})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FLOW_FORMAT:
-        raise FlowCheckpointError(path, "not an rls-lightning flow checkpoint (train one with train_flow.py)")
-    if payload.get("version") not in READABLE_VERSIONS:
-        raise FlowCheckpointError(path, f"flow format version {payload.get('version')} is not supported")
-    flow = LatentFlow(FlowConfig(**payload["flow_config"]))
-    missing, unexpected = flow.load_state_dict(payload["state_dict"], strict=False)
-    if unexpected or any(not _is_mask(k) for k in missing):
-        raise FlowCheckpointError(path, "its weights do not fit its flow configuration "
-                                        f"(missing {[k for k in missing if not _is_mask(k)][:3]}, "
-                                        f"unexpected {unexpected[:3]})")
+    with failures_as(lambda reason: FlowCheckpointError(path, reason), FlowCheckpointError,
+                     "not a usable flow checkpoint"):
+        payload = _payload(path)
+        config = _config(path, payload)
+        if generator is not None and config.features != generator.w_dim:
+            raise FlowCheckpointError(path, f"flow is for w_dim={config.features}, the generator has "
+                                            f"{generator.w_dim}")
+        state = _checked_tensors(path, payload, config)
+        fingerprint, samples, training = _metadata(path, payload)
+    flow = LatentFlow(config)
+    _check_rebuilt(path, flow, state)
+    flow.load_state_dict({k: v for k, v in state.items() if not _is_rebuilt(k)}, strict=False)
     flow.eval().requires_grad_(False).to(device)
-    bundle = FlowBundle(flow=flow, w_init=payload["w_init"].to(device),
-                        generator_fingerprint=payload["generator_fingerprint"],
-                        w_init_samples=payload.get("w_init_samples", 0), training=payload.get("training", {}))
+    bundle = FlowBundle(flow=flow, w_init=payload["w_init"].float().to(device), generator_fingerprint=fingerprint,
+                        w_init_samples=samples, training=training)
     if generator is not None:
         mapping = getattr(generator, "mapping", generator)
-        if bundle.w_dim != generator.w_dim:
-            raise FlowCheckpointError(path, f"flow is for w_dim={bundle.w_dim}, the generator has {generator.w_dim}")
         if not force and mapping_fingerprint(mapping) != bundle.generator_fingerprint:
             raise FlowCheckpointError(path, "this flow was trained for a different generator (mapping weights "
                                             "differ); train one for it with train_flow.py, or pass --force")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import numbers
 from typing import Iterator
 
 import torch
@@ -23,6 +24,10 @@ from nflows.transforms.made import MaskedLinear
 from torch import nn
 
 LOG_2PI = math.log(2.0 * math.pi)
+MAX_FEATURES = 8192
+MAX_BLOCKS = 64
+MAX_HIDDEN_FEATURES = 16384
+MAX_MADE_RESIDUAL_BLOCKS = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +39,22 @@ class FlowConfig:
     hidden_features: int = 1024
     made_residual_blocks: int = 2  # nflows' default depth of each MADE; the paper does not say
     batch_norm: bool = True  # official code: a batch-norm flow layer after each MADE
+
+    def __post_init__(self) -> None:
+        """Refuse an implausible config (it may come from an untrusted flow file) before a flow is built for it:
+        ``ValueError`` naming the field. The bounds are far above the paper's flow (d = 512, width 1024, 5 blocks)."""
+        for name, minimum, maximum in (("features", 1, MAX_FEATURES), ("num_blocks", 1, MAX_BLOCKS),
+                                       ("hidden_features", 1, MAX_HIDDEN_FEATURES),
+                                       ("made_residual_blocks", 0, MAX_MADE_RESIDUAL_BLOCKS)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"{name} must be an integer, got {type(value).__name__}")
+            if not minimum <= value <= maximum:
+                shown = int(value) if abs(value) < 10 ** 18 else f"an integer of {int(value).bit_length()} bits"
+                raise ValueError(f"{name} must be an integer from {minimum} to {maximum}, got {shown}")
+            object.__setattr__(self, name, int(value))
+        if not isinstance(self.batch_norm, bool):
+            raise ValueError(f"batch_norm must be true or false, got {type(self.batch_norm).__name__}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -51,6 +51,7 @@ from .settings import InversionSettings, RefineSettings, SearchSettings
 
 RESULT_COLUMNS = ["file", "status", "factor", "preset", "samples", "lr_l1_rls", "lr_l1_final", "rls_steps",
                   "refine_steps", "seconds", "note"]
+FACE_COLUMNS = ["photo", "face", "score", "box", "lr_size"]  # rows of faces cut from photos (invert.py --photos)
 STD_MAP_FULL_SCALE = 0.25  # a per-pixel std of 0.25 (on the [0, 1] scale) is drawn white
 MAX_RESTARTS = 3  # restarts of a diverged image, each at a tenth of the previous learning rate
 LR_DROP = 10.0
@@ -122,7 +123,7 @@ class InversionJob:
                  *, batch_size: int = 4, num_samples: int = 1, seed: int = 0,
                  trainer: TrainerOptions | None = None, progress=None,
                  log: Callable[[str], None] = print, writes_summary: bool = True,
-                 stop: StopRequests | None = None) -> None:
+                 stop: StopRequests | None = None, save_inputs: bool = False) -> None:
         self.generator = generator.eval().requires_grad_(False)
         self.flow = flow
         self.settings = settings
@@ -135,6 +136,8 @@ class InversionJob:
         self.log = log
         self.writes_summary = writes_summary  # with several ranks, only rank 0 rewrites results.csv
         self.stop = stop
+        self.save_inputs = save_inputs  # also write each input as <stem>_lr.png (inputs made here, e.g. face crops)
+        self.extras: dict[str, dict] = {}  # per stem: {"row": {...}, "payload": {...}} added to its outputs
         self.total = 0  # images of this run (finished before or now), for "N of M done"
         self.done = 0
         self._tasks = None
@@ -182,7 +185,9 @@ class InversionJob:
         rows += [{"file": r.path.name, "status": "skipped", "note": r.reason} for r in rejected]
         rows.sort(key=lambda r: r["file"])
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
+        columns = RESULT_COLUMNS[:1] + FACE_COLUMNS + RESULT_COLUMNS[1:] \
+            if any("photo" in row for row in rows) else RESULT_COLUMNS
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
         path = self.out_dir / "results.csv"
@@ -351,7 +356,7 @@ class InversionJob:
         first = samples[0]
         notes = [image.note] if image.note else []
         notes += [note for s in samples for note in s.notes]
-        return {"file": image.path.name, "factor": image.factor, "preset": self.settings.name,
+        return {**self.extras.get(image.stem, {}).get("row", {}), "file": image.path.name, "factor": image.factor, "preset": self.settings.name,
                 "samples": len(samples), "rls_steps": first.rls_steps, "refine_steps": first.refine_steps,
                 "seconds": round(sum(s.seconds for s in samples), 2), "note": "; ".join(notes),
                 "fingerprint": self._fingerprint}
@@ -373,7 +378,7 @@ class InversionJob:
 
     def write_outputs(self, image: LowResImage, samples: list[SampleResult]) -> dict:
         out = self.out_dir
-        names = output_names(image.stem, len(samples))
+        names = output_names(image.stem, len(samples), self.save_inputs)
         earlier = recorded_outputs(read_record(out, image.stem), image.stem)
         # Claimed before the first write, so that files left by a write that fails (a full disk) are known to be
         # ours on the rerun; the image only counts as finished once the final row replaces this one.
@@ -381,7 +386,10 @@ class InversionJob:
         final = [s.image if s.image is not None else s.image_rls for s in samples]
         save_png_atomic(to_uint8(final[0][0]), out / f"{image.stem}.png")
         save_png_atomic(to_uint8(samples[0].image_rls[0]), out / f"{image.stem}_rls.png")
+        if self.save_inputs:
+            save_png_atomic(to_uint8(image.pixels), out / f"{image.stem}_lr.png")
         payload = {
+            **self.extras.get(image.stem, {}).get("payload", {}),
             "preset": self.settings.name, "factor": image.factor, "source": image.path.name,
             "ws": torch.cat([s.ws if s.ws is not None else s.ws_rls for s in samples]),
             "ws_rls": torch.cat([s.ws_rls for s in samples]),
@@ -417,12 +425,12 @@ class InversionJob:
 
     def refuse_unsafe(self, images: list[LowResImage]) -> tuple[list[LowResImage], list[Rejected]]:
         """Inputs whose outputs would collide with another input's or overwrite a file that is not ours."""
-        collisions = claim_output_names([image.stem for image in images], self.num_samples)
+        collisions = claim_output_names([image.stem for image in images], self.num_samples, self.save_inputs)
         usable, refused = [], []
         for image in images:
             if image.stem in collisions:
                 refused.append(Rejected(image.path, collisions[image.stem]))
-            elif foreign := foreign_files(self.out_dir, image.stem, self.num_samples):
+            elif foreign := foreign_files(self.out_dir, image.stem, self.num_samples, self.save_inputs):
                 refused.append(Rejected(image.path, f"{self.out_dir / foreign[0]} exists and was not written by "
                                                     "this tool; move it or choose another --out-dir"))
             else:
@@ -441,11 +449,14 @@ class InversionJob:
             self.progress.advance(self._tasks[0])
         return row
 
-    def run(self, images: list[LowResImage], rejected: list[Rejected] = ()) -> list[dict]:
-        """Process ``images`` (skipping finished ones) and return their result rows. ``rejected`` gains the
-        inputs refused for their output names."""
+    def run(self, images: list[LowResImage], rejected: list[Rejected] = (), shard: tuple[int, int] = (0, 1)
+            ) -> list[dict]:
+        """Process ``images`` (skipping finished ones) and return their result rows; with ``shard=(rank, world)``
+        only every world-th image from rank on (the refusals below are decided on the whole list, so that all
+        ranks agree). ``rejected`` gains the inputs refused for their output names."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(self.out_dir)
+        if self.writes_summary:
+            remove_stale_temporaries(self.out_dir)
         self._fingerprint = self.fingerprint
         images, refused = self.refuse_unsafe(images)
         for item in refused:
@@ -454,6 +465,8 @@ class InversionJob:
             rejected.extend(refused)
         else:
             rejected = [*rejected, *refused]
+        rank, world = shard
+        images = images[rank::world]
         todo = [image for image in images if not self.is_finished(image)]
         self.total, self.done = len(images), len(images) - len(todo)
         self.log(f"{len(images)} image(s) to super-resolve with preset '{self.settings.name}' "

@@ -1,82 +1,116 @@
 """NVIDIA stylegan2-ada-pytorch / stylegan3-repo StyleGAN2 snapshots (``.pkl``), read without NVIDIA's code.
 
 Reference: ``shared/reference/stylegan2-checkpoint-formats.md`` section 2. Hyper-parameters come from
-``G_ema``'s ``init_kwargs``; tensors are renamed to ours by dropping the fixed FIR buffers.
+``G_ema``'s ``init_kwargs``; tensors are renamed to ours by dropping the fixed FIR buffers. Every value read from
+the pickle is checked for its type before use: the file is untrusted input (see ``safe_unpickler``).
 """
 from __future__ import annotations
 
+import numbers
 import os
-import pickle
 from typing import Any
 
 import torch
 
 from .checkpoint_errors import CheckpointError
 from .networks import GeneratorConfig
-from .safe_unpickler import ForbiddenGlobalError, PersistentObject, restricted_load
+from .safe_unpickler import PersistentObject, UntrustedFileError, restricted_load_file
 
 TF_PICKLE_HINT = ("this looks like an original TensorFlow StyleGAN2 pickle; convert it first with "
                   "stylegan2-ada-pytorch's legacy.py or rosinality's convert_weight.py")
+# NVIDIA's defaults for what a snapshot may leave out (reference section 2).
+_DEFAULTS = {"img_channels": 3, "num_layers": 8, "lr_multiplier": 0.01, "channel_base": 32768, "channel_max": 512}
 
 
 def read_snapshot(path: str | os.PathLike) -> dict:
     """Unpickle a snapshot dict safely (see ``safe_unpickler``)."""
     try:
-        with open(path, "rb") as stream:
-            snapshot = restricted_load(stream)
-    except ForbiddenGlobalError as err:
+        snapshot = restricted_load_file(path)
+    except UntrustedFileError as err:
         reason = str(err)
-        if err.module.startswith("dnnlib.tflib"):
+        if (err.refused_module or "").startswith("dnnlib.tflib"):
             reason = f"{reason}; {TF_PICKLE_HINT}"
         raise CheckpointError(path, reason) from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            RuntimeError) as err:
-        raise CheckpointError(path, f"not a readable pickle ({type(err).__name__}: {err})") from None
     if not isinstance(snapshot, dict):
         raise CheckpointError(path, f"expected a snapshot dict with 'G_ema', found {type(snapshot).__name__}")
     return snapshot
 
 
-def _kwarg(kwargs: dict, name: str, default: Any) -> Any:
-    value = kwargs.get(name, default)
+def _shown(value: Any) -> str:
+    """A value from the file in a message: short, one line (its type when it is not a plain scalar)."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return repr(value)[:40]
+    return f"a {type(value).__name__}"
+
+
+def _section(path: str | os.PathLike, kwargs: dict, name: str) -> dict:
+    value = kwargs.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CheckpointError(path, f"G_ema.init_kwargs: '{name}' is {_shown(value)}, expected a dict")
+    return value
+
+
+def _kwarg(section: dict, name: str, default: Any) -> Any:
+    value = section.get(name, default)
     return default if value is None and default is not None else value
 
 
+def _is(value: Any, expected: str | list) -> bool:
+    """``value == expected`` for plain values only (a numpy scalar or a tensor from the file compares oddly)."""
+    if isinstance(expected, str):
+        return isinstance(value, str) and value == expected
+    return (type(value) in (list, tuple) and len(value) == len(expected)
+            and all(type(v) in (int, float) and v == e for v, e in zip(value, expected)))
+
+
+def _refuse_unsupported(path: str | os.PathLike, kwargs: dict, mapping: dict, synthesis: dict) -> None:
+    c_dim = kwargs.get("c_dim")
+    c_dim = 0 if c_dim is None else c_dim
+    if isinstance(c_dim, bool) or not isinstance(c_dim, numbers.Integral) or c_dim < 0:
+        raise CheckpointError(path, f"G_ema.init_kwargs: c_dim is {_shown(c_dim)}, expected an integer >= 0")
+    if c_dim > 0:
+        raise CheckpointError(path, f"conditional generator (c_dim={int(c_dim)}) is not supported")
+    architecture = synthesis.get("architecture", "skip")
+    if not _is(architecture, "skip"):
+        raise CheckpointError(path, f"synthesis architecture {_shown(architecture)} is not supported (only 'skip')")
+    for section in (mapping, synthesis):
+        activation = section.get("activation", "lrelu")
+        if not _is(activation, "lrelu"):
+            raise CheckpointError(path, f"activation={_shown(activation)} is not supported (only 'lrelu')")
+    if not _is(synthesis.get("resample_filter", [1, 3, 3, 1]), [1, 3, 3, 1]):
+        raise CheckpointError(path, "only the [1,3,3,1] resample filter is supported")
+
+
 def config_from_init_kwargs(path: str | os.PathLike, g_ema: PersistentObject) -> GeneratorConfig:
-    """Translate ``G_ema.init_kwargs`` into our config, refusing what we do not implement."""
+    """Translate ``G_ema.init_kwargs`` into our config, refusing what we do not implement or what is implausible
+    (``GeneratorConfig`` checks every value, before any memory is spent on it)."""
     kwargs = g_ema.init_kwargs
-    mapping_kwargs = dict(kwargs.get("mapping_kwargs") or {})
-    synthesis_kwargs = dict(kwargs.get("synthesis_kwargs") or {})
-    if int(kwargs.get("c_dim", 0) or 0) > 0:
-        raise CheckpointError(path, f"conditional generator (c_dim={kwargs['c_dim']}) is not supported")
-    architecture = synthesis_kwargs.get("architecture", "skip")
-    if architecture != "skip":
-        raise CheckpointError(path, f"synthesis architecture '{architecture}' is not supported (only 'skip')")
-    synthesis = g_ema.modules.get("synthesis")
-    block_names = set(synthesis.modules) if isinstance(synthesis, PersistentObject) else set()
+    mapping, synthesis = _section(path, kwargs, "mapping_kwargs"), _section(path, kwargs, "synthesis_kwargs")
+    _refuse_unsupported(path, kwargs, mapping, synthesis)
+    network = g_ema.modules.get("synthesis")
+    block_names = set(network.modules) if isinstance(network, PersistentObject) else set()
     if not block_names or not all(name.startswith("b") and name[1:].isdigit() for name in block_names):
         raise CheckpointError(path, "the synthesis network is not StyleGAN2's (StyleGAN3 layers "
                                     f"{sorted(block_names)[:3]}...); only StyleGAN2 is supported")
-    for key in ("activation",):
-        for section in (mapping_kwargs, synthesis_kwargs):
-            if section.get(key, "lrelu") != "lrelu":
-                raise CheckpointError(path, f"{key}='{section[key]}' is not supported (only 'lrelu')")
-    if list(synthesis_kwargs.get("resample_filter", [1, 3, 3, 1])) != [1, 3, 3, 1]:
-        raise CheckpointError(path, "only the [1,3,3,1] resample filter is supported")
+    missing = [name for name in ("img_resolution", "z_dim", "w_dim") if kwargs.get(name) is None]
+    if missing:
+        raise CheckpointError(path, f"G_ema.init_kwargs lacks {', '.join(missing)}")
     try:
         return GeneratorConfig(
-            img_resolution=int(kwargs["img_resolution"]),
-            z_dim=int(kwargs["z_dim"]),
-            w_dim=int(kwargs["w_dim"]),
-            img_channels=int(kwargs.get("img_channels", 3)),
-            mapping_layers=int(_kwarg(mapping_kwargs, "num_layers", 8)),
-            mapping_lr_multiplier=float(_kwarg(mapping_kwargs, "lr_multiplier", 0.01)),
-            channel_base=int(_kwarg(synthesis_kwargs, "channel_base", 32768)),
-            channel_max=int(_kwarg(synthesis_kwargs, "channel_max", 512)),
-            conv_clamp=None if synthesis_kwargs.get("conv_clamp") is None else float(synthesis_kwargs["conv_clamp"]),
+            img_resolution=kwargs["img_resolution"],
+            z_dim=kwargs["z_dim"],
+            w_dim=kwargs["w_dim"],
+            img_channels=_kwarg(kwargs, "img_channels", _DEFAULTS["img_channels"]),
+            mapping_layers=_kwarg(mapping, "num_layers", _DEFAULTS["num_layers"]),
+            mapping_lr_multiplier=_kwarg(mapping, "lr_multiplier", _DEFAULTS["lr_multiplier"]),
+            channel_base=_kwarg(synthesis, "channel_base", _DEFAULTS["channel_base"]),
+            channel_max=_kwarg(synthesis, "channel_max", _DEFAULTS["channel_max"]),
+            conv_clamp=synthesis.get("conv_clamp"),
         )
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(path, f"G_ema.init_kwargs is incomplete or invalid ({err})") from None
+    except ValueError as err:
+        raise CheckpointError(path, f"implausible G_ema.init_kwargs: {err}") from None
 
 
 def state_dict_from_snapshot(g_ema: PersistentObject) -> dict[str, torch.Tensor]:
@@ -89,9 +123,12 @@ def load_nvidia_pickle(path: str | os.PathLike) -> tuple[GeneratorConfig, dict[s
     snapshot = read_snapshot(path)
     g_ema = snapshot.get("G_ema")
     if not isinstance(g_ema, PersistentObject):
-        found = ", ".join(sorted(map(str, snapshot))) or "nothing"
+        found = ", ".join(sorted(k[:40] if isinstance(k, str) else _shown(k) for k in snapshot)) or "nothing"
         raise CheckpointError(path, f"no 'G_ema' network in the snapshot (found: {found}); the non-averaged "
                                     "'G' is deliberately not used")
     if g_ema.class_name != "Generator":
-        raise CheckpointError(path, f"'G_ema' is a {g_ema.class_name}, not a Generator")
-    return config_from_init_kwargs(path, g_ema), state_dict_from_snapshot(g_ema)
+        raise CheckpointError(path, f"'G_ema' is {_shown(g_ema.class_name)}, not a Generator")
+    try:
+        return config_from_init_kwargs(path, g_ema), state_dict_from_snapshot(g_ema)
+    except UntrustedFileError as err:  # a malformed module tree
+        raise CheckpointError(path, str(err)) from None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+import re
 from typing import Literal, Sequence
 
 import torch
@@ -17,6 +19,34 @@ from .filters import binomial_kernel, upsample2d
 from .layers import EqualizedLinear, SynthesisLayer, ToRGBLayer
 
 NoiseMode = Literal["const", "random", "none"]
+
+MAX_RESOLUTION = 4096
+MAX_LATENT_DIM = 8192
+MAX_IMG_CHANNELS = 16
+MAX_MAPPING_LAYERS = 64
+MAX_CHANNELS = 8192
+MAX_CHANNEL_BASE = 2 ** 30
+
+
+def _checked_int(name: str, value: object, minimum: int, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {type(value).__name__}")
+    if not minimum <= value <= maximum:
+        shown = int(value) if abs(value) < 10 ** 18 else f"an integer of {int(value).bit_length()} bits"
+        raise ValueError(f"{name} must be an integer from {minimum} to {maximum}, got {shown}")
+    return int(value)
+
+
+def _checked_positive_float(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range
+        number = math.inf
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {number}")
+    return number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,13 +66,34 @@ class GeneratorConfig:
     channel_base: int = 32768
     channel_max: int = 512
     conv_clamp: float | None = None
+    # How the training faces were cropped, which photos must be aligned to (``rls_lightning.photos.alignment``):
+    # NVIDIA's and rosinality's files are FFHQ-aligned; our demo model uses faces64's tighter crop.
+    framing: str = "ffhq"
 
     def __post_init__(self) -> None:
+        """Refuse what no StyleGAN2 can be (a config may come from an untrusted file): ``ValueError`` naming the field.
+
+        Integers are stored as ``int`` and reals as ``float`` (numpy scalars of a pickle included). The upper bounds
+        are far above every published model (official: 1024 px, 512-d latents, 8 mapping layers, 512 channels);
+        they exist so that an implausible file is refused before anything is allocated for it.
+        """
+        for name, minimum, maximum in (("img_resolution", 4, MAX_RESOLUTION), ("z_dim", 1, MAX_LATENT_DIM),
+                                       ("w_dim", 1, MAX_LATENT_DIM), ("img_channels", 1, MAX_IMG_CHANNELS),
+                                       ("mapping_layers", 1, MAX_MAPPING_LAYERS), ("channel_max", 1, MAX_CHANNELS),
+                                       ("channel_base", 1, MAX_CHANNEL_BASE)):
+            object.__setattr__(self, name, _checked_int(name, getattr(self, name), minimum, maximum))
         res = self.img_resolution
-        if res < 4 or res & (res - 1):
-            raise ValueError(f"img_resolution must be a power of two >= 4, got {res}")
-        if self.mapping_layers < 1:
-            raise ValueError(f"mapping_layers must be >= 1, got {self.mapping_layers}")
+        if res & (res - 1):
+            raise ValueError(f"img_resolution must be a power of two from 4 to {MAX_RESOLUTION}, got {res}")
+        if self.channel_base < res:  # C(r) = min(channel_base // r, channel_max) must be >= 1 up to r = res
+            raise ValueError(f"channel_base {self.channel_base} leaves no channels at {res} px "
+                             f"(channel_base // resolution must be >= 1, so channel_base >= {res})")
+        object.__setattr__(self, "mapping_lr_multiplier",
+                           _checked_positive_float("mapping_lr_multiplier", self.mapping_lr_multiplier))
+        if self.conv_clamp is not None:
+            object.__setattr__(self, "conv_clamp", _checked_positive_float("conv_clamp", self.conv_clamp))
+        if not isinstance(self.framing, str) or not re.fullmatch(r"[a-z0-9_-]{1,32}", self.framing):
+            raise ValueError(f"framing must be a short lower-case name such as 'ffhq', got {self.framing!r:.40}")
 
     @property
     def resolution_log2(self) -> int:

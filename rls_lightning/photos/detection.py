@@ -1,0 +1,212 @@
+"""Finding faces and their five landmarks in a photo: facenet-pytorch's MTCNN (Zhang et al. 2016), on the CPU.
+
+MTCNN's P-, R- and O-net weights ship inside the facenet-pytorch wheel (``facenet_pytorch/data/*.pt``), so
+nothing is downloaded. Its smallest face is set by ``min_face_size`` (default 20 px) and its landmarks come from
+a 48 x 48 resample of each face box, so tiny faces are found, and located, on an enlarged copy of the photo:
+
+1. *search*: the photo is enlarged (Pillow bicubic) by ``search_upsample(...)`` so that a face whose box is
+   ``min_face_px`` photo pixels wide is ``SEARCH_FACE_PX`` pixels wide, within a pixel budget;
+2. *refine* (optional): every face found is cut out again around its box, resampled (antialiased bicubic,
+   ``crop.warp_affine``) so that the box is ``REFINE_FACE_PX`` wide, and detected again on that window and on
+   its mirror image; the landmarks of the two (the mirror's flipped back, left and right swapped) are averaged,
+   which cancels the detector's left-right asymmetric errors.
+
+Coordinates are converted to the pixel-corner convention of ``alignment``: MTCNN's points and boxes count from
+the centre of the first pixel as 1 (the MATLAB original's convention, kept by the port; measured here with a
+mirror test: ``x(image) + x(mirror) - W`` averages +1.2 to +1.4 input pixels over 200 faces at three scales,
+where the corner convention gives 0 and a 1-based one +1), so 0.5 is subtracted.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .crop import warp_affine
+
+# MTCNN's coordinates minus this are in the pixel-corner convention (see the module docstring)
+_MTCNN_OFFSET = 0.5
+# the search pass enlarges the photo so that the smallest face sought has a box this wide
+SEARCH_FACE_PX = 40.0
+# ...but never beyond this many pixels (the pass costs about 0.1 s per megapixel on one CPU core)
+SEARCH_MAX_PIXELS = 6_000_000
+SEARCH_MAX_UPSAMPLE = 8.0
+# the refinement windows: the face box resampled to each of these widths, in a square window this many
+# boxes wide
+REFINE_FACE_PX: tuple[float, ...] = (48.0, 96.0)
+REFINE_WINDOW_BOXES = 2.0
+# average the window's landmarks with its mirror image's (off only to measure what the mirror buys)
+_REFINE_MIRROR = True
+# MTCNN's stage thresholds (P-, R-, O-net); its default, so scores below 0.7 never come out
+_THRESHOLDS = (0.6, 0.7, 0.7)
+# the default ``min_score``: the largest ``O-net`` probability measured on faceless photos was 0.99971 (see
+# scripts/measure_photo_alignment.py), true faces at crop widths >= 16 px score >= 0.9999 in 99% of cases
+DEFAULT_MIN_SCORE = 0.9995
+DEFAULT_MIN_FACE_PX = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Detection:
+    """One face: ``box`` ``(x0, y0, x1, y1)`` and ``landmarks`` ``[5, 2]`` (left eye, right eye, nose, mouth left,
+    mouth right, "left" meaning smaller x in an upright face) in photo pixels, pixel-corner convention; ``score``:
+    MTCNN's O-net face probability."""
+
+    box: np.ndarray
+    score: float
+    landmarks: np.ndarray
+
+    @property
+    def size(self) -> float:
+        """The box's geometric-mean side, in photo pixels."""
+        return float(math.sqrt(max(self.box[2] - self.box[0], 0) * max(self.box[3] - self.box[1], 0)))
+
+
+@functools.lru_cache(maxsize=4)
+def _mtcnn(min_face_size: int):
+    """One MTCNN per minimum face size, built once (the three nets are tiny, about 2 MB together)."""
+    from facenet_pytorch import MTCNN
+
+    return MTCNN(min_face_size=min_face_size, thresholds=list(_THRESHOLDS), keep_all=True, device="cpu").eval()
+
+
+def _as_uint8(image) -> np.ndarray:
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise ValueError(f"expected a PIL image or a uint8 [H, W, 3] array, got {array.dtype} {array.shape}")
+    return array
+
+
+def search_upsample(height: int, width: int, min_face_px: float) -> float:
+    """The factor the search pass enlarges a ``height x width`` photo by (see the module docstring): enough to
+    bring a box of ``min_face_px`` to ``SEARCH_FACE_PX``, at most ``SEARCH_MAX_UPSAMPLE``, within
+    ``SEARCH_MAX_PIXELS``, and at least 1 (the photo is never reduced)."""
+    wanted = min(SEARCH_FACE_PX / min_face_px, SEARCH_MAX_UPSAMPLE)
+    budget = math.sqrt(SEARCH_MAX_PIXELS / (height * width))
+    return max(1.0, min(wanted, budget))
+
+
+def _detect_batch(images: np.ndarray, min_face_size: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """MTCNN on a ``[N, H, W, 3]`` uint8 batch: per image ``(boxes [K, 4], scores [K], landmarks [K, 5, 2])`` in the
+    pixel-corner convention of that image."""
+    with torch.inference_mode():
+        boxes, scores, points = _mtcnn(int(min_face_size)).detect(images, landmarks=True)
+    out = []
+    for b, s, p in zip(boxes, scores, points):
+        if b is None:
+            out.append((np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))))
+        else:
+            out.append((np.asarray(b, dtype=np.float64) - _MTCNN_OFFSET, np.asarray(s, dtype=np.float64),
+                        np.asarray(p, dtype=np.float64) - _MTCNN_OFFSET))
+    return out
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of box ``a`` [4] with boxes ``b`` [K, 4]."""
+    x0, y0 = np.maximum(a[0], b[:, 0]), np.maximum(a[1], b[:, 1])
+    x1, y1 = np.minimum(a[2], b[:, 2]), np.minimum(a[3], b[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = lambda r: np.clip(r[..., 2] - r[..., 0], 0, None) * np.clip(r[..., 3] - r[..., 1], 0, None)  # noqa: E731
+    return inter / np.maximum(area(a) + area(b) - inter, 1e-12)
+
+
+def _search(photo: np.ndarray, min_face_px: float, upsample: float | None) -> list[Detection]:
+    h, w = photo.shape[:2]
+    up = search_upsample(h, w, min_face_px) if upsample is None else float(upsample)
+    big = photo
+    if up > 1:
+        big = np.asarray(Image.fromarray(photo).resize((round(w * up), round(h * up)), Image.BICUBIC))
+    sx, sy = big.shape[1] / w, big.shape[0] / h  # exact factors of the rounded size, corner to corner
+    # MTCNN's pyramid starts where its 12 px P-net window covers min_face; no face is larger than the photo
+    min_face = min(max(12, int(min_face_px * min(sx, sy))), min(big.shape[:2]))
+    if min_face < 12:  # smaller than P-net's window even enlarged: MTCNN has no scale to look at
+        return []
+    boxes, scores, points = _detect_batch(big[None], min_face)[0]
+    scale = np.array([sx, sy])
+    return [Detection(box=b / np.tile(scale, 2), score=float(s), landmarks=p / scale)
+            for b, s, p in zip(boxes, scores, points)]
+
+
+def _window_views(source: np.ndarray, found: list[Detection], face_px: float) -> list[list[tuple]]:
+    """Per detection, the ``(box [4], landmarks [5, 2])`` (photo coordinates) that MTCNN finds on a window
+    around it in which its box is ``face_px`` wide, and on that window's mirror image."""
+    side = int(round(face_px * REFINE_WINDOW_BOXES))
+    windows, to_photo = [], []
+    for det in found:
+        centre = (det.box[:2] + det.box[2:]) / 2
+        s = max(det.size, 1.0) / face_px  # photo pixels per window pixel
+        # window -> photo: a scale about the box centre, which lands on the window's centre
+        matrix = np.array([[s, 0.0, centre[0] - s * side / 2], [0.0, s, centre[1] - s * side / 2]])
+        window = warp_affine(source, matrix, (side, side))
+        windows.append((np.clip(window, 0, 1) * 255 + 0.5).astype(np.uint8))
+        to_photo.append(matrix)
+    mirrors = [np.ascontiguousarray(wnd[:, ::-1]) for wnd in windows] if _REFINE_MIRROR else []
+    results = _detect_batch(np.stack(windows + mirrors), int(face_px / 2))
+    low, high = side / 2 - face_px / 2, side / 2 + face_px / 2
+    centre_box = np.array([low, low, high, high])
+    views: list[list[tuple]] = []
+    for i in range(len(found)):
+        these = []
+        for j in (i, i + len(found))[:2 if _REFINE_MIRROR else 1]:
+            boxes, _, points = results[j]
+            if not len(boxes):
+                continue
+            if j >= len(found):  # back to the unmirrored window: x -> side - x, and left and right swap
+                boxes = np.stack([side - boxes[:, 2], boxes[:, 1], side - boxes[:, 0], boxes[:, 3]], axis=1)
+                points = points[:, [1, 0, 2, 4, 3]] * np.array([-1.0, 1.0]) + np.array([side, 0.0])
+            overlap = _iou(centre_box, boxes)
+            k = int(np.argmax(overlap))
+            if overlap[k] >= 0.3:  # the face the window was cut around, not a neighbour
+                m = to_photo[i]
+                # the window is an axis-aligned scale and shift of the photo: boxes map corner to corner
+                box = (boxes[k].reshape(2, 2) @ m[:, :2].T + m[:, 2]).reshape(-1)
+                these.append((box, points[k] @ m[:, :2].T + m[:, 2]))
+        views.append(these)
+    return views
+
+
+def _refine(photo: np.ndarray, found: list[Detection]) -> list[Detection]:
+    """The refinement pass (see the module docstring); a face no window confirms keeps its search result."""
+    if not found:
+        return found
+    source = photo.astype(np.float64) / 255
+    views: list[list[tuple]] = [[] for _ in found]
+    for face_px in REFINE_FACE_PX:
+        for mine, more in zip(views, _window_views(source, found, face_px)):
+            mine.extend(more)
+    refined = []
+    for det, these in zip(found, views):
+        if not these:
+            refined.append(det)
+            continue
+        # the score stays the search pass's, the one ``min_score`` was applied to
+        refined.append(Detection(box=np.mean([v[0] for v in these], axis=0), score=det.score,
+                                 landmarks=np.mean([v[1] for v in these], axis=0)))
+    return refined
+
+
+def detect_faces(image, min_score: float = DEFAULT_MIN_SCORE, max_faces: int = 64, *,
+                 min_face_px: float = DEFAULT_MIN_FACE_PX, refine: bool = True,
+                 upsample: float | None = None) -> list[Detection]:
+    """Faces in ``image`` (a PIL image or a uint8 ``[H, W, 3]`` RGB array), largest first (by box area), at most
+    ``max_faces`` of them, each with an MTCNN score of at least ``min_score``.
+
+    ``min_face_px``: the smallest face box (photo pixels, about 0.85 of the faces64 crop's width) the search is
+    tuned for; smaller ones may still be found. ``refine``: run the refinement pass (module docstring).
+    ``upsample``: the search pass's enlargement, instead of ``search_upsample``'s (1: search the photo as is).
+    """
+    photo = _as_uint8(image)
+    if max_faces < 1:
+        return []
+    found = [d for d in _search(photo, float(min_face_px), upsample) if d.score >= min_score]
+    found.sort(key=lambda d: -d.size)
+    found = found[:max_faces]
+    if refine:
+        found = _refine(photo, found)
+    found.sort(key=lambda d: -d.size)
+    return found

@@ -1,0 +1,254 @@
+"""The one image decoder (image_io.read_image) and the LR reader built on it (lr_images), checked against
+numbers computed independently with numpy and Pillow."""
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from rls_lightning.image_io import ImageReadError, ImageTooLarge, load_rgb, read_image
+from rls_lightning.lr_images import load_low_res, scan_directory
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------------------- 16-bit PNG writer
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _paeth(a: int, b: int, c: int) -> int:
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    return a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+
+
+def write_png16(path: Path, samples: np.ndarray) -> None:
+    """A 16-bit PNG (gray, RGB or RGBA from ``[H, W, 1|3|4]`` uint16), written byte by byte (Pillow cannot
+    write 48-bit RGB); row y uses PNG filter y % 5, so that every filter is decoded with 6- or 8-byte pixels."""
+    h, w, c = samples.shape
+    raw = np.frombuffer(samples.astype(">u2").tobytes(), np.uint8).reshape(h, -1).astype(int)
+    bpp = 2 * c
+    body, prev = bytearray(), np.zeros(raw.shape[1], int)
+    for y, row in enumerate(raw):
+        left = np.concatenate([np.zeros(bpp, int), row[:-bpp]])
+        up_left = np.concatenate([np.zeros(bpp, int), prev[:-bpp]])
+        predictors = [0, left, prev, (left + prev) // 2,
+                      np.array([_paeth(a, b, d) for a, b, d in zip(left, prev, up_left)])]
+        body.append(y % 5)
+        body += bytes(((row - predictors[y % 5]) % 256).astype(np.uint8))
+        prev = row
+    header = struct.pack(">IIBBBBB", w, h, 16, {1: 0, 3: 2, 4: 6}[c], 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(body))
+                     + _png_chunk(b"IEND", b""))
+
+
+def write_blank_png(path: Path, side: int) -> None:
+    """A ``side`` x ``side`` black RGB PNG, compressed row by row (the test never holds its pixels)."""
+    packer, row = zlib.compressobj(1), b"\x00" * (1 + 3 * side)
+    body = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+                     + _png_chunk(b"IDAT", body) + _png_chunk(b"IEND", b""))
+
+
+# ---------------------------------------------------------------------------------------------- bit depths
+
+def test_48_bit_rgb_and_64_bit_rgba_pngs_keep_all_16_bits(tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 65536, (11, 13, 3), dtype=np.uint16)
+    write_png16(tmp_path / "rgb.png", rgb)
+    decoded = read_image(tmp_path / "rgb.png")
+    assert decoded.notes == []
+    np.testing.assert_allclose(decoded.pixels, rgb / 65535.0, rtol=0, atol=1e-7)
+    assert np.abs(decoded.pixels - (rgb >> 8) * 257 / 65535.0).max() > 1e-3  # the low bytes do count
+    rgba = rng.integers(0, 65536, (9, 7, 4), dtype=np.uint16)
+    write_png16(tmp_path / "rgba.png", rgba)
+    decoded = read_image(tmp_path / "rgba.png")
+    assert decoded.notes == ["alpha channel dropped"]
+    np.testing.assert_allclose(decoded.pixels, rgba[..., :3] / 65535.0, rtol=0, atol=1e-7)
+    gray = read_image(tmp_path / "rgb.png", channels=1)
+    luma = (rgb / 65535.0) @ np.array([0.299, 0.587, 0.114])
+    np.testing.assert_allclose(gray.pixels[..., 0], luma, rtol=0, atol=1e-6)
+    assert gray.notes == ["RGB converted to L"]
+
+
+def test_16_bit_grayscale_png_and_pgm_are_exact(tmp_path):
+    rng = np.random.default_rng(1)
+    gray = rng.integers(0, 65536, (8, 12), dtype=np.uint16)
+    Image.fromarray(gray).save(tmp_path / "g.png")  # Pillow writes I;16 as a 16-bit PNG
+    decoded = read_image(tmp_path / "g.png")
+    assert decoded.notes == ["grayscale replicated to RGB"] and decoded.pixels.shape == (8, 12, 3)
+    np.testing.assert_allclose(decoded.pixels, np.repeat(gray[..., None], 3, 2) / 65535.0, rtol=0, atol=1e-7)
+    (tmp_path / "g.pgm").write_bytes(b"P5\n12 8\n65535\n" + gray.astype(">u2").tobytes())
+    np.testing.assert_allclose(read_image(tmp_path / "g.pgm", channels=1).pixels[..., 0], gray / 65535.0,
+                               rtol=0, atol=1e-7)
+    rounded = read_image(tmp_path / "g.png", eight_bit=True)
+    assert rounded.notes == ["16-bit grayscale scaled to 8 bits", "grayscale replicated to RGB"]
+    np.testing.assert_allclose(rounded.pixels[..., 0], np.round(gray / 65535.0 * 255) / 255, rtol=0, atol=1e-7)
+
+
+def test_float_images_are_used_only_when_finite_and_in_range(tmp_path):
+    good = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    Image.fromarray(good).save(tmp_path / "good.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "good.tif", channels=1).pixels[..., 0], good)
+    nan = good.copy()
+    nan[2, 3] = np.nan
+    Image.fromarray(nan).save(tmp_path / "nan.tif")
+    with pytest.raises(ImageReadError, match=r"nan\.tif: 1 non-finite \(NaN or infinite\) float pixel"):
+        read_image(tmp_path / "nan.tif")
+    Image.fromarray(good * 255).save(tmp_path / "wide.tif")
+    with pytest.raises(ImageReadError, match=r"outside \[0, 1\] \(from 0 to 255\)"):
+        read_image(tmp_path / "wide.tif")
+    Image.fromarray(np.array([[1, 70000]], np.int32)).save(tmp_path / "int32.tif")
+    with pytest.raises(ImageReadError, match="no known white level"):
+        read_image(tmp_path / "int32.tif")
+
+
+@pytest.mark.parametrize("mode, note", [("L", "grayscale replicated to RGB"), ("1", "grayscale replicated to RGB"),
+                                        ("RGBA", "alpha channel dropped"), ("LA", "alpha channel dropped"),
+                                        ("P", "P converted to RGB"), ("CMYK", "CMYK converted to RGB"),
+                                        ("RGB", None)])
+def test_eight_bit_modes_are_pillows_conversion(tmp_path, mode, note):
+    rng = np.random.default_rng(2)
+    image = Image.fromarray(rng.integers(0, 256, (10, 6, 3), dtype=np.uint8)).convert(mode)
+    path = tmp_path / ("x.tif" if mode == "CMYK" else "x.png")
+    image.save(path)
+    decoded = read_image(path)
+    assert decoded.notes == ([note] if note else [])
+    np.testing.assert_array_equal(decoded.pixels, np.asarray(Image.open(path).convert("RGB"), np.float32) / 255)
+    np.testing.assert_array_equal(load_rgb(path).numpy(), decoded.pixels.transpose(2, 0, 1))
+
+
+# ------------------------------------------------------------------------------------ orientation, frames
+
+def test_exif_orientation_is_applied_and_noted(tmp_path):
+    rng = np.random.default_rng(3)
+    array = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.fromarray(array).save(tmp_path / "r.png", exif=exif)
+    decoded = read_image(tmp_path / "r.png")
+    assert decoded.notes == ["EXIF orientation 6 applied (rotated 90 degrees clockwise)"]
+    np.testing.assert_array_equal(decoded.pixels * 255, np.rot90(array, k=-1))
+    pil = ImageOps.exif_transpose(Image.open(tmp_path / "r.png"))
+    np.testing.assert_array_equal(decoded.pixels * 255, np.asarray(pil))
+    rgb16 = rng.integers(0, 65536, (5, 7, 3), dtype=np.uint16)
+    write_png16(tmp_path / "deep.png", rgb16)
+    data = (tmp_path / "deep.png").read_bytes()  # the same 48-bit file with an eXIf chunk before its pixels
+    exif[0x0112] = 3
+    before_pixels = data.index(b"IDAT") - 4
+    (tmp_path / "deep_r.png").write_bytes(data[:before_pixels] + _png_chunk(b"eXIf", exif.tobytes())
+                                          + data[before_pixels:])
+    decoded = read_image(tmp_path / "deep_r.png")
+    assert decoded.notes == ["EXIF orientation 3 applied (rotated 180 degrees)"]
+    np.testing.assert_allclose(decoded.pixels, np.rot90(rgb16, 2) / 65535.0, rtol=0, atol=1e-7)
+
+
+def test_multi_frame_files_use_the_first_frame_and_say_so(tmp_path):
+    rng = np.random.default_rng(4)
+    frames = [Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)) for _ in range(3)]
+    frames[0].save(tmp_path / "pages.tif", save_all=True, append_images=frames[1:])
+    decoded = read_image(tmp_path / "pages.tif")
+    assert decoded.notes == ["first of 3 frames used"]
+    np.testing.assert_array_equal(decoded.pixels * 255, np.asarray(frames[0]))
+    gray = [Image.fromarray(np.full((8, 8), v, np.uint8)) for v in (10, 200)]
+    gray[0].save(tmp_path / "anim.gif", save_all=True, append_images=gray[1:])
+    decoded = read_image(tmp_path / "anim.gif")
+    assert decoded.notes[0] == "first of 2 frames used"
+    assert np.allclose(decoded.pixels * 255, 10)
+
+
+# ------------------------------------------------------------------------------------- what is refused
+
+def test_folders_links_pipes_and_broken_files_are_refused_with_a_reason(tmp_path):
+    (tmp_path / "folder.png").mkdir()
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    (tmp_path / "broken.png").symlink_to(tmp_path / "nowhere.png")
+    os.mkfifo(tmp_path / "pipe.png")  # opening it would block for ever
+    Image.fromarray(np.random.default_rng(6).integers(0, 256, (16, 16), np.uint8)).save(tmp_path / "ok.png")
+    data = (tmp_path / "ok.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])  # a truncated download
+    (tmp_path / "text.png").write_text("not an image")
+    expected = {"folder.png": "a folder, not an image", "loop.png": "broken or looping symbolic link",
+                "broken.png": "broken or looping symbolic link",
+                "pipe.png": "not a regular file (a pipe, socket or device)", "text.png": "not an image file"}
+    for name, reason in expected.items():
+        with pytest.raises(ImageReadError) as err:
+            read_image(tmp_path / name)
+        assert err.value.reason == reason and str(err.value) == f"{tmp_path / name}: {reason}"
+    with pytest.raises(ImageReadError, match=r"cut\.png: unreadable image \(.*\)$"):
+        read_image(tmp_path / "cut.png")
+
+
+def test_decompression_bombs_are_refused(tmp_path, monkeypatch):
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1600 pixels: a warning, made an error
+    with pytest.raises(ImageReadError, match="possible decompression bomb"):
+        read_image(tmp_path / "bomb.png")
+
+
+def test_a_huge_png_is_refused_from_its_header_without_decoding(tmp_path):
+    write_blank_png(tmp_path / "huge.png", 9000)  # 243 MB of pixels, 1 GB as float
+    script = ("import resource, sys\n"
+              "from pathlib import Path\n"
+              "from rls_lightning.lr_images import load_low_res\n"
+              "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              "print(load_low_res(Path(sys.argv[1]), 64))\n"
+              "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n")
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "huge.png")], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr
+    reason, grown_mb = run.stdout.strip().splitlines()
+    assert reason == f"{tmp_path / 'huge.png'}: skipped, size 9000x9000 is larger than the generator's 64px output"
+    assert int(grown_mb) < 200
+    with pytest.raises(ImageTooLarge, match="size 9000x9000 is larger than the 64 px allowed here"):
+        read_image(tmp_path / "huge.png", max_side=64)
+
+
+# -------------------------------------------------------------------------------------------- LR reader
+
+def test_lr_scan_lists_every_entry_as_usable_or_rejected(tmp_path):
+    rng = np.random.default_rng(5)
+    face = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    Image.fromarray(face).save(tmp_path / "face.png")
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    Image.fromarray(face).save(tmp_path / "turned.png", exif=exif)
+    deep = rng.integers(0, 65536, (16, 16, 3), dtype=np.uint16)
+    write_png16(tmp_path / "deep.png", deep)
+    (tmp_path / "folder.png").mkdir()
+    (tmp_path / "plain-subfolder").mkdir()  # not an input: ignored, as before
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    (tmp_path / ".hidden.png").write_bytes(b"")
+    usable, rejected = scan_directory(tmp_path, 32)
+    assert {i.path.name: i.note for i in usable} == {
+        "face.png": "", "turned.png": "EXIF orientation 8 applied (rotated 90 degrees counter-clockwise)",
+        "deep.png": "48-bit RGB scaled to 8 bits per channel"}
+    assert {r.path.name: r.reason for r in rejected} == {"folder.png": "a folder, not an image",
+                                                        "loop.png": "broken or looping symbolic link"}
+    by_name = {i.path.name: i for i in usable}
+    np.testing.assert_allclose(by_name["turned.png"].pixels.permute(1, 2, 0).numpy(),
+                               np.rot90(face, k=1) / 127.5 - 1, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(by_name["deep.png"].pixels.permute(1, 2, 0).numpy(),
+                               np.round(deep / 65535 * 255) / 127.5 - 1, rtol=0, atol=1e-6)
+    assert (by_name["deep.png"].factor, by_name["face.png"].factor) == (2, 4)
+    assert scan_directory(tmp_path / "plain-subfolder", 32) == ([], [])
+
+
+def test_lr_size_problems_are_reasons(tmp_path):
+    Image.fromarray(np.zeros((8, 6), np.uint8)).save(tmp_path / "rect.png")
+    Image.fromarray(np.zeros((48, 48), np.uint8)).save(tmp_path / "big.png")
+    Image.fromarray(np.zeros((48, 24), np.uint8)).save(tmp_path / "bigrect.png")
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "ten.png")
+    reasons = {name: load_low_res(tmp_path / name, 32).reason for name in ("rect.png", "big.png", "bigrect.png",
+                                                                            "ten.png")}
+    assert reasons == {"rect.png": "not square (6x8); crop it to a square first",
+                       "big.png": "size 48x48 is larger than the generator's 32px output",
+                       "bigrect.png": "not square (24x48); crop it to a square first",
+                       "ten.png": "size 10x10 does not divide the generator's 32px by an integer factor"}
