@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import importlib
 import io
+import json
 import os
 import traceback
 from pathlib import Path
@@ -114,3 +115,14 @@ def run_case(case: Case, folder: Path) -> Outcome:
     if case.check is not None:
         case.check(folder, outcome)
     return outcome
+
+
+def finished_stems(out: Path) -> list[str]:
+    """Images whose row says ok (a row is first written as 'incomplete', before the image's files)."""
+    done = []
+    for path in sorted((out / ".progress").glob("*.json")) if (out / ".progress").is_dir() else []:
+        try:
+            done += [path.stem] if json.loads(path.read_text()).get("status") == "ok" else []
+        except ValueError:  # being replaced at this instant
+            continue
+    return done

@@ -1,10 +1,17 @@
 """Issue 16's corpus: every hostile case of every command as one parametrised test (see hostile_corpus.py)."""
+import re
+import signal
+import subprocess
+import sys
+import time
+
 import corpus_checkpoints
 import corpus_commands
 import corpus_evaluate
 import corpus_invert
 import pytest
-from hostile_corpus import run_case
+from corpus_invert import ROOT, files, invert_args, rows
+from hostile_corpus import checksums, finished_stems, run_case, run_command
 
 CASES = [*corpus_invert.CASES, *corpus_checkpoints.CASES, *corpus_evaluate.CASES, *corpus_commands.CASES]
 
@@ -16,28 +23,7 @@ def test_hostile_input(case, tmp_path):
 
 # ---------------------------------------------------------------------- what needs a real process or a patch
 
-import json  # noqa: E402
-import re  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-
-from corpus_invert import ROOT, files, invert_args, rows  # noqa: E402
-from hostile_corpus import checksums, run_command  # noqa: E402
-
 FACES = tuple(f"face{i}.png" for i in range(4))
-
-
-def finished(out) -> list[str]:
-    """Stems whose row says ``ok`` (a row being written may be unreadable for an instant: not finished)."""
-    done = []
-    for path in sorted((out / ".progress").glob("*.json")) if (out / ".progress").is_dir() else []:
-        try:
-            done += [path.stem] if json.loads(path.read_text()).get("status") == "ok" else []
-        except ValueError:
-            continue
-    return done
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -47,7 +33,7 @@ def test_signal_stops_at_a_safe_point_and_the_rerun_continues(signum, tmp_path):
     process = subprocess.Popen([sys.executable, str(ROOT / "invert.py"), *args], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
-    while time.time() < deadline and not finished(tmp_path / "out") and process.poll() is None:
+    while time.time() < deadline and not finished_stems(tmp_path / "out") and process.poll() is None:
         time.sleep(0.05)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=300)
@@ -57,7 +43,7 @@ def test_signal_stops_at_a_safe_point_and_the_rerun_continues(signum, tmp_path):
     assert len(lines) == 1, stderr
     match = re.fullmatch(rf"interrupted \({signal.Signals(signum).name}\): (\d) of 4 done; rerun to continue", lines[0])
     assert match, lines
-    done = finished(tmp_path / "out")
+    done = finished_stems(tmp_path / "out")
     assert int(match.group(1)) == len(done) and 1 <= len(done) < 4
     assert not [p for p in (tmp_path / "out").rglob("*") if ".tmp-" in p.name]  # nothing half-written
     assert {f"{stem}.png" for stem in done} <= files(tmp_path / "out")
@@ -99,7 +85,7 @@ def test_full_disk_leaves_nothing_half_written_and_the_rerun_completes(tmp_path,
     assert outcome.error_lines == [f"error: {tmp_path / 'out' / 'face0.pt'}: no space left on the device (free "
                                    "some, then rerun: finished outputs are kept)"]
     assert not [p for p in (tmp_path / "out").rglob("*") if ".tmp-" in p.name]
-    assert finished(tmp_path / "out") == []  # face0 is not counted as done
+    assert finished_stems(tmp_path / "out") == []  # face0 is not counted as done
     monkeypatch.setattr(torch, "save", real_save)
     assert run_command("invert", args).code == 0
     assert [row["status"] for row in rows(tmp_path / "out").values()] == ["ok", "ok"]

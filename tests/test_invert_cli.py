@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hostile_corpus import finished_stems
 from inversion_fixtures import known_latents, toy_flow, toy_generator
 from PIL import Image
 
@@ -118,11 +119,11 @@ def test_interrupted_run_resumes_and_skips_finished_images(models, tmp_path):
            "--refine-steps", "5"]
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
-    while time.time() < deadline and not list((out / ".progress").glob("*.json")):
+    while time.time() < deadline and not finished_stems(out):
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    done = sorted(p.stem for p in (out / ".progress").glob("*.json"))
+    done = finished_stems(out)
     assert 1 <= len(done) < 3, "the run should have been killed part-way"
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file() and p.stem.startswith(done[0])}
 
@@ -204,7 +205,7 @@ def test_out_of_memory_ends_with_one_readable_line(models, tmp_path, monkeypatch
     from rls_lightning.cli.invert import main
     from rls_lightning.inversion.job import InversionJob
 
-    def out_of_memory(self, images, rejected=()):
+    def out_of_memory(self, images, rejected=(), **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     write_lr_images(models[2], tmp_path / "lr", 1)

@@ -281,8 +281,11 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
                     overview = write_photo_overview(prepared.photos, restored, out_dir)
                 else:
                     overview = write_overview([image.path for image in images], out_dir, args.hr_dir)
-                console.print(f"done: {job.done} of {job.total} image(s) super-resolved in {out_dir} (summary: "
-                              f"{csv_path}; LR | RLS | RLS+{' | HR' if args.hr_dir else ''}: {overview})")
+                shows = ("photo | restored | faces" if args.photos is not None
+                         else f"LR | RLS | RLS+{' | HR' if args.hr_dir else ''}")
+                what = "face(s)" if args.photos is not None else "image(s)"
+                console.print(f"done: {job.done} of {job.total} {what} super-resolved in {out_dir} (summary: "
+                              f"{csv_path}; {shows}: {overview})")
         except Interrupted as err:
             if job is not None and job.total:
                 progress_note = f"{job.done} of {job.total} done; rerun to continue"
