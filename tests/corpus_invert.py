@@ -214,7 +214,7 @@ CASES = [
     Case("invert-lr-dir-is-a-file", "invert", lambda d: [*invert_args(d), "--lr-dir", str(toy_models()[0])],
          culprit="G.pt: not a folder"),
     Case("invert-no-usable-image", "invert", _empty_setup, culprit="no usable image (1 file(s) skipped"),
-    Case("invert-generator-is-a-folder", "invert", _generator_folder_setup, culprit="a folder, not a checkpoint"),
+    Case("invert-generator-is-a-folder", "invert", _generator_folder_setup, culprit="models: a folder, not a file"),
     Case("invert-generator-missing", "invert", lambda d: [*invert_args(d), "--generator", str(d / "G.pkl")],
          culprit="G.pkl: no such file"),
     Case("invert-no-flow-for-own-generator", "invert",

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from rls_lightning.cli.arguments import ParagraphHelpFormatter, parse_args
+from rls_lightning.cli.arguments import ParagraphHelpFormatter, check_input_file, parse_args
 from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.cli.errors import (UsageError, check_choice, check_float, check_hardware, check_input_dir,
                                       check_int, check_output_dir, fail, guarded)
@@ -175,13 +175,11 @@ def validate_args(args) -> Path:
         raise UsageError("--precision 16-mixed: float16 autocast needs a GPU; use bf16-mixed or 32-true on the CPU")
     out_dir = args.out_dir or default_out_dir(input_dir, args.preset)
     check_output_dir("--out-dir", out_dir, not_equal={input_option: input_dir, "--hr-dir": args.hr_dir})
-    for option, path in (("--generator", args.generator), ("--flow", args.flow)):
-        if path is not None and not path.is_file():
-            if path == DEMO_GENERATOR:
-                raise UsageError(f"{path}: the embedded demo generator is not in this checkout; pass --generator "
-                                 "and --flow")
-            raise UsageError(f"{option} {path}: " + ("a folder, not a checkpoint file" if path.is_dir()
-                                                     else "no such file"))
+    if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.is_file():
+        raise UsageError(f"{DEMO_GENERATOR}: the embedded demo generator is not in this checkout; pass --generator "
+                         "and --flow")
+    check_input_file("--generator", args.generator)
+    check_input_file("--flow", args.flow, required=False)
     return out_dir
 
 

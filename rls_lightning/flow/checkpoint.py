@@ -23,7 +23,7 @@ from torch import nn
 
 from ..atomic import torch_save_atomic
 from ..fingerprint import tensor_digest
-from ..stylegan.checkpoint_errors import one_line, printable_path
+from ..stylegan.checkpoint_errors import one_line, printable_path, read_file_head
 from ..stylegan.safe_unpickler import (TORCH_ZIP_MAGIC, UntrustedFileError, check_tensors, failures_as,
                                        load_torch_untrusted)
 from .maf import FlowConfig, LatentFlow
@@ -86,19 +86,7 @@ def save_flow(bundle: FlowBundle, path: str | os.PathLike) -> None:
 
 def _payload(path: Path) -> dict:
     """The file's top-level dict, read without running code (``safe_unpickler.load_torch_untrusted``)."""
-    if not path.exists():
-        raise FlowCheckpointError(path, "no such file")
-    if path.is_dir():
-        raise FlowCheckpointError(path, "a folder, not a flow checkpoint file")
-    if not path.is_file():
-        raise FlowCheckpointError(path, "not a regular file")
-    try:
-        with open(path, "rb") as stream:
-            head = stream.read(4)
-    except OSError as err:
-        raise FlowCheckpointError(path, f"cannot be read ({err.strerror or type(err).__name__})") from None
-    if not head:
-        raise FlowCheckpointError(path, "empty file (0 bytes)")
+    head = read_file_head(path, 4, FlowCheckpointError, "flow checkpoint file")
     if head != TORCH_ZIP_MAGIC:  # save_flow writes torch's zip container, nothing else
         raise FlowCheckpointError(path, "not an rls-lightning flow checkpoint (not a torch file; train one with "
                                         "train_flow.py)")

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from ..atomic import torch_save_atomic
-from .checkpoint_errors import CheckpointError
+from .checkpoint_errors import CheckpointError, read_file_head
 from .checkpoint_nvidia import load_nvidia_pickle
 from .checkpoint_rosinality import load_rosinality
 from .networks import Generator, GeneratorConfig
@@ -68,28 +68,10 @@ def _as_checkpoint_error(path: Path) -> contextlib.AbstractContextManager:
                        "not a usable generator checkpoint")
 
 
-def _file_head(path: Path) -> bytes:
-    """The first bytes of a regular, readable, non-empty file."""
-    if not path.exists():
-        raise CheckpointError(path, "no such file")
-    if path.is_dir():
-        raise CheckpointError(path, "a folder, not a checkpoint file")
-    if not path.is_file():
-        raise CheckpointError(path, "not a regular file")
-    try:
-        with open(path, "rb") as stream:
-            head = stream.read(16)
-    except OSError as err:
-        raise CheckpointError(path, f"cannot be read ({err.strerror or type(err).__name__})") from None
-    if not head:
-        raise CheckpointError(path, "empty file (0 bytes)")
-    return head
-
-
 def read_checkpoint(path: str | os.PathLike) -> tuple[GeneratorConfig, dict[str, torch.Tensor]]:
     """Config and our-layout state dict of the generator in ``path`` (``mapping.w_avg`` included when known)."""
     path = Path(path)
-    head = _file_head(path)
+    head = read_file_head(path, 16, CheckpointError, "checkpoint file")
     with _as_checkpoint_error(path):
         if head.startswith(TORCH_ZIP_MAGIC) or head.startswith(_TORCH_LEGACY_HEAD):
             content = load_torch_untrusted(path)
