@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw
 from .atomic import atomic_write_path
 from .cli.errors import UsageError, guarded
 from .degradations import resize_bicubic
-from .image_io import load_rgb, save_png_atomic, to_uint8
+from .image_io import ImageReadError, load_rgb, save_png_atomic, to_uint8
 from .inversion.presets import get_preset
 from .inversion.settings import InversionSettings
 from .lr_images import IMAGE_SUFFIXES
@@ -92,7 +92,11 @@ def make_lr_set(hr_paths: list[Path], factor: int, corruption: str | None, out: 
     for path in hr_paths:
         target = out / f"{path.stem}.png"
         if not target.is_file():
-            hr = load_rgb(path)[None] * 2 - 1
+            try:
+                hr = load_rgb(path)[None] * 2 - 1
+            except ImageReadError as err:  # one unreadable HR image must not stop the study
+                print(f"{err}: skipped", file=sys.stderr)
+                continue
             save_png_atomic(to_uint8(degrade(hr, factor, corruption, strength, image_seed(seed, path.name))[0]), target)
     return out
 
@@ -153,7 +157,7 @@ def run_study(name: str, hr_dir: Path, out_dir: Path, generator_path: Path, flow
               factors: list[int] | None = None, weights_dir: Path | None = None, limit: int | None = None,
               overrides: dict | None = None, batch_size: int = 4, seed: int = 0, device: str = "cpu",
               grid_rows: int = 4, log=print) -> list[dict]:
-    from .evaluate import evaluate
+    from .evaluate import evaluate, json_safe
     from .flow.checkpoint import load_flow
     from .inversion.job import InversionJob, TrainerOptions
     from .lr_images import scan_directory
@@ -196,7 +200,8 @@ def run_study(name: str, hr_dir: Path, out_dir: Path, generator_path: Path, flow
             log(f"{name} x{factor} {method.label}: " + ", ".join(f"{k} {v:.4f}" for k, v in
                                                                  results[-1]["metrics"].items()))
         rows = []
-        for path in hr_paths[:grid_rows]:
+        for path in [p for p in hr_paths if (out_dir / f"lr_x{factor}" / "bicubic" / f"{p.stem}.png").is_file()][
+                :grid_rows]:  # an unreadable HR image has no LR image and no results
             lr = np.asarray(Image.open(out_dir / f"lr_x{factor}" / "bicubic" / f"{path.stem}.png").convert("RGB"))
             row = [lr] + [np.asarray(Image.open(folder / f"{path.stem}.png").convert("RGB"))
                           for folder in columns.values()]
@@ -216,7 +221,7 @@ def run_study(name: str, hr_dir: Path, out_dir: Path, generator_path: Path, flow
     with atomic_write_path(out_dir / f"{name}.md") as tmp:
         tmp.write_text(text)
     with atomic_write_path(out_dir / f"{name}.json") as tmp:
-        tmp.write_text(json.dumps(results, indent=2))
+        tmp.write_text(json.dumps(json_safe(results), indent=2, allow_nan=False))
     if name == "tradeoff" and all("PSNR" in r["metrics"] for r in results):
         tradeoff_plot(results, out_dir / "tradeoff.png")
     return results
