@@ -276,6 +276,12 @@ def markdown(results: dict, fp: dict) -> str:
                  for r in results.values()]
         false = [str(v["at_or_above"][str(t)]) for v in fp["per_kind"].values()]
         lines.append(f"| {t} | " + " | ".join(found) + " | " + " | ".join(false) + " |")
+    lines += ["", "Mean signed corner offset of the recovered crop from the face square (default config), in the "
+              "face's axes, fractions of its side, corners TL / BL / BR / TR (inwards: the crop is smaller):", ""]
+    for width, per_config in results.items():
+        if "default" in per_config and per_config["default"]["corner_bias"]:
+            bias = per_config["default"]["corner_bias"]
+            lines.append(f"- {width} px: " + " / ".join(f"({x:+.3f}, {y:+.3f})" for x, y in bias))
     lines.append("")
     lines.append(f"Faceless photos: {fp['photos']}, detections at min_score 0: {fp['detections']}, "
                  f"highest score {fp['max_score']}.")
@@ -301,7 +307,8 @@ def main(argv: list[str] | None = None) -> None:
     results, references = measure_faces(faces, tuple(args.photo_size), args.seed, args.configs)
     fp = measure_false_positives(args.seed, args.faceless, faces)
     report = {"faces_per_width": len(faces), "photo_size": list(args.photo_size), "holdout": args.holdout,
-              "split_seed": args.split_seed, "seed": args.seed, "large_renderings_found": references, "default_min_score": detection.DEFAULT_MIN_SCORE,
+              "split_seed": args.split_seed, "seed": args.seed, "large_renderings_found": references,
+              "default_min_score": detection.DEFAULT_MIN_SCORE,
               "search_face_px": detection.SEARCH_FACE_PX, "refine_face_px": detection.REFINE_FACE_PX,
               "widths": results, "faceless": fp}
     table = markdown(results, fp)

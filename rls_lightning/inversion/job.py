@@ -3,16 +3,18 @@
 * RLS runs several images (and several samples per image) in one optimisation; per-image losses are summed,
   so the result equals one-at-a-time runs. RLS+ then refines the same batch together, each image with its own
   generator weights, early stopping and l1 ball, which again equals one-at-a-time runs.
-* Every output is written atomically. An image counts as finished once its row file
-  ``.progress/<stem>.json`` exists (written last); a new run over the same folder skips finished images.
+* Every output is written atomically. An image counts as finished once its row file ``.progress/<stem>.json``
+  says ``ok`` (it is first written as ``incomplete``, listing the files about to be written, and replaced last);
+  a new run over the same folder skips finished images.
   Output names never collide and only our own outputs are ever replaced or deleted (``outputs``).
 * A non-finite loss, latent or image is caught per image after each stage: that image alone is restarted from the
   stage's start with a learning rate ten times lower, at most ``MAX_RESTARTS`` times, said in its note; after that
   it is marked ``diverged`` and nothing of it is saved, so a NaN never reaches a PNG or a row marked ``ok``.
 * A stop request (SIGINT / SIGTERM, see ``interrupts``) ends the current optimisation after its step; the
   unfinished batch is dropped, finished images are kept, and ``Interrupted`` is raised for the caller.
-* Inputs are sharded over ranks by the caller (``images[rank::world]``); seeds are derived from the image stem
-  and sample index, so the outputs do not depend on batching or sharding.
+* With several ranks each runs every world-th image (``run(..., shard=(rank, world))``, after the refusals,
+  which all ranks decide alike on the whole list); seeds are derived from the image stem and sample index, so
+  the outputs do not depend on batching or sharding.
 """
 from __future__ import annotations
 

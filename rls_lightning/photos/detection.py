@@ -11,16 +11,19 @@ a 48 x 48 resample of each face box, so tiny faces are found, and located, on an
    window and on its mirror image; the landmarks of these four views (the mirrors' flipped back, left and right
    swapped) are averaged, which cancels much of the detector's left-right asymmetric error.
 
-Measured on real faces (``scripts/measure_photo_alignment.py``): the search's enlargement raises the share of
-faces found at crop width 12 px from 58% (MTCNN on the photo as is) to 88.5%, at 16 px from 87.5 to 97.5%;
-bringing the smallest box to 40 px (4x for the default 10 px) is the knee: at 12 px, 2x finds 57%, 3x 85% but
-only 73% with a score >= 0.9 (4x: 80%), 6x no more than 4x at twice the cost (60 faces). The refinement lowers the mean corner error at 16 px from 1.01 to 0.96 LR px and, against the
+Measured on real faces (``scripts/measure_photo_alignment.py``, 200 held-out faces per width): the search's
+enlargement raises the share of faces found at crop width 12 px from 58% (MTCNN on the photo as it is) to
+88.5%, at 16 px from 87.5 to 97.5%. Bringing the smallest box to 40 px (4x for the default 10 px) is the knee: at
+12 px (60 faces) 2x finds 57%, 3x 85% but only 73% with a score >= 0.9 (4x: 80%), 6x no more than 4x at twice
+the cost. The refinement lowers the mean corner error at 16 px from 1.01 to 0.96 LR px and, against the
 pipeline's own answer on a large rendering of the same face, from 0.82 to 0.71 LR px (p95 1.83 to 1.45).
 
 Coordinates are converted to the pixel-corner convention of ``alignment``: MTCNN's points and boxes count from
 the centre of the first pixel as 1 (the MATLAB original's convention, kept by the port; measured here with a
 mirror test: ``x(image) + x(mirror) - W`` averages +1.2 to +1.4 input pixels over 200 faces at three scales,
-where the corner convention gives 0 and a 1-based one +1), so 0.5 is subtracted.
+where the corner convention gives 0 and a 1-based one +1), so 0.5 is subtracted. Since the final landmarks come
+from the refinement windows, a mistake in that offset would be a fixed fraction of the face (one window pixel
+is 1/48 or 1/96 of the box), and the mirror views cancel it along x.
 """
 from __future__ import annotations
 
@@ -58,11 +61,11 @@ DEFAULT_MIN_SCORE = 0.95
 DEFAULT_MIN_FACE_PX = 10.0
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # compared by identity: == on arrays has no single truth value
 class Detection:
     """One face: ``box`` ``(x0, y0, x1, y1)`` and ``landmarks`` ``[5, 2]`` (left eye, right eye, nose, mouth left,
     mouth right, "left" meaning smaller x in an upright face) in photo pixels, pixel-corner convention; ``score``:
-    MTCNN's O-net face probability."""
+    MTCNN's O-net face probability (of the search pass)."""
 
     box: np.ndarray
     score: float
@@ -86,9 +89,9 @@ def _as_uint8(image) -> np.ndarray:
     if isinstance(image, Image.Image):
         return np.asarray(image.convert("RGB"))
     array = np.asarray(image)
-    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8 or 0 in array.shape:
         raise ValueError(f"expected a PIL image or a uint8 [H, W, 3] array, got {array.dtype} {array.shape}")
-    return array
+    return np.ascontiguousarray(array)
 
 
 def search_upsample(height: int, width: int, min_face_px: float) -> float:
@@ -207,7 +210,8 @@ def detect_faces(image, min_score: float = DEFAULT_MIN_SCORE, max_faces: int = 6
 
     ``min_face_px``: the smallest face box (photo pixels, about 0.85 of the faces64 crop's width) the search is
     tuned for; smaller ones may still be found. ``refine``: run the refinement pass (module docstring).
-    ``upsample``: the search pass's enlargement, instead of ``search_upsample``'s (1: search the photo as is).
+    ``upsample``: the search pass's enlargement, instead of ``search_upsample``'s (1, or less: search the
+    photo as it is).
     """
     photo = _as_uint8(image)
     if max_faces < 1:
