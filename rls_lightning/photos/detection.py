@@ -55,7 +55,7 @@ _THRESHOLDS = (0.6, 0.7, 0.7)
 # the default ``min_score``, from scripts/measure_photo_alignment.py (runs of 200 held-out faces per width, 440
 # faceless photos): the highest score on the 360 natural or synthetic faceless ones (noise, textures, gradients,
 # terrain, MRI, an illustration, a photo's faceless part) was 0.929, so 0.95 leaves none of them; shuffled tiles of
-# faces still reach 0.997 (9 of 80 such photos give a detection >= 0.95). It keeps 99.5% of the faces at crop width
+# faces still reach 0.997 (9 detections >= 0.95 on 80 such photos). It keeps 99.5% of the faces at crop width
 # 64 px, 98% at 32, 86.5% at 16 and 71% at 12 (0.99 would keep 93.5 / 91.5 / 68 / 41%).
 DEFAULT_MIN_SCORE = 0.95
 DEFAULT_MIN_FACE_PX = 10.0
