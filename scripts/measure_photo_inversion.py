@@ -32,6 +32,7 @@ from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR, PROJECT_ROOT  
 from rls_lightning.degradations import downsample_bicubic  # noqa: E402
 from rls_lightning.flow.checkpoint import load_flow  # noqa: E402
 from rls_lightning.inversion.job import InversionJob, TrainerOptions  # noqa: E402
+from rls_lightning.inversion.outputs import read_record  # noqa: E402
 from rls_lightning.inversion.presets import get_preset  # noqa: E402
 from rls_lightning.lr_images import LowResImage  # noqa: E402
 from rls_lightning.photos.alignment import crop_transform, crop_width_in_photo  # noqa: E402
@@ -94,14 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     for name, images in (("aligned", aligned), ("photo", photo)):
         job = InversionJob(G, flow, settings, args.work_dir / name, batch_size=args.batch_size, trainer=trainer,
                            log=lambda message: None)
-        rows[name] = {row["file"][:-4]: row for row in job.run(images)}
+        job.run(images)  # resumes: images finished by an earlier run of this script are kept
+        rows[name] = {image.stem: read_record(args.work_dir / name, image.stem) or {} for image in images}
     from PIL import Image
 
     scores = {name: {"psnr": [], "lr_l1": []} for name in rows}
     for i, face in enumerate(faces):
         stem = f"face{i:04d}"
         for name in rows:
-            if stem not in rows[name] or rows[name][stem]["status"] != "ok":
+            if rows[name].get(stem, {}).get("status") != "ok":
                 continue
             result = np.asarray(Image.open(args.work_dir / name / f"{stem}.png"), dtype=np.float64) / 255
             if name == "photo":  # into the true face's frame: face -> photo -> LR crop -> result pixels
