@@ -36,6 +36,7 @@ from .inversion.presets import get_preset
 from .inversion.settings import InversionSettings
 from .lr_images import IMAGE_SUFFIXES
 from .make_lr import DEFAULT_STRENGTH, default_strength, degrade, image_seed
+from .weights import resolve_generator
 
 METRIC_COLUMNS = [("FID", "FID ↓", 1.0), ("KID", "KID (x10³) ↓", 1e3), ("NIQE", "NIQE ↓", 1.0), ("ID", "ID ↑", 1.0),
                   ("LPIPS", "LPIPS ↓", 1.0), ("PSNR", "PSNR ↑", 1.0), ("MS-SSIM", "MS-SSIM ↑", 1.0),
@@ -235,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("study", choices=STUDIES)
     parser.add_argument("--hr-dir", type=Path, required=True, help="ground-truth HR images (square)")
     parser.add_argument("--out-dir", type=Path, default=None, help="default: runs/<study>")
-    parser.add_argument("--generator", type=Path, default=DEMO_GENERATOR)
+    parser.add_argument("--generator", type=Path, default=DEMO_GENERATOR,
+                        help="StyleGAN2 checkpoint or registry name (python -m rls_lightning.weights list); "
+                             "default: the demo model")
     parser.add_argument("--flow", type=Path, default=None, help=f"default: {DEMO_FLOW} with the demo generator")
     parser.add_argument("--weights-dir", type=Path, default=None, help="feature networks for the metrics")
     parser.add_argument("--factors", type=int, nargs="+", default=None, help="override the study's factors")
@@ -270,6 +273,7 @@ def validate_args(args) -> tuple[Path, Path | None]:
     if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.exists():
         raise UsageError(f"{DEMO_GENERATOR}: the embedded demo generator is not in this checkout; pass "
                          "--generator and --flow")
+    args.generator = resolve_generator(args.generator)
     check_input_file("--generator", args.generator)
     flow = args.flow or (DEMO_FLOW if args.generator == DEMO_GENERATOR else None)
     check_input_file("--flow", flow, required=False)

@@ -16,6 +16,7 @@ from rls_lightning.cli.arguments import check_device, check_input_file, check_ou
 from rls_lightning.cli.errors import UsageError, check_float, check_int, guarded
 from rls_lightning.image_io import image_grid, save_png_atomic
 from rls_lightning.stylegan import load_generator
+from rls_lightning.weights import resolve_generator
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", type=Path,
                         help="generator file: rls-lightning .pt, rosinality .pt ({'g_ema', 'latent_avg'}) or "
                              "NVIDIA stylegan2-ada-pytorch / stylegan3-repo StyleGAN2 .pkl (read without running "
-                             "code from the pickle)")
+                             "code from the pickle), or a registry name such as ffhq-1024 (downloaded once, "
+                             "verified)")
     parser.add_argument("--out", type=Path, default=None,
                         help="write a PNG grid of samples here (default: no image)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(8)),
@@ -46,6 +48,7 @@ MAX_SAMPLES = 1024  # one grid: more is a typo (a --seeds range), not a picture 
 def validate_args(args) -> None:
     """Every option checked before the generator is loaded (one line naming option, value and what is
     allowed)."""
+    args.checkpoint = resolve_generator(args.checkpoint, "checkpoint")
     check_input_file("checkpoint", args.checkpoint)
     for seed in args.seeds:
         check_int("--seeds", seed, 0, MAX_SEED)

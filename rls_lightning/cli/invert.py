@@ -32,6 +32,7 @@ from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.cli.errors import (UsageError, check_choice, check_float, check_hardware, check_input_dir,
                                       check_int, check_output_dir, fail, guarded)
 from rls_lightning.inversion.presets import PRESETS
+from rls_lightning.weights import resolve_generator
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "auto")
 SCHEDULES = ("constant", "one-cycle")
@@ -52,7 +53,9 @@ def build_parser() -> ArgumentParser:
     io.add_argument("--out-dir", type=Path | None, default=None,
                     help="results folder; default: <lr-dir>_<preset> beside the input folder")
     io.add_argument("--generator", type=Path, default=DEMO_GENERATOR,
-                    help="StyleGAN2 checkpoint (ours, rosinality .pt or NVIDIA .pkl); default: the demo model")
+                    help="StyleGAN2 checkpoint (ours, rosinality .pt or NVIDIA .pkl) or a registry name such as "
+                         "ffhq-1024 (downloaded once, verified; python -m rls_lightning.weights list); default: "
+                         "the demo model")
     io.add_argument("--flow", type=Path | None, default=None,
                     help=f"flow prior from train_flow.py; default: {DEMO_FLOW} with the demo generator")
     io.add_argument("--force", action="store_true", help="use a flow trained for another generator anyway")
@@ -113,22 +116,34 @@ def build_parser() -> ArgumentParser:
     return p
 
 
+OVERRIDES = ("steps", "lr", "lambda_w", "lambda_g", "lambda_c", "cross", "schedule", "keep_best", "refine_steps",
+             "refine_lr", "radius_scale", "trainable_noise", "patience")  # the options overriding a preset
+
+
 def settings_from_args(args):
+    return build_settings(args.preset, **{name: getattr(args, name) for name in OVERRIDES})
+
+
+def build_settings(preset: str, *, steps=None, lr=None, lambda_w=None, lambda_g=None, lambda_c=None, cross=None,
+                   schedule=None, keep_best=None, refine_steps=None, refine_lr=None, radius_scale=None,
+                   trainable_noise=None, patience=None):
+    """The settings of ``--preset preset`` with the given overrides (None: the preset's value), exactly as the
+    command line builds them (also used by the web page, ``rls_lightning.app``)."""
     from rls_lightning.inversion.presets import get_preset
 
-    settings = get_preset(args.preset)
-    search = {k: v for k, v in dict(steps=args.steps, lr=args.lr, lambda_w=args.lambda_w, lambda_g=args.lambda_g,
-                                    lambda_c=args.lambda_c, schedule=args.schedule, cross=args.cross,
-                                    keep_best=args.keep_best).items() if v is not None}
-    refine = {k: v for k, v in dict(steps=args.refine_steps, schedule=args.schedule, keep_best=args.keep_best,
-                                    trainable_noise=args.trainable_noise).items() if v is not None}
-    if args.refine_lr is not None:
-        refine.update(lr_w=args.refine_lr, lr_noise=args.refine_lr, lr_generator=args.refine_lr)
-    if args.radius_scale is not None:
-        refine["radius_scale"] = None if args.radius_scale < 0 else args.radius_scale
-    if args.patience is not None:
-        refine["early_stopping_patience"] = None if args.patience < 0 else args.patience
-    if args.refine_steps == 0:
+    settings = get_preset(preset)
+    search = {k: v for k, v in dict(steps=steps, lr=lr, lambda_w=lambda_w, lambda_g=lambda_g,
+                                    lambda_c=lambda_c, schedule=schedule, cross=cross,
+                                    keep_best=keep_best).items() if v is not None}
+    refine = {k: v for k, v in dict(steps=refine_steps, schedule=schedule, keep_best=keep_best,
+                                    trainable_noise=trainable_noise).items() if v is not None}
+    if refine_lr is not None:
+        refine.update(lr_w=refine_lr, lr_noise=refine_lr, lr_generator=refine_lr)
+    if radius_scale is not None:
+        refine["radius_scale"] = None if radius_scale < 0 else radius_scale
+    if patience is not None:
+        refine["early_stopping_patience"] = None if patience < 0 else patience
+    if refine_steps == 0:
         refine = {"enabled": False}
     settings = settings.replace(search=search, refine=refine)
     if not settings.refine.from_anchor and not settings.refine.enabled:
@@ -178,6 +193,7 @@ def validate_args(args) -> Path:
     if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.is_file():
         raise UsageError(f"{DEMO_GENERATOR}: the embedded demo generator is not in this checkout; pass --generator "
                          "and --flow")
+    args.generator = resolve_generator(args.generator)
     check_input_file("--generator", args.generator)
     check_input_file("--flow", args.flow, required=False)
     return out_dir
@@ -189,6 +205,73 @@ def resolved_accelerator(accelerator: str) -> str:
     return "gpu" if accelerator == "cuda" else accelerator
 
 
+def flow_path_of(args) -> Path | None:
+    """``--flow``, or the demo flow with the demo generator."""
+    return args.flow or (DEMO_FLOW if args.generator == DEMO_GENERATOR else None)
+
+
+def check_flow_given(settings, has_flow: bool, generator) -> None:
+    needs_flow = settings.search.uses_flow or settings.search.init == "flow-mean"
+    if needs_flow and not has_flow:
+        raise UsageError(f"preset {settings.name} needs a flow prior for {generator}: pass --flow "
+                         "(train one with: python train_flow.py --generator ...)")
+
+
+def load_inputs(args, G, log=print):
+    """``(images, rejected, prepared)``: the LR images of ``--lr-dir``, or the aligned face crops of ``--photos``
+    (``prepared``: where each face came from; None for ``--lr-dir``), and the files that cannot be used."""
+    if args.photos is not None:
+        from rls_lightning.photos.detection import DEFAULT_MIN_SCORE
+        from rls_lightning.photos.restoration import prepare_photos
+
+        prepared = prepare_photos(args.photos, G.img_resolution, args.framing or G.config.framing,
+                                  min_score=args.min_face_score or DEFAULT_MIN_SCORE,
+                                  max_faces=args.max_faces, log=log)
+        return prepared.faces, prepared.rejected, prepared
+    from rls_lightning.lr_images import scan_directory
+
+    images, rejected = scan_directory(args.lr_dir, G.img_resolution, G.img_channels)
+    return images, rejected, None
+
+
+def check_inputs(args, images, rejected, prepared, see: str) -> None:
+    """``UsageError`` when nothing can be done: no usable LR image, or no readable photo."""
+    if not images and args.photos is None:
+        raise UsageError(f"--lr-dir {args.lr_dir}: no usable image ({len(rejected)} file(s) skipped"
+                         + (f", {see}" if rejected else "") + ")")
+    if args.photos is not None and not prepared.photos:
+        raise UsageError(f"--photos {args.photos}: no readable photo ({len(rejected)} file(s) skipped"
+                         + (f", {see}" if rejected else "") + ")")
+
+
+def make_job(args, G, flow, settings, out_dir: Path, prepared, *, progress, log, writes_summary: bool, stop,
+             trainer):
+    """The ``InversionJob`` of a run (faces from photos also write their LR crop and carry where they came from)."""
+    from rls_lightning.inversion.job import InversionJob
+
+    job = InversionJob(G, flow, settings, out_dir, batch_size=args.batch_size, num_samples=args.num_samples,
+                       seed=args.seed, progress=progress, log=log, writes_summary=writes_summary, stop=stop,
+                       trainer=trainer, save_inputs=args.photos is not None)
+    if args.photos is not None:
+        job.extras = prepared.extras
+    return job
+
+
+def write_summary(args, job, images, rejected, prepared, out_dir: Path) -> tuple[Path | None, Path | None]:
+    """After the job: ``results.csv``, the restored photos (``--photos``) and ``overview.png``."""
+    from rls_lightning.overview import write_overview, write_photo_overview
+
+    csv_path = job.write_results_csv(rejected)
+    if args.photos is not None:
+        from rls_lightning.photos.restoration import restore_photos
+
+        restored = restore_photos(prepared, out_dir, args.upscale)
+        overview = write_photo_overview(prepared.photos, restored, out_dir)
+    else:
+        overview = write_overview([image.path for image in images], out_dir, args.hr_dir)
+    return csv_path, overview
+
+
 def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | None = None, barrier=None) -> int:
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -198,8 +281,7 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
     from rls_lightning.flow.checkpoint import load_flow
     from rls_lightning.folder_lock import FolderBusy, FolderLock
     from rls_lightning.interrupts import Interrupted, StopRequests
-    from rls_lightning.inversion.job import InversionJob, TrainerOptions
-    from rls_lightning.lr_images import scan_directory
+    from rls_lightning.inversion.job import TrainerOptions
     from rls_lightning.stylegan import load_generator
 
     console = Console(stderr=True, quiet=rank != 0, soft_wrap=True)  # one line per message, even in logs
@@ -216,49 +298,27 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
             G.synthesis.fused_modconv = args.fused_modconv
             G.synthesis.channels_last = args.channels_last
             check_int("--trainable-noise", args.trainable_noise, 0, len(G.noise_inputs))
-            flow_path = args.flow or (DEMO_FLOW if args.generator == DEMO_GENERATOR else None)
-            needs_flow = settings.search.uses_flow or settings.search.init == "flow-mean"
-            if needs_flow and flow_path is None:
-                raise UsageError(f"preset {settings.name} needs a flow prior for {args.generator}: pass --flow "
-                                 "(train one with: python train_flow.py --generator ...)")
+            flow_path = flow_path_of(args)
+            check_flow_given(settings, flow_path is not None, args.generator)
             flow = load_flow(flow_path, G, force=args.force) if flow_path is not None else None
 
-            if args.photos is not None:
-                from rls_lightning.photos.detection import DEFAULT_MIN_SCORE
-                from rls_lightning.photos.restoration import prepare_photos
-
-                prepared = prepare_photos(args.photos, G.img_resolution, args.framing or G.config.framing,
-                                          min_score=args.min_face_score or DEFAULT_MIN_SCORE,
-                                          max_faces=args.max_faces, log=console.print)
-                images, rejected = prepared.faces, prepared.rejected
-            else:
-                images, rejected = scan_directory(args.lr_dir, G.img_resolution, G.img_channels)
+            images, rejected, prepared = load_inputs(args, G, log=console.print)
             if rank == 0:
                 for item in rejected:
                     console.print(f"[yellow]{item}[/yellow]")
                 for image in images:
                     if image.note:
                         console.print(f"{image.path}: {image.note}")
-            if not images and args.photos is None:
-                raise UsageError(f"--lr-dir {args.lr_dir}: no usable image ({len(rejected)} file(s) skipped"
-                                 + (", see the lines above" if rejected else "") + ")")
-            if args.photos is not None and not prepared.photos:
-                raise UsageError(f"--photos {args.photos}: no readable photo ({len(rejected)} file(s) skipped"
-                                 + (", see the lines above" if rejected else "") + ")")
+            check_inputs(args, images, rejected, prepared, see="see the lines above")
             accelerator = resolved_accelerator(args.accelerator)
             devices = [local_device] if (local_device is not None and accelerator != "cpu") else 1
             precision = resolve_precision(args.precision, accelerator)
             columns = [TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                        TimeRemainingColumn()]
             with Progress(*columns, console=console, disable=rank != 0) as progress:
-                job = InversionJob(G, flow, settings, out_dir, batch_size=args.batch_size,
-                                   num_samples=args.num_samples, seed=args.seed, progress=progress,
-                                   log=console.print, writes_summary=rank == 0, stop=stop,
-                                   trainer=TrainerOptions(accelerator=accelerator, devices=devices,
-                                                          precision=precision),
-                                   save_inputs=args.photos is not None)
-                if args.photos is not None:
-                    job.extras = prepared.extras
+                job = make_job(args, G, flow, settings, out_dir, prepared, progress=progress, log=console.print,
+                               writes_summary=rank == 0, stop=stop,
+                               trainer=TrainerOptions(accelerator=accelerator, devices=devices, precision=precision))
                 try:
                     job.run(images, rejected, shard=(rank, world))
                 except torch.OutOfMemoryError:
@@ -269,16 +329,7 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
                     if barrier is not None:  # a failing rank must not leave the others waiting forever
                         barrier()
             if rank == 0:
-                from rls_lightning.overview import write_overview, write_photo_overview
-
-                csv_path = job.write_results_csv(rejected)
-                if args.photos is not None:
-                    from rls_lightning.photos.restoration import restore_photos
-
-                    restored = restore_photos(prepared, out_dir, args.upscale)
-                    overview = write_photo_overview(prepared.photos, restored, out_dir)
-                else:
-                    overview = write_overview([image.path for image in images], out_dir, args.hr_dir)
+                csv_path, overview = write_summary(args, job, images, rejected, prepared, out_dir)
                 shows = ("photo | restored | faces" if args.photos is not None
                          else f"LR | RLS | RLS+{' | HR' if args.hr_dir else ''}")
                 what = "face(s)" if args.photos is not None else "image(s)"

@@ -21,6 +21,7 @@ from rls_lightning.cli.arguments import (ParagraphHelpFormatter, check_input_fil
                                          check_output_folder, parse_args)
 from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.cli.errors import UsageError, check_choice, check_float, check_int, guarded
+from rls_lightning.weights import is_registry_name, resolve_generator
 
 if TYPE_CHECKING:  # Lightning is imported only once the options are known to be good
     from rls_lightning.cli.common import StopAtStepBoundary
@@ -32,7 +33,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
     io = p.add_argument_group("files")
     io.add_argument("--generator", type=Path, default=DEMO_GENERATOR,
-                    help="StyleGAN2 checkpoint (ours, rosinality .pt or NVIDIA .pkl); default: the demo model")
+                    help="StyleGAN2 checkpoint (ours, rosinality .pt or NVIDIA .pkl) or a registry name such as "
+                         "ffhq-1024 (downloaded once, verified; python -m rls_lightning.weights list); default: "
+                         "the demo model")
     io.add_argument("--output", type=Path | None, default=None,
                     help=f"flow file to write; default: {DEMO_FLOW} for the demo model, else "
                          "<generator folder>/<generator stem>-flow.pt")
@@ -118,6 +121,9 @@ def validate_args(args) -> tuple[Path, Path | None]:
     if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.exists():
         raise UsageError(f"{DEMO_GENERATOR}: the embedded demo generator is not in this checkout; "
                          "pass --generator PATH to your StyleGAN2 checkpoint")
+    if args.output is None and is_registry_name(args.generator):  # not into the torch cache beside the download
+        args.output = Path(f"{args.generator}-flow.pt")
+    args.generator = resolve_generator(args.generator)
     check_input_file("--generator", args.generator)
     output = args.output or default_output(args.generator)
     check_output_file("--output", output, not_equal={"--generator": args.generator})

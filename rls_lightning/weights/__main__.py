@@ -1,0 +1,130 @@
+"""Prepare a machine's pretrained files ahead of time.
+
+    python -m rls_lightning.weights list              what the registry knows, and what is here
+    python -m rls_lightning.weights fetch metrics     download (once, verified) every file of the evaluation
+    python -m rls_lightning.weights fetch ffhq-1024   ... or named files (generators, metric networks)
+    python -m rls_lightning.weights verify            re-check every file present (hash, size, pinned sha256)
+
+Files go to --weights-dir, else the torch hub cache ($TORCH_HOME/hub/checkpoints, shared with torchvision, lpips
+and facenet-pytorch). Environment: RLS_OFFLINE=1 never touches the network (same as --offline);
+RLS_WEIGHTS_MIRROR=<base URL> downloads <base URL>/<file name> instead of the upstream URLs (a cluster without
+internet: copy the files into one folder on a machine with internet, serve it, or use a file:// URL);
+RLS_DOWNLOAD_TIMEOUT=<seconds> (default 60) gives up on a stalled connection.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..cli.errors import UsageError, check_input_dir, guarded
+from . import registry
+from .registry import PretrainedFile, UnknownName
+from .store import WeightsUnavailable, ensure, search_folders, status
+from .verification import VerificationFailed
+
+GROUPS = {"metrics": "metric", "generators": "generator"}
+
+
+def _size(entry: PretrainedFile) -> str:
+    return f"{entry.size / 1e6:.1f} MB" if entry.size else "?"
+
+
+def _selected(names: list[str]) -> list[PretrainedFile]:
+    chosen: list[PretrainedFile] = []
+    for name in names:
+        if name == "all":
+            group = list(registry.FILES)
+        elif name in GROUPS:
+            group = [entry for entry in registry.FILES if entry.kind == GROUPS[name]]
+        else:
+            try:
+                group = [registry.lookup(name)]
+            except UnknownName as err:
+                raise UsageError(f"{err} (or a group: all, {', '.join(GROUPS)})") from None
+        chosen += [entry for entry in group if entry not in chosen]
+    return chosen
+
+
+def list_files(weights_dir: Path | None, as_json: bool) -> int:
+    rows = []
+    for entry in registry.FILES:
+        state, path, _ = status(entry, weights_dir)
+        rows.append({"name": entry.name, "kind": entry.kind, "file": entry.filename, "size_bytes": entry.size,
+                     "resolution": entry.resolution, "verification": entry.verification, "state": state,
+                     "path": str(path) if path else None, "urls": list(entry.urls), "licence": entry.licence,
+                     "used_by": entry.used_by, "known": entry.known})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"pretrained files (searched: {', '.join(str(f) for f in search_folders(weights_dir))})")
+    for column in ("name", "kind", "file", "size", "verified by", "here"):
+        table.add_column(column, overflow="fold")
+    for entry, row in zip(registry.FILES, rows):
+        kind = f"generator {entry.resolution} px" if entry.kind == "generator" else "metric"
+        here = "yes" if row["state"] == "ok" else ("no" if row["state"] == "missing" else "BAD")
+        table.add_row(entry.name, kind, entry.filename, _size(entry), entry.verification, here)
+    Console(soft_wrap=False).print(table)
+    return 0
+
+
+def fetch(names: list[str], weights_dir: Path | None, offline: bool) -> int:
+    failures = 0
+    for entry in _selected(names):
+        try:
+            path = ensure(entry, weights_dir, offline=offline or None,
+                          log=lambda line: print(line, file=sys.stderr))
+        except (WeightsUnavailable, VerificationFailed) as err:
+            print(f"error: {err}", file=sys.stderr)
+            failures += 1
+            continue
+        print(f"{entry.name}: {path}")
+    return 1 if failures else 0
+
+
+def verify(names: list[str], weights_dir: Path | None) -> int:
+    bad = present = 0
+    for entry in _selected(names or ["all"]):
+        state, path, sha256 = status(entry, weights_dir)
+        if state == "missing":
+            continue
+        present += 1
+        if state == "ok":
+            print(f"ok  {entry.name}: {path} (sha256 {sha256})")
+        else:
+            bad += 1
+            print(f"BAD {entry.name}: {state}")
+    print(f"{present} file(s) present, {bad} failed verification")
+    return 1 if bad else 0
+
+
+@guarded
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rls_lightning.weights", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights-dir", type=Path, default=None,
+                        help="folder searched first and downloaded into (default: the torch hub cache)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{list,fetch,verify}")
+    listing = commands.add_parser("list", help="the registry and what is here")
+    listing.add_argument("--json", action="store_true", help="every field of every entry as JSON")
+    fetching = commands.add_parser("fetch", help="download and verify named files")
+    fetching.add_argument("names", nargs="+", help="registry names, or all / metrics / generators")
+    fetching.add_argument("--offline", action="store_true", help="never touch the network (as RLS_OFFLINE=1)")
+    verifying = commands.add_parser("verify", help="re-check the files present")
+    verifying.add_argument("names", nargs="*", help="registry names or groups (default: all)")
+    args = parser.parse_args(argv)
+    if args.command != "fetch":  # fetch creates the folder
+        check_input_dir("--weights-dir", args.weights_dir, required=False)
+    if args.command == "list":
+        return list_files(args.weights_dir, args.json)
+    if args.command == "fetch":
+        return fetch(args.names, args.weights_dir, args.offline)
+    return verify(args.names, args.weights_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

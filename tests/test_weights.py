@@ -1,0 +1,336 @@
+"""The registry's downloads against a local HTTP server on 127.0.0.1 (never the internet): good, wrong hash,
+dropped connection, server error, stalled server, offline mode, mirror, pinned hashes, and the command line."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.server
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from rls_lightning.cli.defaults import DEMO_GENERATOR
+from rls_lightning.weights import registry, resolve_generator
+from rls_lightning.weights.__main__ import main as weights_main
+from rls_lightning.weights.registry import PretrainedFile
+from rls_lightning.weights.store import WeightsUnavailable, ensure
+from rls_lightning.weights.verification import VerificationFailed
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB: several chunks of the downloader
+
+
+class Server:
+    """Serves ``routes``: path -> ("ok", bytes) | ("status", code) | ("drop", bytes, sent) | ("stall", seconds)."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple] = {}
+        self.requests: list[str] = []
+        routes, requests = self.routes, self.requests
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                requests.append(self.path)
+                route = routes.get(self.path, ("status", 404))
+                if route[0] == "status":
+                    self.send_error(route[1])
+                    return
+                if route[0] == "stall":
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100")
+                    self.end_headers()
+                    time.sleep(route[1])
+                    return
+                data = route[1]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                sent = route[2] if route[0] == "drop" else len(data)
+                self.wfile.write(data[:sent])
+                self.wfile.flush()
+                self.close_connection = True
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture()
+def server():
+    running = Server()
+    yield running
+    running.close()
+
+
+@pytest.fixture(autouse=True)
+def network_allowed(monkeypatch):
+    monkeypatch.delenv("RLS_OFFLINE", raising=False)
+    monkeypatch.delenv("RLS_WEIGHTS_MIRROR", raising=False)
+
+
+def _entry(server: Server, **fields) -> PretrainedFile:
+    values = dict(name="test-file", filename="test-weights.bin", urls=(f"{server.url}/files/test-weights.bin",),
+                  kind="metric", used_by="tests", licence="none", known="made by the test",
+                  sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    values.update(fields)
+    return PretrainedFile(**values)
+
+
+def _left_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_a_good_download_is_verified_renamed_and_then_reused_without_the_network(server, tmp_path):
+    server.routes["/files/test-weights.bin"] = ("ok", PAYLOAD)
+    entry = _entry(server)
+    path = ensure(entry, tmp_path / "cache")
+    assert path == tmp_path / "cache" / "test-weights.bin" and path.read_bytes() == PAYLOAD
+    assert _left_in(tmp_path / "cache") == ["test-weights.bin"]  # no .part file beside it
+    assert ensure(entry, tmp_path / "cache") == path
+    assert server.requests == ["/files/test-weights.bin"]  # the second call found the verified file
+
+
+def test_a_wrong_hash_is_refused_and_nothing_stays_in_the_cache(server, tmp_path):
+    server.routes["/files/test-weights.bin"] = ("ok", PAYLOAD[:-1] + b"x")
+    entry = _entry(server)
+    with pytest.raises(WeightsUnavailable) as caught:
+        ensure(entry, tmp_path / "cache")
+    message = str(caught.value)
+    assert "sha256" in message and entry.sha256 in message and entry.urls[0] in message
+    assert f"put it at {tmp_path / 'cache' / 'test-weights.bin'}" in message and "\n" not in message
+    assert _left_in(tmp_path / "cache") == []
+
+
+def test_a_hash_prefix_in_the_file_name_is_checked(server, tmp_path):
+    server.routes["/files/test-weights.bin"] = ("ok", PAYLOAD)
+    good = hashlib.sha256(PAYLOAD).hexdigest()[:8]
+    assert ensure(_entry(server, sha256=None, hash_prefix=good), tmp_path / "a").read_bytes() == PAYLOAD
+    wrong = format((int(good, 16) + 1) % 16 ** 8, "08x")
+    with pytest.raises(WeightsUnavailable, match=f"does not start with test-file's {wrong}"):
+        ensure(_entry(server, sha256=None, hash_prefix=wrong), tmp_path / "b")
+    assert _left_in(tmp_path / "b") == []
+
+
+def test_a_connection_dropped_half_way_leaves_nothing(server, tmp_path):
+    server.routes["/files/test-weights.bin"] = ("drop", PAYLOAD, len(PAYLOAD) // 2)
+    with pytest.raises(WeightsUnavailable, match=r"connection (closed|broken) after \d+"):
+        ensure(_entry(server), tmp_path / "cache")
+    assert _left_in(tmp_path / "cache") == []
+
+
+def test_a_server_error_names_the_url_and_the_next_url_is_tried(server, tmp_path):
+    server.routes["/files/test-weights.bin"] = ("status", 503)
+    with pytest.raises(WeightsUnavailable, match=r"HTTP 503") as caught:
+        ensure(_entry(server), tmp_path / "cache")
+    assert f"{server.url}/files/test-weights.bin" in str(caught.value)
+    assert _left_in(tmp_path / "cache") == []
+    server.routes["/backup/test-weights.bin"] = ("ok", PAYLOAD)
+    entry = _entry(server, urls=(f"{server.url}/files/test-weights.bin", f"{server.url}/backup/test-weights.bin"))
+    assert ensure(entry, tmp_path / "cache").read_bytes() == PAYLOAD
+
+
+def test_a_stalled_server_times_out(server, tmp_path, monkeypatch):
+    server.routes["/files/test-weights.bin"] = ("stall", 5)
+    monkeypatch.setenv("RLS_DOWNLOAD_TIMEOUT", "0.5")
+    started = time.monotonic()
+    with pytest.raises(WeightsUnavailable, match="timed out"):
+        ensure(_entry(server), tmp_path / "cache")
+    assert time.monotonic() - started < 4
+    assert _left_in(tmp_path / "cache") == []
+
+
+def test_no_network_names_the_file_the_url_and_where_to_put_it(tmp_path):
+    entry = PretrainedFile(name="test-file", filename="test-weights.bin", urls=("http://127.0.0.1:9/x.bin",),
+                           kind="metric", used_by="tests", licence="none", known="test", sha256="0" * 64)
+    with pytest.raises(WeightsUnavailable) as caught:
+        ensure(entry, tmp_path / "cache")
+    assert re.search(r"test-file: could not download test-weights\.bin \(http://127\.0\.0\.1:9/x\.bin: no "
+                     r"connection \(.+\)\); download http://127\.0\.0\.1:9/x\.bin and put it at .+test-weights\.bin",
+                     str(caught.value))
+
+
+def test_offline_mode_never_touches_the_network(server, tmp_path, monkeypatch):
+    server.routes["/files/test-weights.bin"] = ("ok", PAYLOAD)
+    monkeypatch.setenv("RLS_OFFLINE", "1")
+    with pytest.raises(WeightsUnavailable, match=r"downloads are off \(offline\): download "
+                                                 r"http://127\.0\.0\.1:\d+/files/test-weights\.bin and put it at"):
+        ensure(_entry(server), tmp_path / "cache")
+    assert server.requests == []
+    monkeypatch.delenv("RLS_OFFLINE")
+    with pytest.raises(WeightsUnavailable, match="offline"):
+        ensure(_entry(server), tmp_path / "cache", offline=True)
+    assert server.requests == []
+
+
+def test_the_mirror_serves_the_same_file_name_instead_of_the_upstream_urls(server, tmp_path, monkeypatch):
+    server.routes["/mirror/test-weights.bin"] = ("ok", PAYLOAD)
+    monkeypatch.setenv("RLS_WEIGHTS_MIRROR", f"{server.url}/mirror/")
+    entry = _entry(server, urls=(f"{server.url}/upstream/elsewhere.bin",))
+    assert ensure(entry, tmp_path / "cache").read_bytes() == PAYLOAD
+    assert server.requests == ["/mirror/test-weights.bin"]
+
+
+def test_a_mirror_can_be_a_shared_folder(tmp_path, monkeypatch):
+    (tmp_path / "share").mkdir()
+    (tmp_path / "share" / "test-weights.bin").write_bytes(PAYLOAD)
+    monkeypatch.setenv("RLS_WEIGHTS_MIRROR", (tmp_path / "share").as_uri())
+    entry = PretrainedFile(name="test-file", filename="test-weights.bin", urls=("http://127.0.0.1:9/x",),
+                           kind="metric", used_by="t", licence="t", known="t",
+                           sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    assert ensure(entry, tmp_path / "cache").read_bytes() == PAYLOAD
+
+
+def test_without_a_published_hash_the_sha256_is_pinned_and_later_changes_are_refused(server, tmp_path):
+    server.routes["/files/test-weights.bin"] = ("ok", PAYLOAD)
+    entry = _entry(server, sha256=None)
+    path = ensure(entry, tmp_path / "cache")
+    pinned = path.with_name("test-weights.bin.sha256").read_text().split()[0]
+    assert pinned == hashlib.sha256(PAYLOAD).hexdigest()
+    path.write_bytes(PAYLOAD[:1000])
+    with pytest.raises(VerificationFailed, match="changed since it was pinned"):
+        ensure(entry, tmp_path / "cache")
+
+
+def test_a_bad_file_placed_by_hand_is_never_used_nor_replaced(server, tmp_path):
+    server.routes["/files/test-weights.bin"] = ("ok", PAYLOAD)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "test-weights.bin").write_bytes(b"not it")
+    with pytest.raises(VerificationFailed, match=r"mine/test-weights\.bin: sha256 .* delete it"):
+        ensure(_entry(server), tmp_path / "mine")
+    assert (tmp_path / "mine" / "test-weights.bin").read_bytes() == b"not it"
+    assert server.requests == []
+
+
+def test_ctrl_c_during_a_download_leaves_nothing(server, tmp_path, monkeypatch):
+    from rls_lightning.weights import download as downloader
+
+    server.routes["/files/test-weights.bin"] = ("ok", PAYLOAD)
+    monkeypatch.setattr(downloader, "CHUNK", 4096)
+
+    def interrupt(received, total):
+        if received > 8192:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        downloader.download(_entry(server), f"{server.url}/files/test-weights.bin",
+                            tmp_path / "cache" / "test-weights.bin", progress=interrupt)
+    assert _left_in(tmp_path / "cache") == []
+
+
+# ---------------------------------------------------------------- generators by name
+
+
+def _generator_entry(server: Server, resolution: int) -> PretrainedFile:
+    return PretrainedFile(name="test-gan", filename="test-gan.pt", urls=(f"{server.url}/gan/test-gan.pt",),
+                          kind="generator", used_by="tests", licence="none", known="the demo model",
+                          resolution=resolution)
+
+
+def test_a_generator_name_downloads_checks_the_content_and_loads(server, tmp_path, monkeypatch):
+    from rls_lightning.stylegan import load_generator
+
+    server.routes["/gan/test-gan.pt"] = ("ok", DEMO_GENERATOR.read_bytes())
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(registry, "FILES", registry.FILES + (_generator_entry(server, 64),))
+    path = resolve_generator("test-gan")
+    assert path == tmp_path / "hub" / "checkpoints" / "test-gan.pt"
+    assert load_generator(path).img_resolution == 64
+    assert (tmp_path / "hub" / "checkpoints" / "test-gan.pt.sha256").is_file()
+
+
+def test_a_generator_of_another_resolution_is_refused(server, tmp_path, monkeypatch):
+    from rls_lightning.cli.errors import UsageError
+
+    server.routes["/gan/test-gan.pt"] = ("ok", DEMO_GENERATOR.read_bytes())
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(registry, "FILES", registry.FILES + (_generator_entry(server, 1024),))
+    with pytest.raises(UsageError, match="a 64 px generator, but test-gan is 1024 px"):
+        resolve_generator("test-gan")
+    assert _left_in(tmp_path / "hub" / "checkpoints") == []
+
+
+def test_an_unknown_name_lists_the_known_generators():
+    from rls_lightning.cli.errors import UsageError
+
+    with pytest.raises(UsageError) as caught:
+        resolve_generator("ffhq-2048")
+    message = str(caught.value)
+    assert message.startswith("--generator ffhq-2048: no such file, and unknown generator name 'ffhq-2048'; known:")
+    for name in registry.GENERATOR_NAMES:
+        assert name in message
+    assert resolve_generator(Path("some/file.pkl")) == Path("some/file.pkl")  # paths are left to the file checks
+
+
+def test_invert_takes_a_registry_name(server, tmp_path, monkeypatch, capsys):
+    from rls_lightning.cli.invert import main as invert_main
+
+    server.routes["/gan/test-gan.pt"] = ("ok", DEMO_GENERATOR.read_bytes())
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(registry, "FILES", registry.FILES + (_generator_entry(server, 64),))
+    monkeypatch.setenv("RLS_OFFLINE", "1")
+    (tmp_path / "lr").mkdir()
+    assert invert_main(["--lr-dir", str(tmp_path / "lr"), "--generator", "test-gan"]) == 2
+    assert "--generator test-gan: test-gan: test-gan.pt is not in" in capsys.readouterr().err
+    assert server.requests == []
+
+
+# ---------------------------------------------------------------- python -m rls_lightning.weights
+
+
+def test_the_command_fetches_verifies_and_lists(server, tmp_path, monkeypatch, capsys):
+    server.routes["/files/test-weights.bin"] = ("ok", PAYLOAD)
+    entry = _entry(server)
+    monkeypatch.setattr(registry, "FILES", registry.FILES + (entry,))
+    cache = tmp_path / "cache"
+    assert weights_main(["--weights-dir", str(cache), "fetch", "test-file"]) == 0
+    assert capsys.readouterr().out.strip() == f"test-file: {cache / 'test-weights.bin'}"
+    assert weights_main(["--weights-dir", str(cache), "verify", "test-file"]) == 0
+    assert "ok  test-file" in capsys.readouterr().out
+    assert weights_main(["--weights-dir", str(cache), "list", "--json"]) == 0
+    import json
+
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["test-file"]["state"] == "ok" and rows["fid-inception"]["verification"] == "sha256 prefix 6726825d"
+    (cache / "test-weights.bin").write_bytes(b"tampered")
+    assert weights_main(["--weights-dir", str(cache), "verify"]) == 1
+    assert "BAD test-file" in capsys.readouterr().out
+
+
+def test_the_command_reports_each_unavailable_file_on_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RLS_OFFLINE", "1")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    assert weights_main(["fetch", "metrics"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    metrics = [entry for entry in registry.FILES if entry.kind == "metric"]
+    assert len(lines) == len(metrics)
+    for line, entry in zip(lines, metrics):
+        assert line.startswith(f"error: {entry.name}: {entry.filename} is not in") and entry.urls[0] in line
+        assert str(tmp_path / "hub" / "checkpoints" / entry.filename) in line
+    assert weights_main(["fetch", "nonsense"]) == 2
+    assert "unknown name 'nonsense'" in capsys.readouterr().err
+
+
+def test_every_registry_entry_is_complete_and_consistent():
+    names = [entry.name for entry in registry.FILES]
+    assert len(names) == len(set(names))
+    for entry in registry.FILES:
+        assert entry.urls and all(url.startswith("https://") for url in entry.urls), entry.name
+        assert entry.urls[0].rsplit("/", 1)[1] == entry.filename, entry.name
+        assert entry.known and entry.licence and entry.used_by, entry.name
+        if entry.hash_prefix is not None:  # torch-hub convention: the prefix is in the file name
+            assert f"-{entry.hash_prefix}." in entry.filename, entry.name
+        if entry.kind == "generator":
+            assert entry.resolution in (256, 512, 1024) and entry.framing in ("ffhq", None), entry.name
+    assert {"fid-inception", "alexnet", "vgg16", "facenet-vggface2", "ffhq-1024"} <= set(names)
+    assert dataclasses.is_dataclass(registry.FILES[0])
