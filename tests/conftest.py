@@ -29,3 +29,47 @@ def randomized_generator(seed: int = 0, **config) -> Generator:
 @pytest.fixture
 def tiny_generator() -> Generator:
     return randomized_generator()
+
+
+@pytest.fixture(autouse=True)
+def no_downloads(monkeypatch):
+    """No test reaches the internet: registry files are offline unless a test serves them on 127.0.0.1."""
+    monkeypatch.setenv("RLS_OFFLINE", "1")
+    monkeypatch.delenv("RLS_WEIGHTS_MIRROR", raising=False)
+
+
+def _random_metric_weights(folder: Path) -> dict[str, Path]:
+    """Files of the registry's metric networks with random weights (the real ones cannot be downloaded here)."""
+    from facenet_pytorch import InceptionResnetV1
+    from torchvision.models import alexnet
+
+    from metric_weights import random_fid_inception_state
+
+    torch.manual_seed(0)
+    files = {"fid-inception": folder / "weights-inception-2015-12-05-6726825d.pth",
+             "alexnet": folder / "alexnet-owt-7be5be79.pth", "facenet-vggface2": folder / "20180402-114759-vggface2.pt"}
+    torch.save(random_fid_inception_state(), files["fid-inception"])
+    torch.save(alexnet(weights=None).state_dict(), files["alexnet"])
+    torch.save(InceptionResnetV1(pretrained=None, classify=True, num_classes=8631).state_dict(),
+               files["facenet-vggface2"])
+    return files
+
+
+@pytest.fixture(scope="session")
+def random_metric_weight_files(tmp_path_factory) -> dict[str, Path]:
+    return _random_metric_weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture
+def fake_weights(random_metric_weight_files, monkeypatch) -> Path:
+    """A --weights-dir holding random-weight stand-ins, with the registry trusting exactly those bytes."""
+    import dataclasses
+
+    from rls_lightning.weights import registry
+    from rls_lightning.weights.verification import sha256_of
+
+    digests = {name: sha256_of(path) for name, path in random_metric_weight_files.items()}
+    patched = tuple(dataclasses.replace(entry, sha256=digests[entry.name], hash_prefix=None, size=None)
+                    if entry.name in digests else entry for entry in registry.FILES)
+    monkeypatch.setattr(registry, "FILES", patched)
+    return next(iter(random_metric_weight_files.values())).parent

@@ -1,56 +1,65 @@
-"""The pretrained networks behind FID/KID (Inception-v3), LPIPS (AlexNet) and identity similarity (FaceNet),
-built without any download from weight files found by ``weights.find_weights``."""
+"""The pretrained networks behind FID/KID (the FID Inception), LPIPS (AlexNet) and identity similarity (FaceNet),
+built from the registry's verified files (``rls_lightning.weights``: fetched once into the torch hub cache, or
+found in ``--weights-dir``; never from a download inside a third-party package)."""
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .weights import ALEXNET, FACENET, INCEPTION, find_weights
+from ..weights import ensure, lookup
 
-INCEPTION_SIZE = 299
 FACENET_SIZE = 160
+FID_FEATURES = 2048
+
+# What FID/KID mean here, written into metrics.json and --help: papers differ in resizing and reference sets.
+FID_PROTOCOL = ("torch-fidelity's FID Inception (TF 2015-12-05 weights, file weights-inception-2015-12-05-6726825d"
+                ".pth) through torchmetrics, 2048-d pool features; images as uint8 RGB resized to 299x299 by "
+                "torch-fidelity's TF1-compatible bilinear resize (no antialiasing, as torch-fidelity and "
+                "pytorch-fid); reference set: the HR images of the evaluated pairs")
 
 
-class InceptionFeatures(nn.Module):
-    """2048-d pool features of torchvision's Inception-v3 for uint8 images ``[N, 3, H, W]`` (torchmetrics' input).
-
-    These are torchvision's ImageNet weights, not the TensorFlow FID Inception of pytorch-fid / torch-fidelity,
-    so absolute FID values differ slightly from papers that use those; comparisons within one run are sound.
-    """
-
-    num_features = 2048
-
-    def __init__(self, weights_path: str | Path) -> None:
-        super().__init__()
-        from torchvision.models import inception_v3
-
-        net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
-        net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
-        net.fc = nn.Identity()
-        net.aux_logits, net.AuxLogits = False, None
-        self.net = net.eval().requires_grad_(False)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float() / 255.0
-        x = F.interpolate(x, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="bilinear", align_corners=False)
-        x = (x - torch.tensor([0.485, 0.456, 0.406], device=x.device)[:, None, None]) / torch.tensor(
-            [0.229, 0.224, 0.225], device=x.device)[:, None, None]
-        return self.net(x)
+@contextlib.contextmanager
+def _weights_only_loads():
+    """torch-fidelity reads its weights with ``torch.load(weights_only=False)``; torch's override variable makes
+    that load refuse anything but tensors, so a tampered file cannot run code (it is also hash-verified)."""
+    previous = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
+        else:
+            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = previous
 
 
-def load_inception(weights_dir: str | Path | None) -> InceptionFeatures:
-    return InceptionFeatures(find_weights(INCEPTION, weights_dir))
+def fid_inception(weights_path: str | Path) -> nn.Module:
+    """torchmetrics' ``NoTrainInceptionV3`` (torch-fidelity's ``FeatureExtractorInceptionV3``) on ``weights_path``:
+    uint8 ``[N, 3, H, W]`` in, ``[N, 2048]`` features out, resized exactly as torch-fidelity does."""
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    with _weights_only_loads():
+        net = NoTrainInceptionV3(name="inception-v3-compat", features_list=[str(FID_FEATURES)],
+                                 feature_extractor_weights_path=str(weights_path), antialias=False)
+    net.num_features = FID_FEATURES  # lets torchmetrics size its states without a dummy forward
+    return net
+
+
+def load_inception(weights_dir: str | Path | None) -> nn.Module:
+    return fid_inception(ensure(lookup("fid-inception"), weights_dir))
 
 
 def load_lpips(weights_dir: str | Path | None) -> nn.Module:
     """LPIPS (Zhang et al. 2018) v0.1 with AlexNet: the linear heads ship with the lpips package; the AlexNet
-    backbone is torchvision's, read from the weights folder instead of being downloaded."""
+    backbone is torchvision's, from the registry file instead of torchvision's own download."""
     import lpips
 
-    path = find_weights(ALEXNET, weights_dir)
+    path = ensure(lookup("alexnet"), weights_dir)
     model = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
     slices = {**{i: 1 for i in range(0, 2)}, **{i: 2 for i in range(2, 5)}, **{i: 3 for i in range(5, 8)},
               **{i: 4 for i in range(8, 10)}, **{i: 5 for i in range(10, 12)}}
@@ -84,4 +93,4 @@ class FaceIdentity(nn.Module):
 
 
 def load_face_identity(weights_dir: str | Path | None) -> FaceIdentity:
-    return FaceIdentity(find_weights(FACENET, weights_dir))
+    return FaceIdentity(ensure(lookup("facenet-vggface2"), weights_dir))

@@ -62,13 +62,17 @@ def list_files(weights_dir: Path | None, as_json: bool) -> int:
     from rich.table import Table
 
     table = Table(title=f"pretrained files (searched: {', '.join(str(f) for f in search_folders(weights_dir))})")
-    for column in ("name", "kind", "file", "size", "verified by", "here"):
-        table.add_column(column, overflow="fold")
+    for column in ("name", "what", "size", "verified by", "here"):
+        table.add_column(column, no_wrap=column != "what")
     for entry, row in zip(registry.FILES, rows):
-        kind = f"generator {entry.resolution} px" if entry.kind == "generator" else "metric"
+        what = f"{entry.resolution} px: {entry.description}" if entry.kind == "generator" else entry.used_by
         here = "yes" if row["state"] == "ok" else ("no" if row["state"] == "missing" else "BAD")
-        table.add_row(entry.name, kind, entry.filename, _size(entry), entry.verification, here)
+        verified = "sha256" if entry.sha256 else (f"prefix {entry.hash_prefix}" if entry.hash_prefix else "pinned")
+        table.add_row(entry.name, what.split(" (")[0], _size(entry), verified, here)
     Console(soft_wrap=False).print(table)
+    print("verified by: sha256 = the registry's full hash; prefix = the hash in the file name; pinned = no hash "
+          "published: size and content checked at download, its sha256 kept beside it (.sha256). Every field: "
+          "list --json")
     return 0
 
 

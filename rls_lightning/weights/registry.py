@@ -55,40 +55,45 @@ METRIC_FILES = (
               "weights-inception-2015-12-05-6726825d.pth",
               "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
               "pt_inception-2015-12-05-6726825d.pth"),
-        kind="metric", hash_prefix="6726825d",
+        kind="metric", hash_prefix="6726825d", size=95628359,
         used_by="FID and KID (evaluate): torch-fidelity's FeatureExtractorInceptionV3 through torchmetrics",
         licence="Apache-2.0 (TensorFlow's 2015-12-05 Inception graph, converted by torch-fidelity / pytorch-fid)",
         known="URL: torch_fidelity/feature_extractor_inceptionv3.py URL_INCEPTION_V3 (torch-fidelity 0.4.0) and "
               "pytorch_fid/inception.py FID_WEIGHTS_URL; hash prefix: the file name (torch-hub convention, "
-              "both projects load it with check_hash)",
+              "neither project checks it when downloading); size: third-party pins of this file (several agree); "
+              "same state-dict layout as pytorch-fid's pt_inception file of the same hash prefix and size, which "
+              "torch-fidelity first re-hosted under that name",
         description="Inception-v3 of the FID paper (TF graph of 2015-12-05), as torch-fidelity and pytorch-fid "
                     "publish it"),
     PretrainedFile(
         name="alexnet", filename="alexnet-owt-7be5be79.pth",
         urls=("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",),
-        kind="metric", hash_prefix="7be5be79",
+        kind="metric", hash_prefix="7be5be79", size=244408911,
         used_by="LPIPS (evaluate; lpips' AlexNet backbone, its linear heads ship with the lpips package)",
         licence=_TORCHVISION,
         known="URL: torchvision/models/alexnet.py AlexNet_Weights.IMAGENET1K_V1 (torchvision 0.29.1); hash "
-              "prefix: the file name (torch-hub convention)",
+              "prefix: the file name (torch-hub convention, torchvision checks it); size: a recorded Content-Length and "
+              "torchvision's _file_size (233.087 MiB)",
         description="torchvision AlexNet, ImageNet"),
     PretrainedFile(
         name="vgg16", filename="vgg16-397923af.pth",
         urls=("https://download.pytorch.org/models/vgg16-397923af.pth",),
-        kind="metric", hash_prefix="397923af",
+        kind="metric", hash_prefix="397923af", size=553433881,
         used_by="LPIPS-VGG and the BRGM baseline's perceptual term",
         licence=_TORCHVISION,
         known="URL: torchvision/models/vgg.py VGG16_Weights.IMAGENET1K_V1 (torchvision 0.29.1); hash prefix: "
-              "the file name (torch-hub convention)",
+              "the file name (torch-hub convention); size: download logs, agrees with torchvision's _file_size (527.796 "
+              "MiB)",
         description="torchvision VGG16, ImageNet"),
     PretrainedFile(
         name="facenet-vggface2", filename="20180402-114759-vggface2.pt",
         urls=("https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt",),
-        kind="metric",
+        kind="metric", sha256="281cebca8662831adb987a874bdcb36e73f5b1c6dc5ee5878f305e985625d99b", size=111898327,
         used_by="identity similarity (evaluate: cosine of FaceNet embeddings)",
         licence="MIT (facenet-pytorch); weights from David Sandberg's facenet, MIT, trained on VGGFace2",
-        known="URL: facenet_pytorch/models/inception_resnet_v1.py load_weights (facenet-pytorch 2.5.3); no hash "
-              "is published, so size (Content-Length) is checked and the sha256 pinned at first download",
+        known="URL: facenet_pytorch/models/inception_resnet_v1.py load_weights (facenet-pytorch 2.5.3, which "
+              "downloads it unchecked); sha256 and size: third-party pins (independent scripts, one running "
+              "sha256sum -c, agree; the size also matches facenet-pytorch's download progress)",
         description="InceptionResnetV1 trained on VGGFace2"),
 )
 
