@@ -4,11 +4,23 @@
         --weights-dir ~/weights
 
 Pairs files by name stem (``--sr-suffix _rls`` evaluates the RLS anchors ``<stem>_rls.png`` instead). Per image:
-PSNR, MS-SSIM (SSIM when the images are too small for MS-SSIM, said so), LPIPS (AlexNet), identity similarity
-(cosine of FaceNet embeddings; the paper used CurricularFace), NIQE, and LR consistency when --lr-dir is given.
-Per set: FID and KID (Inception-v3 features). Networks come from --weights-dir or the torch cache; a missing one
-skips its metric with a line saying which file to put where. Writes a table on screen, metrics.json (means, set
-metrics, notes) and metrics.csv (one row per image) into --out-dir (default: the SR folder).
+PSNR, SSIM, MS-SSIM (images over 160 px), LPIPS (v0.1, AlexNet), identity similarity (cosine of FaceNet VGGFace2
+embeddings; the paper used CurricularFace), NIQE (images of at least 192 px), and LR consistency when --lr-dir is
+given. Per set: FID and KID.
+
+Protocol (written into metrics.json, since papers differ): FID/KID use torch-fidelity's FID Inception (the
+2015-12-05 TF weights of pytorch-fid / torch-fidelity, the networks behind the FID of the RLS paper, PULSE, BRGM
+and GLEAN), uint8 RGB resized to 299 px by torch-fidelity's own bilinear resize, the HR images of the evaluated
+pairs as the reference set. PSNR, SSIM and MS-SSIM are computed on --channels: y (default, the SR convention:
+BT.601 luma as MATLAB rgb2ycbcr), rgb, or gray (MATLAB rgb2gray, what pyiqa's official SSIM / MS-SSIM scores
+used). SSIM and MS-SSIM follow Wang's MATLAB scripts. NIQE uses the NIQE authors' pristine model, shipped with the
+package (scripts/calibrate_metrics.py compares every metric here with the official MATLAB scores).
+
+Pretrained networks (FID Inception, AlexNet, FaceNet) are registry files (python -m rls_lightning.weights list):
+looked for in --weights-dir and the torch hub cache, downloaded once and verified when missing. With --offline
+(or RLS_OFFLINE=1) or without network, each metric that cannot run is skipped with one line naming the file, its
+URL and where to put it; every other metric is still computed. Writes a table on screen, metrics.json (means, set
+metrics, protocol, notes) and metrics.csv (one row per image) into --out-dir (default: the SR folder).
 
 Images are read by one decoder (``image_io.read_image``): 16-bit grayscale and 48-bit RGB PNGs at full precision,
 float images when every pixel is finite and in [0, 1]. A pair with a file that cannot be read, or with sizes that
@@ -28,6 +40,7 @@ import csv
 import io
 import json
 import math
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -36,13 +49,21 @@ import numpy as np
 import torch
 
 from .atomic import atomic_write_path
+from .cli.arguments import check_input_file
 from .cli.errors import UsageError, check_input_dir, check_int, check_output_dir, guarded
 from .image_io import ImageReadError, read_image, to_uint8
 from .lr_images import images_by_stem
-from .metrics.fidelity import lr_consistency, psnr, structural_similarity
-from .metrics.weights import NIQE_PARAMS, MissingWeights, find_weights
+from .metrics.fidelity import CHANNELS, lr_consistency, ms_ssim, ms_ssim_fits, psnr, ssim
+from .weights import VerificationFailed, WeightsUnavailable
 
-PER_IMAGE_ORDER = ["PSNR", "MS-SSIM", "SSIM", "LPIPS", "ID", "NIQE", "LR-L1"]
+PER_IMAGE_ORDER = ["PSNR", "SSIM", "MS-SSIM", "LPIPS", "ID", "NIQE", "LR-L1"]
+DEFAULT_CHANNELS = "y"  # the paper and the official code are silent; the SR literature reports luma
+CHANNEL_PROTOCOL = {
+    "y": "the Y channel of BT.601 YCbCr as MATLAB rgb2ycbcr (16..235, not rounded), data range 255",
+    "rgb": "the three RGB channels in [0, 1], data range 1 (SSIM maps averaged over the channels)",
+    "gray": "MATLAB rgb2gray of the 8-bit image (rounded to integers), data range 255",
+}
+NIQE_MIN_SIZE = 192
 
 
 def pair_by_stem(sr_dir: Path, hr_dir: Path, sr_suffix: str = "") -> tuple[list[tuple[str, Path, Path]], dict]:
@@ -55,63 +76,74 @@ def pair_by_stem(sr_dir: Path, hr_dir: Path, sr_suffix: str = "") -> tuple[list[
 class Evaluator:
     """Loads what it can of the feature networks, then scores batches of (SR, HR[, LR]) images."""
 
-    def __init__(self, weights_dir: str | Path | None, device: str | torch.device = "cpu") -> None:
+    def __init__(self, weights_dir: str | Path | None, device: str | torch.device = "cpu",
+                 channels: str = DEFAULT_CHANNELS, niqe_params: str | Path | None = None) -> None:
         from torchmetrics.image.fid import FrechetInceptionDistance
         from torchmetrics.image.kid import KernelInceptionDistance
 
-        from .metrics.feature_networks import load_face_identity, load_inception, load_lpips
+        from .metrics.feature_networks import FID_PROTOCOL, load_face_identity, load_inception, load_lpips
+        from .metrics.niqe import DEFAULT_PARAMS_PATH, NIQE
 
+        if channels not in CHANNELS:
+            raise ValueError(f"channels must be one of {', '.join(CHANNELS)}, got {channels!r}")
         self.device = torch.device(device)
+        self.channels = channels
         self.notes: list[str] = []
         self.inception = self.lpips = self.identity = self.niqe = None
         self.fid = self.kid = None
+        unavailable = (WeightsUnavailable, VerificationFailed)
         try:
             self.inception = load_inception(weights_dir).to(self.device)
             self.fid = FrechetInceptionDistance(feature=self.inception, reset_real_features=True).to(self.device)
             # KID keeps features, not images; its subset size is lowered at the end when there are fewer images
             self.kid = KernelInceptionDistance(feature=self.inception, subsets=100, subset_size=1000).to(self.device)
-        except MissingWeights as err:
-            self.notes.append(str(err))
+        except unavailable as err:
+            self.notes.append(f"FID/KID skipped: {err}")
         try:
             self.lpips = load_lpips(weights_dir).to(self.device)
-        except MissingWeights as err:
-            self.notes.append(str(err))
+        except unavailable as err:
+            self.notes.append(f"LPIPS skipped: {err}")
         try:
             self.identity = load_face_identity(weights_dir).to(self.device)
-        except MissingWeights as err:
-            self.notes.append(str(err))
-        try:
-            niqe_path = find_weights(NIQE_PARAMS, weights_dir)
-            from .metrics.niqe import NIQE
-
-            self.niqe = NIQE.from_file(niqe_path)
-        except MissingWeights as err:
-            self.notes.append(str(err))
-        self.ssim_name: str | None = None
+        except unavailable as err:
+            self.notes.append(f"ID skipped: {err}")
+        self.niqe = NIQE.from_file(niqe_params) if niqe_params is not None else NIQE.default()
+        self.protocol = {
+            "FID/KID": FID_PROTOCOL,
+            "PSNR/SSIM/MS-SSIM": f"{channels}: {CHANNEL_PROTOCOL[channels]}; SSIM and MS-SSIM as Wang's MATLAB "
+                                 "ssim.m / msssim.m (11x11 Gaussian window, std 1.5, no automatic downsampling); "
+                                 "MS-SSIM only for images over 160 px",
+            "LPIPS": "lpips 0.1.4, version 0.1, AlexNet backbone (torchvision weights), inputs in [-1, 1]",
+            "ID": "cosine similarity of facenet-pytorch InceptionResnetV1 (VGGFace2) embeddings at 160 px",
+            "NIQE": f"Mittal et al. 2013, 96 px patches, images of at least {NIQE_MIN_SIZE} px, pristine model "
+                    + (str(niqe_params) if niqe_params is not None else
+                       f"{DEFAULT_PARAMS_PATH.name} (the authors' modelparameters.mat, via BasicSR)"),
+        }
         self.set_size = 0
+        self._noted_sizes: set[str] = set()
 
     @torch.no_grad()
     def score_batch(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-image metrics of same-sized ``[N, 3, H, W]`` batches in [0, 1]; feeds the set metrics too."""
         sr, hr = sr.to(self.device), hr.to(self.device)
-        scores = {"PSNR": psnr(sr, hr)}
-        name, values = structural_similarity(sr, hr)
-        if self.ssim_name is None and name == "SSIM":
-            self.notes.append(f"images of {sr.shape[-1]} px are too small for MS-SSIM (it needs more than 160 px): "
-                              "SSIM reported instead")
-        self.ssim_name = name
-        scores[name] = values
+        scores = {"PSNR": psnr(sr, hr, self.channels), "SSIM": ssim(sr, hr, self.channels)}
+        if ms_ssim_fits(min(sr.shape[-2:])):
+            scores["MS-SSIM"] = ms_ssim(sr, hr, self.channels)
+        elif "ms-ssim" not in self._noted_sizes:
+            self._noted_sizes.add("ms-ssim")
+            self.notes.append(f"MS-SSIM left out for images of {sr.shape[-1]} px (it needs more than 160 px); "
+                              "SSIM is reported")
         if self.lpips is not None:
             scores["LPIPS"] = self.lpips(sr * 2 - 1, hr * 2 - 1).flatten()
         if self.identity is not None:
             scores["ID"] = (self.identity(sr) * self.identity(hr)).sum(dim=1)
-        if self.niqe is not None:
-            try:
-                niqe = [self.niqe.score(to_uint8(img * 2 - 1)) for img in sr]  # to_uint8 takes [-1, 1]
-                scores["NIQE"] = torch.tensor(niqe, dtype=torch.float64)
-            except ValueError as err:
-                self.notes.append(f"NIQE skipped: {err}")
-                self.niqe = None
+        if min(sr.shape[-2:]) >= NIQE_MIN_SIZE:
+            niqe = [self.niqe.score(to_uint8(img * 2 - 1)) for img in sr]  # to_uint8 takes [-1, 1]
+            scores["NIQE"] = torch.tensor(niqe, dtype=torch.float64)
+        elif "niqe" not in self._noted_sizes:
+            self._noted_sizes.add("niqe")
+            self.notes.append(f"NIQE left out for images of {sr.shape[-1]} px (it needs at least {NIQE_MIN_SIZE} "
+                              "px: 2x2 patches of 96)")
         if self.fid is not None:
             real, fake = (hr * 255).round().to(torch.uint8), (sr * 255).round().to(torch.uint8)
             for metric in (self.fid, self.kid):
@@ -211,13 +243,14 @@ def summarise(rows: list[dict]) -> tuple[dict[str, float], list[str]]:
 
 
 def evaluate(sr_dir: Path, hr_dir: Path, lr_dir: Path | None = None, weights_dir: Path | None = None,
-             device: str = "cpu", batch_size: int = 16, sr_suffix: str = "", progress: bool = True) -> dict:
-    """Score every pair; returns ``{"pairs", "skipped", "summary", "set_metrics", "per_image", "notes",
-    "unpaired"}`` (``pairs``: the number scored; non-finite values stay floats here, see ``json_safe``)."""
+             device: str = "cpu", batch_size: int = 16, sr_suffix: str = "", progress: bool = True,
+             channels: str = DEFAULT_CHANNELS, niqe_params: Path | None = None) -> dict:
+    """Score every pair; returns ``{"pairs", "skipped", "summary", "set_metrics", "protocol", "per_image",
+    "notes", "unpaired"}`` (``pairs``: the number scored; non-finite values stay floats here, see ``json_safe``)."""
     from rich.progress import track
 
     pairs, unpaired = pair_by_stem(sr_dir, hr_dir, sr_suffix)
-    evaluator = Evaluator(weights_dir, device)
+    evaluator = Evaluator(weights_dir, device, channels, niqe_params)
     lr_paths = images_by_stem(lr_dir) if lr_dir is not None else {}
     notes: list[str] = []
     conversions = _Conversions()
@@ -251,7 +284,7 @@ def evaluate(sr_dir: Path, hr_dir: Path, lr_dir: Path | None = None, weights_dir
     summary, summary_notes = summarise(rows)
     set_metrics = evaluator.set_metrics() if rows else {}
     return {"pairs": len(rows), "skipped": len(pairs) - len(rows), "summary": summary, "set_metrics": set_metrics,
-            "per_image": rows, "notes": evaluator.notes + notes + conversions.lines() + summary_notes,
+            "protocol": evaluator.protocol, "per_image": rows, "notes": evaluator.notes + notes + conversions.lines() + summary_notes,
             "unpaired": unpaired}
 
 
@@ -318,7 +351,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hr-dir", type=Path, required=True, help="ground-truth high-resolution images")
     parser.add_argument("--lr-dir", type=Path, default=None, help="the LR inputs, for LR consistency")
     parser.add_argument("--weights-dir", type=Path, default=None,
-                        help="folder with the feature networks' weight files (default: the torch cache only)")
+                        help="folder searched first for the feature networks' files and downloaded into (default: "
+                             "the torch hub cache)")
+    parser.add_argument("--offline", action="store_true",
+                        help="never download (as RLS_OFFLINE=1): metrics whose network is missing are skipped with "
+                             "a line saying what to put where")
+    parser.add_argument("--channels", choices=CHANNELS, default=DEFAULT_CHANNELS,
+                        help="what PSNR, SSIM and MS-SSIM compare: y = BT.601 luma (default, the SR convention), "
+                             "rgb = all three channels, gray = MATLAB rgb2gray (pyiqa's official SSIM scores)")
+    parser.add_argument("--niqe-params", type=Path, default=None,
+                        help="NIQE pristine model: MATLAB modelparameters.mat or .npz (default: the authors' "
+                             "model shipped with the package)")
     parser.add_argument("--out-dir", type=Path, default=None, help="where metrics.json/csv go (default: --sr-dir)")
     parser.add_argument("--sr-suffix", default="", help="evaluate <stem><suffix>.png, e.g. _rls for the anchors")
     parser.add_argument("--batch-size", type=int, default=16, help="image pairs scored together (>= 1)")
@@ -328,7 +371,10 @@ def main(argv: list[str] | None = None) -> int:
     check_input_dir("--sr-dir", args.sr_dir)
     check_input_dir("--hr-dir", args.hr_dir)
     check_input_dir("--lr-dir", args.lr_dir, required=False)
-    check_input_dir("--weights-dir", args.weights_dir, required=False)
+    if args.weights_dir is not None and args.weights_dir.exists():
+        check_input_dir("--weights-dir", args.weights_dir)  # a missing one is created by the first download
+    if args.niqe_params is not None:
+        check_input_file("--niqe-params", args.niqe_params)
     out_dir = args.out_dir or args.sr_dir
     check_output_dir("--out-dir" if args.out_dir else "the default --out-dir (--sr-dir)", out_dir,
                      not_equal={"--hr-dir": args.hr_dir, "--lr-dir": args.lr_dir})
@@ -340,8 +386,13 @@ def main(argv: list[str] | None = None) -> int:
                          f"(SR files are matched as <stem>{args.sr_suffix}.<ext>)")
 
     console = Console(soft_wrap=True, highlight=False)
-    result = evaluate(args.sr_dir, args.hr_dir, args.lr_dir, args.weights_dir, args.device, args.batch_size,
-                      args.sr_suffix)
+    if args.offline:
+        os.environ["RLS_OFFLINE"] = "1"
+    try:
+        result = evaluate(args.sr_dir, args.hr_dir, args.lr_dir, args.weights_dir, args.device, args.batch_size,
+                          args.sr_suffix, channels=args.channels, niqe_params=args.niqe_params)
+    except ValueError as err:  # an unusable --niqe-params file
+        raise UsageError(str(err)) from None
     for note in result["notes"]:
         console.print(Text(note, style="yellow"))  # Text: file names are never read as markup
     for side, names in result["unpaired"].items():

@@ -39,8 +39,8 @@ from .make_lr import DEFAULT_STRENGTH, default_strength, degrade, image_seed
 from .weights import resolve_generator
 
 METRIC_COLUMNS = [("FID", "FID ↓", 1.0), ("KID", "KID (x10³) ↓", 1e3), ("NIQE", "NIQE ↓", 1.0), ("ID", "ID ↑", 1.0),
-                  ("LPIPS", "LPIPS ↓", 1.0), ("PSNR", "PSNR ↑", 1.0), ("MS-SSIM", "MS-SSIM ↑", 1.0),
-                  ("SSIM", "SSIM ↑", 1.0), ("LR-L1", "LR-L1 ↓", 1.0)]
+                  ("LPIPS", "LPIPS ↓", 1.0), ("PSNR", "PSNR ↑", 1.0), ("SSIM", "SSIM ↑", 1.0),
+                  ("MS-SSIM", "MS-SSIM ↑", 1.0), ("LR-L1", "LR-L1 ↓", 1.0)]
 
 
 @dataclasses.dataclass

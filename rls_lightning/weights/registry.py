@@ -79,7 +79,8 @@ METRIC_FILES = (
         name="vgg16", filename="vgg16-397923af.pth",
         urls=("https://download.pytorch.org/models/vgg16-397923af.pth",),
         kind="metric", hash_prefix="397923af", size=553433881,
-        used_by="LPIPS-VGG and the BRGM baseline's perceptual term",
+        used_by="LPIPS-VGG and BRGM's perceptual term (listed for users of those; our brgm preset leaves the "
+                "term out and evaluate uses LPIPS-AlexNet)",
         licence=_TORCHVISION,
         known="URL: torchvision/models/vgg.py VGG16_Weights.IMAGENET1K_V1 (torchvision 0.29.1); hash prefix: "
               "the file name (torch-hub convention); size: download logs, agrees with torchvision's _file_size (527.796 "
