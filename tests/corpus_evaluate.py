@@ -36,8 +36,15 @@ def _noisy(array: np.ndarray, amount: int, seed: int) -> np.ndarray:
 
 
 def _psnr(sr: np.ndarray, hr: np.ndarray) -> float:
-    """10 log10(1 / MSE) of two images in [0, 1]."""
-    return float(10 * np.log10(1 / np.mean((sr.astype(np.float64) - hr.astype(np.float64)) ** 2)))
+    """evaluate's default PSNR of two images in [0, 1] (gray or RGB): on BT.601 luma (MATLAB rgb2ycbcr's
+    16 + 65.481 R + 128.553 G + 24.966 B), data range 255."""
+    def luma(image: np.ndarray) -> np.ndarray:
+        image = image.astype(np.float64)
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        return 16 + image[..., :3] @ np.array([65.481, 128.553, 24.966])
+
+    return float(10 * np.log10(255 ** 2 / np.mean((luma(sr) - luma(hr)) ** 2)))
 
 
 def _refuse(constant: str):
@@ -246,6 +253,15 @@ def _check_nothing_written(folder: Path, outcome: Outcome) -> None:
 
 # ------------------------------------------------------------------------------------ evaluate: options
 
+def _check_weights_dir_not_there_yet(folder: Path, outcome: Outcome) -> None:
+    result, rows = _metrics(folder / "sr")
+    assert set(rows) == {"a", "b"} and "PSNR" in result["summary"]
+    for name in ("weights-inception-2015-12-05-6726825d.pth", "alexnet-owt-7be5be79.pth",
+                 "20180402-114759-vggface2.pt"):
+        assert f"put it at {folder / 'nothing' / name}" in outcome.stdout
+    assert not (folder / "nothing").exists()
+
+
 def _setup_with(*extra: str, make=_two_good_pairs):
     def setup(folder: Path) -> list[str]:
         make(folder)
@@ -423,8 +439,10 @@ CASES = [
     Case("evaluate-missing-sr-dir", "evaluate", _setup_missing_sr, culprit="--sr-dir"),
     Case("evaluate-hr-dir-is-a-file", "evaluate", _setup_hr_is_file, culprit="--hr-dir"),
     Case("evaluate-missing-lr-dir", "evaluate", _setup_with("--lr-dir", "{folder}/nothing"), culprit="--lr-dir"),
-    Case("evaluate-missing-weights-dir", "evaluate", _setup_with("--weights-dir", "{folder}/nothing"),
-         culprit="--weights-dir"),
+    # a --weights-dir that does not exist yet is where downloads would go; offline (as in every test) each
+    # network metric is skipped with the path to put its file at, and the folder is not created
+    Case("evaluate-weights-dir-not-there-yet", "evaluate", _setup_with("--weights-dir", "{folder}/nothing"),
+         code=0, check=_check_weights_dir_not_there_yet),
     Case("evaluate-out-dir-is-a-file", "evaluate", _setup_out_is_file, culprit="--out-dir"),
     Case("evaluate-out-dir-is-the-hr-dir", "evaluate", _setup_with("--out-dir", "{folder}/hr"),
          culprit="must differ from --hr-dir"),

@@ -61,7 +61,8 @@ def test_table1_end_to_end_on_a_tiny_model(tmp_path):
     lr = np.stack([np.asarray(Image.open(out / "lr_x4" / "bicubic" / f"face{i}.png")) for i in range(3)])
     up = [np.asarray(Image.fromarray(a).resize((32, 32), Image.BICUBIC), float) / 255 for a in lr]
     gt = [np.asarray(Image.open(hr_dir / f"face{i}.png"), float) / 255 for i in range(3)]
-    expected = np.mean([10 * np.log10(1 / np.mean((u - g) ** 2)) for u, g in zip(up, gt)])
+    luma = np.array([65.481, 128.553, 24.966])  # evaluate's default: BT.601 Y (MATLAB rgb2ycbcr), range 255
+    expected = np.mean([10 * np.log10(255 ** 2 / np.mean(((u - g) @ luma) ** 2)) for u, g in zip(up, gt)])
     assert bicubic["metrics"]["PSNR"] == pytest.approx(expected, abs=0.05)
     grid = Image.open(out / "table1_x4.png")
     assert grid.size == (128 * 7, 18 + 128 * 3)  # LR, bicubic, 4 methods, HR; one row per image

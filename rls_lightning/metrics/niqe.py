@@ -17,6 +17,11 @@ can be used. Where the release and the paper's text differ, the release is follo
 * the pair-product features are the AGGD shape, mean (eq. 8) and the left/right *scale* parameters
   ``beta_l, beta_r`` of eq. 7, not variances;
 * the shape is picked from the grid 0.2:0.001:10, as the release does, rather than solved for exactly.
+
+The release's pristine model ships with the package (``data/niqe_pris_params.npz``, :data:`DEFAULT_PARAMS_PATH`;
+origin, licence and checksum in ``data/NIQE_PARAMS_LICENSE.txt``), so ``NIQE()`` / :meth:`NIQE.default` score
+images without any file from the user. On the five calibration pairs of pyiqa (``scripts/calibrate_metrics.py``)
+the scores agree with the official MATLAB ones to within about 0.07.
 """
 from __future__ import annotations
 
@@ -26,8 +31,17 @@ import numpy as np
 from scipy.ndimage import correlate1d
 from scipy.special import gamma
 
-__all__ = ["NIQE", "niqe_features", "fit_pristine_model", "niqe_distance", "mscn_coefficients",
+__all__ = ["NIQE", "DEFAULT_PARAMS_PATH", "DEFAULT_PARAMS_SHA256", "niqe_features", "fit_pristine_model", "niqe_distance", "mscn_coefficients",
            "estimate_aggd_params"]
+
+# The authors' pristine model (modelparameters.mat of the MATLAB release) as redistributed by BasicSR 1.4.2
+# (basicsr/metrics/niqe_pris_params.npz, Apache-2.0): see data/NIQE_PARAMS_LICENSE.txt.
+DEFAULT_PARAMS_PATH = Path(__file__).resolve().parent / "data" / "niqe_pris_params.npz"
+DEFAULT_PARAMS_SHA256 = "2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296"
+# Key names of the parameter files NIQE.from_file reads: (mean, covariance).
+_MAT_KEYS = ("mu_prisparam", "cov_prisparam")  # the release's modelparameters.mat
+_NPZ_KEYS = (("mean", "cov"),  # ours, e.g. saved from fit_pristine_model
+             ("mu_pris_param", "cov_pris_param"))  # BasicSR's niqe_pris_params.npz (the shipped default)
 
 FEATURES_PER_SCALE = 18
 NUM_SCALES = 2
@@ -279,11 +293,49 @@ def niqe_distance(mean1: np.ndarray, cov1: np.ndarray, mean2: np.ndarray, cov2: 
     return float(np.sqrt(max(squared, 0.0)))
 
 
-class NIQE:
-    """NIQE scorer holding a pristine MVG model (eq. 10's nu_1, Sigma_1); lower scores are more natural."""
+def _missing_keys(path: Path, contents: dict, wanted: str) -> ValueError:
+    found = sorted(key for key in contents if not key.startswith("__"))
+    return ValueError(f"{path}: missing NIQE parameter(s) {wanted} (found: {', '.join(found) or 'nothing'})")
 
-    def __init__(self, pristine_mean: np.ndarray, pristine_cov: np.ndarray, patch_size: int = 96) -> None:
+
+def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path) as archive:
+        contents = {name: archive[name] for name in archive.files}
+    for keys in _NPZ_KEYS:
+        if all(key in contents for key in keys):
+            return contents[keys[0]], contents[keys[1]]
+    raise _missing_keys(path, contents, " or ".join(", ".join(keys) for keys in _NPZ_KEYS))
+
+
+def _load_params(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return _load_npz(path)
+    if suffix != ".mat":
+        raise ValueError(f"{path}: NIQE parameters must be a MATLAB .mat (mu_prisparam, cov_prisparam) "
+                         "or an .npz (mean, cov or mu_pris_param, cov_pris_param)")
+    from scipy.io import loadmat
+
+    contents = loadmat(path)
+    missing = [key for key in _MAT_KEYS if key not in contents]
+    if missing:
+        raise _missing_keys(path, contents, ", ".join(missing))
+    return contents[_MAT_KEYS[0]], contents[_MAT_KEYS[1]]
+
+
+class NIQE:
+    """NIQE scorer holding a pristine MVG model (eq. 10's nu_1, Sigma_1); lower scores are more natural.
+
+    ``NIQE()`` without arguments uses the authors' model shipped with the package (:meth:`default`).
+    """
+
+    def __init__(self, pristine_mean: np.ndarray | None = None, pristine_cov: np.ndarray | None = None,
+                 patch_size: int = 96) -> None:
         _check_patch_size(patch_size)
+        if (pristine_mean is None) != (pristine_cov is None):
+            raise ValueError("give both pristine_mean and pristine_cov, or neither (the shipped default model)")
+        if pristine_mean is None:
+            pristine_mean, pristine_cov = _load_npz(DEFAULT_PARAMS_PATH)
         mean = np.asarray(pristine_mean, dtype=np.float64).ravel()
         cov = np.asarray(pristine_cov, dtype=np.float64)
         if mean.shape != (NUM_FEATURES,) or cov.shape != (NUM_FEATURES, NUM_FEATURES):
@@ -294,30 +346,20 @@ class NIQE:
         self.patch_size = patch_size
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "NIQE":
-        """Load the release's ``modelparameters.mat`` (``mu_prisparam``, ``cov_prisparam``) or an ``.npz``
-        with ``mean`` and ``cov`` (e.g. saved from :func:`fit_pristine_model`)."""
-        path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix == ".mat":
-            from scipy.io import loadmat
+    def default(cls, patch_size: int = 96) -> "NIQE":
+        """The authors' pristine model (``modelparameters.mat`` of the MATLAB release), shipped with the package
+        at :data:`DEFAULT_PARAMS_PATH` (BasicSR 1.4.2's ``niqe_pris_params.npz``, Apache-2.0)."""
+        return cls.from_file(DEFAULT_PARAMS_PATH, patch_size=patch_size)
 
-            contents = loadmat(path)
-            keys = ("mu_prisparam", "cov_prisparam")
-        elif suffix == ".npz":
-            with np.load(path) as archive:
-                contents = {name: archive[name] for name in archive.files}
-            keys = ("mean", "cov")
-        else:
-            raise ValueError(f"{path}: NIQE parameters must be a MATLAB .mat (mu_prisparam, cov_prisparam) "
-                             "or an .npz (mean, cov)")
-        missing = [key for key in keys if key not in contents]
-        if missing:
-            found = sorted(key for key in contents if not key.startswith("__"))
-            raise ValueError(f"{path}: missing NIQE parameter(s) {', '.join(missing)} (found: "
-                             f"{', '.join(found) or 'nothing'})")
+    @classmethod
+    def from_file(cls, path: str | Path, patch_size: int = 96) -> "NIQE":
+        """Load a pristine model: the release's ``modelparameters.mat`` (``mu_prisparam``, ``cov_prisparam``),
+        or an ``.npz`` with ``mean`` and ``cov`` (e.g. saved from :func:`fit_pristine_model`) or with BasicSR's
+        ``mu_pris_param`` and ``cov_pris_param`` (the format of the shipped :data:`DEFAULT_PARAMS_PATH`)."""
+        path = Path(path)
+        mean, cov = _load_params(path)
         try:
-            return cls(contents[keys[0]], contents[keys[1]])
+            return cls(mean, cov, patch_size=patch_size)
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from None
 
