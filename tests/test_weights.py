@@ -334,3 +334,10 @@ def test_every_registry_entry_is_complete_and_consistent():
             assert entry.resolution in (256, 512, 1024) and entry.framing in ("ffhq", None), entry.name
     assert {"fid-inception", "alexnet", "vgg16", "facenet-vggface2", "ffhq-1024"} <= set(names)
     assert dataclasses.is_dataclass(registry.FILES[0])
+
+
+def test_a_folder_that_cannot_be_written_is_one_line_too(server, tmp_path):
+    server.routes["/files/test-weights.bin"] = ("ok", PAYLOAD)
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(WeightsUnavailable, match=r"cannot write into .*file/sub"):
+        ensure(_entry(server), tmp_path / "file" / "sub")

@@ -65,7 +65,10 @@ class PerImageEarlyStopping(L.Callback):
 
 
 class StepProgress(L.Callback):
-    """Advances a rich progress task by one per optimizer step (one bar for all the stages of a job)."""
+    """Advances a rich progress task by one per optimizer step (one bar for all the stages of a job).
+
+    A progress object that also has ``on_step(task_id, trainer, pl_module, outputs)`` is called after every step
+    as well (the web page shows the loss and the current estimate from there; it must not change the state)."""
 
     def __init__(self, progress, task_id, description: str) -> None:
         self.progress, self.task_id, self.description = progress, task_id, description
@@ -75,6 +78,9 @@ class StepProgress(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.progress.advance(self.task_id)
+        on_step = getattr(self.progress, "on_step", None)
+        if on_step is not None:
+            on_step(self.task_id, trainer, pl_module, outputs)
 
 
 class StopWhenRequested(L.Callback):

@@ -147,6 +147,9 @@ def ensure(entry: PretrainedFile, weights_dir: str | Path | None = None, *, offl
         except VerificationFailed as err:
             failures.append(str(err).removeprefix(f"{url}: "))
             continue
+        except OSError as err:  # the target folder cannot be created or written
+            failures.append(f"cannot write into {target.parent} ({err.strerror or err})")
+            continue
         _pin(entry, target, sha256)
         return target
     tried = "; ".join(f"{url}: {reason}" for url, reason in zip(candidate_urls(entry), failures))

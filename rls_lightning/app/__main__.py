@@ -1,0 +1,77 @@
+"""``python -m rls_lightning.app``: a local web page running RLS / RLS+ on uploaded faces or photos.
+
+Serves on http://127.0.0.1:7860 by default (this machine only; --host 0.0.0.0 for the local network; a public
+gradio share link only with --share). Needs the optional extra: pip install -e ".[app]". The page runs the same job
+as invert.py (same outputs for the same settings and seed) on the models loaded once here, one job at a time
+(others wait in the queue); closing the tab or pressing Stop ends a job after its current step. Every job writes
+into its own folder under --work-dir (the last 8 are kept) and offers its outputs as one zip.
+
+    python -m rls_lightning.app                                   # the embedded demo model
+    python -m rls_lightning.app --generator ffhq.pkl --flow ffhq-flow.pt --port 8080
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before anything imports gradio
+
+from ..cli.defaults import DEMO_GENERATOR  # noqa: E402
+from ..cli.errors import UsageError, guarded  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m rls_lightning.app", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to serve on (default 127.0.0.1: only this machine; 0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=7860,
+                   help="port (default 7860; the next free one is not tried: a busy port is an error)")
+    p.add_argument("--share", action="store_true",
+                   help="also open a public gradio.live link (needs internet; anyone with the link can run jobs)")
+    p.add_argument("--generator", default=str(DEMO_GENERATOR),
+                   help="StyleGAN2 checkpoint (path or registry name), as for invert.py; default: the demo model")
+    p.add_argument("--flow", type=Path, default=None,
+                   help="flow prior from train_flow.py; default: the demo flow with the demo generator")
+    p.add_argument("--force", action="store_true", help="use a flow trained for another generator anyway")
+    p.add_argument("--work-dir", type=Path, default=None,
+                   help="where each job's uploads and outputs go (default: a new temporary folder)")
+    p.add_argument("--accelerator", default="auto", help="cpu, gpu or auto (a GPU when one is visible)")
+    p.add_argument("--precision", default="32-true", help="32-true, bf16-mixed, 16-mixed (GPU) or auto")
+    return p
+
+
+@guarded
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port}: must be between 1 and 65535")
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise UsageError('the web page needs gradio: pip install -e ".[app]"') from None
+    from ..cli.errors import check_hardware
+    from ..cli.invert import PRECISIONS
+    from ..cli.progress import silence_known_lightning_warnings
+    from .page import build_page, launch
+    from .session import Runner, load_models
+
+    check_hardware(args.accelerator, 1, 1, args.precision, precision_choices=PRECISIONS)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own requests to the local server
+    silence_known_lightning_warnings()
+    models = load_models(args.generator, args.flow, force=args.force)
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="rls-app-"))
+    runner = Runner(models, work_dir, accelerator=args.accelerator, precision=args.precision)
+    print(f"model: {models.generator_path} ({models.resolution} px), flow: {models.flow_path}; jobs in {work_dir}",
+          file=sys.stderr)
+    launch(build_page(runner), runner, host=args.host, port=args.port, share=args.share)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

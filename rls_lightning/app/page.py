@@ -1,0 +1,211 @@
+"""The gradio page: inputs and controls on the left, progress and results on the right.
+
+All the work is ``session.Runner``'s (the same job code as ``invert.py``); this file only lays out the page and
+turns the runner's updates and results into component values. Gradio's analytics are off (set before gradio is
+imported) and the theme uses the fonts gradio ships or the system's, so the page needs no internet.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry, no version check
+
+import gradio as gr  # noqa: E402
+
+from ..cli.defaults import PROJECT_ROOT  # noqa: E402
+from ..inversion.presets import PRESETS  # noqa: E402
+from .session import (CONTROLS, JobFailed, JobRequest, JobResult, Runner, StepUpdate, preset_description,  # noqa: E402
+                      preset_values)
+
+log = logging.getLogger(__name__)
+
+DEMO_FACES = PROJECT_ROOT / "data" / "demo" / "lr8x"
+DEMO_HR = PROJECT_ROOT / "data" / "demo" / "hr"
+DEMO_PHOTOS = PROJECT_ROOT / "data" / "demo" / "photos"
+MODE_LABELS = {"aligned LR face crops (like --lr-dir)": "lr", "photos (like --photos)": "photos"}
+
+CSS = """
+.pixelated img { image-rendering: pixelated; }
+.result-tile img { object-fit: contain; }
+#status { min-height: 2.5em; }
+"""
+THEME_FONTS = ("ui-sans-serif", "system-ui", "sans-serif")  # no web fonts: the page works offline
+MONO_FONTS = ("ui-monospace", "monospace")
+
+
+def theme() -> gr.themes.Base:
+    return gr.themes.Default(font=THEME_FONTS, font_mono=MONO_FONTS)
+
+
+def _paths(files) -> list:
+    if not files:
+        return []
+    return [getattr(f, "name", f) for f in (files if isinstance(files, list) else [files])]
+
+
+def build_page(runner: Runner, title: str = "RLS / RLS+ face super-resolution") -> gr.Blocks:
+    models = runner.models
+    first = preset_values("rls+")
+    with gr.Blocks(title=title) as page:
+        gr.Markdown(f"## {title}\n"
+                    f"Generator `{models.generator_path.name}` ({models.resolution} px), flow prior "
+                    f"`{models.flow_path.name if models.flow_path else 'none'}`. Upload small aligned face crops "
+                    f"(any square size dividing {models.resolution} px) or photos; RLS searches the StyleGAN2's latent "
+                    "space under the flow prior, RLS+ then fine-tunes the generator around that result. The same job "
+                    "as `python invert.py`: the zip holds exactly what it writes.")
+        state = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=320):
+                mode = gr.Radio(list(MODE_LABELS), value=next(iter(MODE_LABELS)), label="input",
+                                info="aligned crops go straight to RLS; in photos every face is found, aligned, "
+                                     "super-resolved and pasted back")
+                files = gr.File(file_count="multiple", label="images", elem_id="upload")
+                hr_files = gr.File(file_count="multiple", label="HR images (optional, same names: only shown)",
+                                   elem_id="upload-hr")
+                with gr.Row():
+                    demo_faces = gr.Button("demo faces (8x8)", size="sm", visible=DEMO_FACES.is_dir())
+                    demo_photo = gr.Button("demo photo", size="sm", visible=DEMO_PHOTOS.is_dir())
+                with gr.Row():
+                    run = gr.Button("Run", variant="primary", elem_id="run")
+                    stop = gr.Button("Stop", variant="stop", elem_id="stop")
+                preset = gr.Dropdown(list(PRESETS), value="rls+", label="preset", elem_id="preset")
+                description = gr.Markdown(preset_description("rls+"))
+                controls = {}
+                for control in CONTROLS:
+                    kwargs = dict(label=control.label, info=control.info, value=first[control.name],
+                                  elem_id=f"control-{control.name}", minimum=control.minimum,
+                                  maximum=control.maximum)
+                    if control.integer:
+                        kwargs["precision"] = 0
+                    controls[control.name] = gr.Number(**kwargs)
+            with gr.Column(scale=2, min_width=480):
+                status = gr.Markdown("", elem_id="status")
+                preview = gr.Image(label="current estimate", type="numpy", format="png", interactive=False,
+                                   height=160, elem_id="preview", elem_classes=["pixelated"])
+                messages = gr.Markdown("", elem_id="messages")
+                chooser = gr.Dropdown([], label="image", visible=False, elem_id="chooser")
+                with gr.Row():
+                    tiles = {}
+                    for key, label in (("lr", "LR (enlarged)"), ("bicubic", "bicubic"), ("rls", "RLS"),
+                                       ("final", "RLS+"), ("hr", "HR")):
+                        tiles[key] = gr.Image(label=label, type="filepath", interactive=False, height=180,
+                                              elem_id=f"result-{key}", elem_classes=["pixelated", "result-tile"],
+                                              visible=key != "hr")
+                slider = gr.ImageSlider(label="bicubic | RLS+", type="filepath", interactive=False,
+                                        elem_id="slider", visible=False, height=320)
+                samples = gr.Gallery(label="the K samples and their standard deviation", columns=6, height=200,
+                                     elem_id="samples", visible=False)
+                photo_slider = gr.ImageSlider(label="photo: bicubic | restored", type="filepath",
+                                              interactive=False, elem_id="photo-slider", visible=False, height=420)
+                table = gr.Dataframe(headers=["image", "status", "LR error bicubic", "LR error RLS",
+                                              "LR error result", "note"], label="LR consistency: mean |D(x) - y| "
+                                     "on the [0, 1] scale", interactive=False, elem_id="consistency")
+                download = gr.File(label="all outputs (zip)", interactive=False, elem_id="download")
+
+        tile_list = [tiles[k] for k in ("lr", "bicubic", "rls", "final", "hr")]
+        result_outputs = [chooser, *tile_list, slider, samples, photo_slider]
+        outputs = [state, status, preview, messages, table, download, *result_outputs]
+
+        def on_preset(name):
+            values = preset_values(name)
+            return [preset_description(name)] + [gr.update(value=values[c.name]) for c in CONTROLS]
+
+        preset.change(on_preset, preset, [description, *controls.values()], queue=False)
+
+        demo_faces.click(lambda: (next(iter(MODE_LABELS)), [str(p) for p in sorted(DEMO_FACES.glob("*.png"))],
+                                  [str(p) for p in sorted(DEMO_HR.glob("*.png"))]), None, [mode, files, hr_files],
+                         queue=False)
+        demo_photo.click(lambda: (list(MODE_LABELS)[1], [str(p) for p in sorted(DEMO_PHOTOS.glob("*.png"))], None),
+                         None, [mode, files, hr_files], queue=False)
+
+        def show(result: JobResult | None, stem: str | None):
+            """The comparison, slider and samples of one image of ``result`` (and the photo it comes from)."""
+            if result is None or not result.images:
+                hidden = [gr.update(value=None) for _ in tile_list]
+                return [gr.update(visible=False), *hidden, gr.update(visible=False), gr.update(visible=False),
+                        _photo_update(result, None)]
+            chosen = next((r for r in result.images if r.stem == stem), result.images[0])
+            final_label = "RLS+" if result.refined else f"result ({result.preset})"
+            values = [gr.update(value=_s(chosen.lr)), gr.update(value=_s(chosen.bicubic)),
+                      gr.update(value=_s(chosen.rls)), gr.update(value=_s(chosen.final), label=final_label),
+                      gr.update(value=_s(chosen.hr), visible=chosen.hr is not None)]
+            slider_value = (str(chosen.bicubic), str(chosen.final)) if chosen.final else None
+            gallery = [(str(p), f"sample {k + 1}") for k, p in enumerate(chosen.samples)]
+            if chosen.std is not None:
+                gallery.append((str(chosen.std), "standard deviation (white = 0.25)"))
+            return [gr.update(choices=[r.stem for r in result.images], value=chosen.stem,
+                              visible=len(result.images) > 1),
+                    *values,
+                    gr.update(value=slider_value, visible=slider_value is not None,
+                              label=f"bicubic | {final_label}"),
+                    gr.update(value=gallery or None, visible=bool(gallery)),
+                    _photo_update(result, chosen.stem)]
+
+        def start(mode_label, uploads, hr_uploads, preset_name, *values):
+            request = JobRequest(files=_paths(uploads), mode=MODE_LABELS.get(mode_label, "lr"),
+                                 hr_files=_paths(hr_uploads), preset=preset_name)
+            for control, value in zip(CONTROLS, values):
+                if value is None:
+                    continue
+                setattr(request, control.name, int(value) if control.integer else float(value))
+            skip = [gr.skip() for _ in result_outputs]
+            if not request.files:
+                gr.Warning("upload one or more images first")
+                yield [gr.skip(), "upload one or more images first", gr.skip(), "", gr.skip(), gr.skip(), *skip]
+                return
+            job = runner.start(request)
+            try:
+                for event in job.updates():
+                    if event is None:
+                        yield [gr.skip()] * len(outputs)  # a chance for gradio to notice a closed page
+                    elif isinstance(event, StepUpdate):
+                        yield [gr.skip(), event.line(),
+                               event.preview if event.preview is not None else gr.skip(),
+                               gr.skip(), gr.skip(), gr.skip(), *skip]
+                    elif isinstance(event, JobFailed):
+                        gr.Warning(str(event))
+                        yield [None, f"**stopped:** {event}", gr.skip(), "", None, None, *show(None, None)]
+                    else:
+                        for message in event.messages:
+                            gr.Warning(message)
+                        done = f"**done**: {len(event.images)} image(s)" + (
+                            f" in {len(event.photos)} photo(s)" if event.photos else "")
+                        notes = "\n".join(f"- {m}" for m in event.messages)
+                        yield [event, done, gr.skip(), notes, event.consistency_rows(), str(event.zip_path),
+                               *show(event, None)]
+            finally:  # the page was closed or Stop pressed: stop the job after its current step
+                if not job.finished:
+                    job.cancel()
+                    job.join(timeout=120)
+
+        running = run.click(start, [mode, files, hr_files, preset, *controls.values()], outputs,
+                            concurrency_limit=1, concurrency_id="inversion")
+        stop.click(None, None, None, cancels=[running], queue=False)
+        chooser.change(show, [state, chooser], result_outputs, queue=False)
+    return page
+
+
+def _s(path) -> str | None:
+    return None if path is None else str(path)
+
+
+def _photo_update(result: JobResult | None, stem: str | None):
+    if result is None or not result.photos:
+        return gr.update(value=None, visible=False)
+    photo = next((p for p in result.photos if stem and stem.startswith(p.name.rsplit(".", 1)[0] + "_face")),
+                 result.photos[0])
+    return gr.update(value=(str(photo.enlarged), str(photo.restored)), visible=True,
+                     label=f"{photo.name}: bicubic | restored ({photo.faces} face(s))")
+
+
+def launch(page: gr.Blocks, runner: Runner, *, host: str = "127.0.0.1", port: int | None = None,
+           share: bool = False, block: bool = True, max_file_size: str = "50mb"):
+    """Serve ``page``: one job at a time (a second waits in gradio's queue), files served only from the job
+    folders and the demo data, a public share link only with ``share``. With ``block=False`` the server runs
+    in a thread and this returns (tests, screenshots)."""
+    page.queue(default_concurrency_limit=1, max_size=16)
+    return page.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
+                       inbrowser=False, show_error=False, quiet=not block, max_file_size=max_file_size,
+                       allowed_paths=[str(runner.work_root), str(DEMO_FACES.parent)],
+                       theme=theme(), css=CSS, footer_links=[])

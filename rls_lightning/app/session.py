@@ -1,0 +1,613 @@
+"""The web page's job runner, free of gradio: uploaded files and settings in, ``invert.py``'s outputs out.
+
+A job copies the uploaded files into a fresh folder of its own (``<work root>/job-<n>-<token>/faces`` or
+``.../photos``), builds the options ``invert.py`` would get for them (its own parser's defaults, then the page's
+values), checks them with ``invert.py``'s own ``validate_args`` and builds the settings with its
+``settings_from_args``, then runs the same steps as ``invert.py``'s ``run`` (``load_inputs``, ``make_job``,
+``InversionJob.run``, ``write_summary``) on the models loaded once at start. So the output folder (``faces_<preset>``
+beside the inputs) holds exactly what ``python invert.py --lr-dir faces`` (or ``--photos photos``) writes with the
+same settings and seed; ``<out folder>.zip`` holds all of it. What the page shows but ``invert.py`` does not write
+(the LR input enlarged, the bicubic enlargement, HR images) goes to ``display/``, outside the output folder.
+
+While the job runs, ``RunningJob.updates()`` yields ``StepUpdate`` s (stage, step, loss per image, the current
+estimate every ``preview_every`` steps), then the ``JobResult``; a user's mistake ends in a ``JobFailed`` with one
+line for the page, never a traceback. ``RunningJob.cancel()`` (a closed tab, the Stop button) stops the job after
+its current optimiser step, as SIGINT does for ``invert.py``; a job whose updates nobody reads for
+``abandon_after`` seconds cancels itself.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import logging
+import queue
+import re
+import secrets
+import shutil
+import signal
+import threading
+import time
+import zipfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..cli.defaults import DEMO_GENERATOR
+from ..cli.errors import UsageError, describe_os_error
+from ..interrupts import Interrupted, StopRequests
+from ..inversion.presets import PRESETS, get_preset
+
+log = logging.getLogger(__name__)
+
+MODES = ("lr", "photos")  # aligned LR face crops (invert.py --lr-dir) or photographs (--photos)
+INPUT_FOLDERS = {"lr": "faces", "photos": "photos"}
+KEEP_JOBS = 8  # job folders kept in the work root; older ones are deleted when a new job starts
+PREVIEW_EVERY = 5  # steps between two renderings of the current estimate
+ABANDON_AFTER = 60.0  # seconds without anyone reading a job's updates before it cancels itself
+
+
+# ---------------------------------------------------------------------------------------------------- controls
+
+@dataclasses.dataclass(frozen=True)
+class Control:
+    name: str  # the JobRequest field (and invert.py option, with dashes)
+    label: str
+    info: str  # the one-line explanation shown under it
+    integer: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+CONTROLS = (
+    Control("steps", "RLS steps", "Adam steps of the latent search on W+ (paper: 200)", True, 1, 2000),
+    Control("refine_steps", "RLS+ steps", "steps fine-tuning w, the generator's weights and noise around the RLS "
+            "result (paper: 50; 0 = RLS only; presets without RLS+ ignore it)", True, 0, 1000),
+    Control("radius_scale", "l1-ball radius scale", "RLS+ keeps w within an l1 ball of this radius x sqrt(d) "
+            "around the RLS result (paper: 1; negative = no ball)"),
+    Control("lambda_w", "lambda_w", "weight of the flow's log-density P_w of the latent (paper: 2e-4)",
+            minimum=0),
+    Control("lambda_g", "lambda_g", "weight of the Gaussianization prior P_gaussian (paper: 4e-4)", minimum=0),
+    Control("lambda_c", "lambda_c", "weight of the cross prior P_cross keeping the W+ rows close (paper: 0.05)",
+            minimum=0),
+    Control("num_samples", "samples K", "K results per image from different starting points; K > 1 also gives "
+            "their per-pixel standard-deviation map", True, 1, 16),
+    Control("seed", "seed", "seed of the starting points (sample 1 starts at the mean w, the others at random w)",
+            True, 0, 2**31 - 1),
+)
+
+
+def preset_values(preset: str) -> dict[str, float | int]:
+    """What each control shows for ``preset`` (its own settings; the sampling controls at invert.py's defaults)."""
+    settings = get_preset(preset)
+    s, r = settings.search, settings.refine
+    return {"steps": s.steps, "refine_steps": r.steps if r.enabled else 0,
+            "radius_scale": -1.0 if r.radius_scale is None else r.radius_scale,
+            "lambda_w": s.lambda_w, "lambda_g": s.lambda_g, "lambda_c": s.lambda_c, "num_samples": 1, "seed": 0}
+
+
+def preset_description(preset: str) -> str:
+    return PRESETS[preset].description if preset in PRESETS else ""
+
+
+# ---------------------------------------------------------------------------------------------------- models
+
+@dataclasses.dataclass
+class Models:
+    """The generator and flow every job uses (loaded once, like ``invert.py`` loads them for a run)."""
+
+    generator: object
+    flow: object | None
+    generator_path: Path
+    flow_path: Path | None
+
+    @property
+    def resolution(self) -> int:
+        return self.generator.img_resolution
+
+
+def load_models(generator: str | Path = DEMO_GENERATOR, flow: str | Path | None = None,
+                force: bool = False) -> Models:
+    """``--generator`` (a path or a registry name) and ``--flow`` (default: the demo flow with the demo generator),
+    with ``invert.py``'s defaults for the generator's inference options."""
+    from ..cli.invert import build_parser, flow_path_of
+    from ..cli.arguments import parse_args
+    from ..flow.checkpoint import load_flow
+    from ..stylegan import load_generator
+    from ..weights import resolve_generator
+
+    args = parse_args(build_parser(), [])
+    args.generator = resolve_generator(generator)
+    args.flow = Path(flow) if flow is not None else None
+    if not Path(args.generator).is_file():
+        raise UsageError(f"--generator {generator}: no such file")
+    G = load_generator(args.generator)
+    G.synthesis.fused_modconv = args.fused_modconv
+    G.synthesis.channels_last = args.channels_last
+    flow_path = flow_path_of(args)
+    bundle = load_flow(flow_path, G, force=force) if flow_path is not None else None
+    return Models(G, bundle, Path(args.generator), flow_path)
+
+
+# ---------------------------------------------------------------------------------------------------- requests
+
+@dataclasses.dataclass
+class JobRequest:
+    """One run of the page: the uploaded files and the values of its controls (None: the preset's value)."""
+
+    files: list[Path]
+    mode: str = "lr"
+    hr_files: list[Path] = dataclasses.field(default_factory=list)
+    preset: str = "rls+"
+    steps: int | None = None
+    refine_steps: int | None = None
+    radius_scale: float | None = None
+    lambda_w: float | None = None
+    lambda_g: float | None = None
+    lambda_c: float | None = None
+    num_samples: int = 1
+    seed: int = 0
+    upscale: int = 4
+    batch_size: int = 4
+
+    def overrides(self) -> dict[str, float | int | None]:
+        """The method controls that differ from the preset (the others stay None, as if not given to invert.py)."""
+        defaults = preset_values(self.preset) if self.preset in PRESETS else {}
+        out = {}
+        for name in ("steps", "refine_steps", "radius_scale", "lambda_w", "lambda_g", "lambda_c"):
+            value = getattr(self, name)
+            out[name] = None if value is None or defaults.get(name) == value else value
+        return out
+
+
+class JobFailed(Exception):
+    """A job that could not run or finish; the message is one line for the page."""
+
+
+class JobCancelled(JobFailed):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------------- results
+
+@dataclasses.dataclass
+class StepUpdate:
+    stage: str  # e.g. "RLS  x8, 1 at once" or "RLS+ demo00" (the job's own descriptions)
+    step: int
+    steps: int | None
+    loss: float | None  # the stage's objective, mean per image
+    images_done: int
+    images_total: int | None
+    preview: np.ndarray | None = None  # uint8 [H, W, 3]: the current estimate of the batch side by side
+
+    def line(self) -> str:
+        parts = [f"**{self.stage.strip()}**", f"step {self.step}" + (f" / {self.steps}" if self.steps else "")]
+        if self.loss is not None:
+            parts.append(f"loss {self.loss:.5f}")
+        if self.images_total is not None:
+            parts.append(f"{self.images_done} of {self.images_total} done")
+        return " | ".join(parts)
+
+
+@dataclasses.dataclass
+class ImageResult:
+    """What the page shows for one image (or one face of a photo); None where there is nothing."""
+
+    stem: str
+    status: str
+    note: str
+    lr: Path | None  # the LR input enlarged to the generator's size by pixel repetition
+    bicubic: Path | None
+    rls: Path | None
+    final: Path | None  # <stem>.png: RLS+ (or the preset's result)
+    hr: Path | None = None
+    samples: list[Path] = dataclasses.field(default_factory=list)
+    std: Path | None = None
+    lr_l1_bicubic: float | None = None
+    lr_l1_rls: float | None = None
+    lr_l1_final: float | None = None
+
+
+@dataclasses.dataclass
+class PhotoResult:
+    name: str
+    enlarged: Path  # plain bicubic enlargement
+    restored: Path
+    faces: int
+
+
+@dataclasses.dataclass
+class JobResult:
+    out_dir: Path
+    zip_path: Path
+    preset: str
+    refined: bool  # whether the preset runs RLS+ (else <stem>.png is the search's result)
+    images: list[ImageResult]
+    photos: list[PhotoResult]
+    messages: list[str]  # skipped files, conversions, photos without a face
+    log: list[str]
+
+    def consistency_rows(self) -> list[list]:
+        """One row per image: name, status, mean |D(x) - y| on the [0, 1] scale for bicubic, RLS and the result."""
+        def fmt(value):
+            return "" if value is None else round(value, 5)
+        return [[r.stem, r.status, fmt(r.lr_l1_bicubic), fmt(r.lr_l1_rls), fmt(r.lr_l1_final), r.note]
+                for r in self.images]
+
+
+# ---------------------------------------------------------------------------------------------------- progress
+
+class JobProgress:
+    """The progress object ``InversionJob`` reports to (rich's ``Progress`` interface, plus ``on_step``)."""
+
+    def __init__(self, emit: Callable[[StepUpdate], None], preview_every: int = PREVIEW_EVERY,
+                 on_each_step: Callable[[], None] | None = None) -> None:
+        self.emit, self.preview_every, self.on_each_step = emit, max(1, int(preview_every)), on_each_step
+        self.tasks: dict[int, dict] = {}
+        self._ids = itertools.count()
+
+    def add_task(self, description: str, total=None, **_) -> int:
+        task = next(self._ids)
+        self.tasks[task] = {"description": description, "total": total, "completed": 0}
+        return task
+
+    def reset(self, task, total=None, description=None, **_) -> None:
+        self.tasks[task].update(total=total, completed=0)
+        if description is not None:
+            self.tasks[task]["description"] = description
+
+    def advance(self, task, advance: float = 1) -> None:
+        self.tasks[task]["completed"] += advance
+
+    def _images(self) -> tuple[int, int | None]:
+        images = self.tasks.get(0, {})
+        return int(images.get("completed", 0)), images.get("total")
+
+    @torch.no_grad()
+    def on_step(self, task, trainer, pl_module, outputs) -> None:
+        state = self.tasks[task]
+        step, total = int(state["completed"]), state["total"]
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        n = int(pl_module.targets.shape[0])
+        loss = float(loss.detach()) / n if isinstance(loss, torch.Tensor) else None
+        preview = None
+        if step % self.preview_every == 0 or step == 1 or (total and step >= total):
+            # The current state, rendered without touching it (final_state() would: keep_best copies the best).
+            images = pl_module.synthesize(pl_module.ws, pl_module.noise.maps()).float().clamp(-1, 1)
+            tiles = ((images[:4].cpu() + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+            preview = np.concatenate(list(tiles), axis=1)
+        done, images_total = self._images()
+        self.emit(StepUpdate(state["description"], step, total, loss, done, images_total, preview))
+        if self.on_each_step is not None:
+            self.on_each_step()
+
+
+class Cancellation(StopRequests):
+    """``StopRequests`` set by the page (a closed tab, the Stop button) instead of a signal; never installs signal
+    handlers, so jobs may run in any thread. The job stops after its current optimiser step."""
+
+    def __enter__(self) -> "Cancellation":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def cancel(self) -> None:
+        if self.requested is None:
+            self.requested = signal.SIGTERM
+
+
+# ---------------------------------------------------------------------------------------------------- runner
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def safe_name(name: str) -> str:
+    """A file name of the upload that is safe in a folder and keeps its stem (the stem decides the seeds)."""
+    name = SAFE_NAME.sub("_", Path(name).name).lstrip(".") or "upload"
+    return name[-120:]
+
+
+def zip_outputs(out_dir: Path, zip_path: Path) -> Path:
+    """``zip_path`` holding every output file of ``out_dir`` (not its bookkeeping: ``.progress/``, ``.lock``),
+    under ``<out_dir name>/``."""
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in output_files(out_dir):
+            archive.write(path, f"{out_dir.name}/{path.relative_to(out_dir).as_posix()}")
+    return zip_path
+
+
+def output_files(out_dir: Path) -> list[Path]:
+    return sorted(p for p in out_dir.rglob("*") if p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(out_dir).parts))
+
+
+def _save_rgb(array: np.ndarray, path: Path) -> Path:
+    Image.fromarray(array).save(path)
+    return path
+
+
+class Runner:
+    """Runs one job at a time over the models loaded at start, each in a fresh folder under ``work_root``."""
+
+    def __init__(self, models: Models, work_root: Path, *, accelerator: str = "auto", precision: str = "32-true",
+                 keep_jobs: int = KEEP_JOBS, preview_every: int = PREVIEW_EVERY,
+                 abandon_after: float = ABANDON_AFTER) -> None:
+        self.models = models
+        self.work_root = Path(work_root)
+        self.accelerator, self.precision = accelerator, precision
+        self.keep_jobs, self.preview_every, self.abandon_after = keep_jobs, preview_every, abandon_after
+        self._busy = threading.Lock()
+        self._count = itertools.count(1)
+        self.running: "RunningJob | None" = None
+
+    # ------------------------------------------------------------------ folders
+
+    def _prune(self) -> None:
+        jobs = sorted((p for p in self.work_root.glob("job-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+        for old in jobs[:max(0, len(jobs) - self.keep_jobs + 1)]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _new_job_dir(self) -> Path:
+        self.work_root.mkdir(parents=True, exist_ok=True)
+        self._prune()
+        folder = self.work_root / f"job-{time.strftime('%Y%m%d-%H%M%S')}-{next(self._count):03d}-{secrets.token_hex(3)}"
+        folder.mkdir()
+        return folder
+
+    @staticmethod
+    def _copy_uploads(files: list[Path], folder: Path) -> list[str]:
+        folder.mkdir(parents=True, exist_ok=True)
+        names = []
+        for file in files:
+            name = safe_name(Path(file).name)
+            stem, suffix = Path(name).stem, Path(name).suffix
+            for k in itertools.count(2):
+                if not (folder / name).exists():
+                    break
+                name = f"{stem}_{k}{suffix}"
+            shutil.copyfile(file, folder / name)
+            names.append(name)
+        return names
+
+    # ------------------------------------------------------------------ the job
+
+    def build_args(self, request: JobRequest, job_dir: Path):
+        """The ``invert.py`` options of this job: its parser's defaults, then the request's values; checked by
+        ``invert.py``'s own ``validate_args``. Returns ``(args, out_dir)``."""
+        from ..cli.arguments import parse_args
+        from ..cli.invert import build_parser, validate_args
+
+        if request.mode not in MODES:
+            raise JobFailed(f"unknown input kind {request.mode!r}")
+        if not request.files:
+            raise JobFailed("upload one or more images first")
+        input_dir = job_dir / INPUT_FOLDERS[request.mode]
+        self._copy_uploads(request.files, input_dir)
+        args = parse_args(build_parser(), [])
+        args.lr_dir, args.photos = (input_dir, None) if request.mode == "lr" else (None, input_dir)
+        if request.hr_files:
+            args.hr_dir = job_dir / "hr"
+            self._copy_uploads(request.hr_files, args.hr_dir)
+        args.generator, args.flow = self.models.generator_path, self.models.flow_path
+        args.preset, args.num_samples, args.seed = request.preset, request.num_samples, request.seed
+        args.upscale, args.batch_size = request.upscale, request.batch_size
+        args.accelerator, args.precision = self.accelerator, self.precision
+        for name, value in request.overrides().items():
+            setattr(args, name, value)
+        for name in ("steps", "refine_steps", "num_samples", "seed", "upscale", "batch_size"):
+            value = getattr(args, name)
+            if isinstance(value, float) and value.is_integer():
+                setattr(args, name, int(value))
+        try:
+            out_dir = validate_args(args)
+        except UsageError as err:
+            raise JobFailed(_page_message(str(err))) from None
+        return args, out_dir
+
+    def run(self, request: JobRequest, emit: Callable[[StepUpdate], None] = lambda update: None,
+            stop: StopRequests | None = None, on_each_step: Callable[[], None] | None = None) -> JobResult:
+        """Run ``request`` to the end (in the calling thread); ``JobFailed`` with one line when it cannot."""
+        if not self._busy.acquire(blocking=False):
+            raise JobFailed("another job is running; wait for it to finish")
+        try:
+            return self._run(request, emit, stop, on_each_step)
+        finally:
+            self._busy.release()
+
+    def _run(self, request, emit, stop, on_each_step) -> JobResult:
+        from ..cli.invert import (check_flow_given, check_inputs, load_inputs, make_job, resolved_accelerator,
+                                  settings_from_args, write_summary)
+        from ..cli.common import resolve_precision
+        from ..flow.checkpoint import FlowCheckpointError
+        from ..folder_lock import FolderLock
+        from ..inversion.job import TrainerOptions
+        from ..stylegan.checkpoint_errors import CheckpointError
+
+        lines: list[str] = []
+        messages: list[str] = []
+
+        def note(line: str) -> None:
+            lines.append(str(line))
+            log.info("%s", line)
+
+        stop = stop if stop is not None else Cancellation()
+        G, flow = self.models.generator, self.models.flow
+        try:
+            job_dir = self._new_job_dir()
+            args, out_dir = self.build_args(request, job_dir)
+            settings = settings_from_args(args)
+            check_flow_given(settings, flow is not None, args.generator)
+            with FolderLock(out_dir):
+                images, rejected, prepared = load_inputs(args, G, log=note)
+                for item in rejected:
+                    messages.append(f"{item.path.name}: {item.reason}")
+                for image in images:
+                    if image.note:
+                        messages.append(f"{image.path.name}: {image.note}")
+                if request.mode == "photos":
+                    from ..lr_images import IMAGE_SUFFIXES
+
+                    for path in sorted(args.photos.iterdir()):
+                        if path.suffix.lower() not in IMAGE_SUFFIXES:
+                            messages.append(f"{path.name}: skipped, not an image file")
+                try:
+                    check_inputs(args, images, rejected, prepared, see="see the messages")
+                except UsageError:
+                    what = "image" if request.mode == "lr" else "photo"
+                    raise JobFailed(f"no usable {what}: " + ("; ".join(messages) or "nothing uploaded")) from None
+                accelerator = resolved_accelerator(args.accelerator)
+                progress = JobProgress(emit, self.preview_every, on_each_step)
+                job = make_job(args, G, flow, settings, out_dir, prepared, progress=progress, log=note,
+                               writes_summary=True, stop=stop,
+                               trainer=TrainerOptions(accelerator=accelerator, devices=1,
+                                                      precision=resolve_precision(args.precision, accelerator)))
+                try:
+                    job.run(images, rejected)
+                except torch.OutOfMemoryError:
+                    raise JobFailed(f"out of {accelerator.upper()} memory: upload fewer images or use fewer "
+                                    "samples") from None
+                write_summary(args, job, images, rejected, prepared, out_dir)
+            zip_path = zip_outputs(out_dir, job_dir / f"{out_dir.name}.zip")
+            return self._result(args, settings, images, prepared, out_dir, zip_path, job_dir / "display",
+                                messages, lines)
+        except Interrupted:
+            raise JobCancelled("cancelled") from None
+        except (UsageError, CheckpointError, FlowCheckpointError) as err:
+            raise JobFailed(_page_message(str(err))) from None
+        except OSError as err:
+            raise JobFailed(describe_os_error(err)) from None
+
+    # ------------------------------------------------------------------ what the page shows
+
+    def _result(self, args, settings, images, prepared, out_dir: Path, zip_path: Path, display: Path,
+                messages: list[str], lines: list[str]) -> JobResult:
+        from ..degradations import downsample_bicubic, resize_bicubic
+        from ..image_io import read_image, to_uint8
+        from ..lr_images import images_by_stem
+        from ..photos.paste import enlarge
+
+        display.mkdir(parents=True, exist_ok=True)
+        size = self.models.resolution
+        hr = images_by_stem(args.hr_dir) if args.hr_dir is not None else {}
+        results = []
+        for image in sorted(images, key=lambda i: i.stem):
+            stem = image.stem
+            row = _read_row(out_dir, stem)
+            lr_u8 = to_uint8(image.pixels)
+            lr_big = np.asarray(Image.fromarray(lr_u8).resize((size, size), Image.NEAREST))
+            bicubic = resize_bicubic(image.pixels[None].float(), size).clamp(-1, 1)
+            lr_l1_bicubic = float(0.5 * (downsample_bicubic(bicubic, image.factor) - image.pixels[None]).abs().mean())
+            result = ImageResult(
+                stem=stem, status=row.get("status", "missing"), note=row.get("note", ""),
+                lr=_save_rgb(lr_big, display / f"{stem}_lr_x{image.factor}.png"),
+                bicubic=_save_rgb(to_uint8(bicubic[0]), display / f"{stem}_bicubic.png"),
+                rls=_existing(out_dir / f"{stem}_rls.png"), final=_existing(out_dir / f"{stem}.png"),
+                samples=[p for k in range(args.num_samples) if (p := out_dir / f"{stem}_s{k}.png").is_file()],
+                std=_existing(out_dir / f"{stem}_std.png"), lr_l1_bicubic=lr_l1_bicubic,
+                lr_l1_rls=_float(row.get("lr_l1_rls")), lr_l1_final=_float(row.get("lr_l1_final")))
+            if stem in hr:
+                with Image.open(hr[stem]) as picture:
+                    picture = picture.convert("RGB")
+                    if picture.size != (size, size):
+                        picture = picture.resize((size, size), Image.BICUBIC)
+                    result.hr = _save_rgb(np.asarray(picture), display / f"{stem}_hr.png")
+            results.append(result)
+        photos = []
+        if prepared is not None:
+            for path in prepared.photos:
+                restored = out_dir / f"{path.stem}_restored.png"
+                enlarged = enlarge(read_image(path, channels=3).pixels, args.upscale)
+                faces = sum(1 for face in prepared.where.values() if face.photo == path)
+                photos.append(PhotoResult(path.name, _save_rgb((enlarged * 255).round().astype(np.uint8),
+                                                              display / f"{path.stem}_bicubic.png"),
+                                          restored, faces))
+        return JobResult(out_dir, zip_path, settings.name, settings.refine.enabled, results, photos, messages, lines)
+
+    # ------------------------------------------------------------------ in the background
+
+    def start(self, request: JobRequest) -> "RunningJob":
+        """Run ``request`` in a thread; read its updates with ``RunningJob.updates()``."""
+        self.running = RunningJob(self, request)
+        return self.running
+
+
+class RunningJob:
+    """A job in its own thread; ``updates()`` yields its ``StepUpdate`` s, then its ``JobResult`` or ``JobFailed``."""
+
+    def __init__(self, runner: Runner, request: JobRequest) -> None:
+        self.runner = runner
+        self.stop = Cancellation()
+        self.events: queue.Queue = queue.Queue()
+        self.last_read = time.monotonic()
+        self.outcome: JobResult | JobFailed | None = None
+        self.thread = threading.Thread(target=self._work, args=(request,), name="rls-app-job", daemon=True)
+        self.thread.start()
+
+    def _check_reader(self) -> None:
+        if time.monotonic() - self.last_read > self.runner.abandon_after:
+            log.warning("nobody reads the job's progress any more: cancelling it")
+            self.stop.cancel()
+
+    def _work(self, request: JobRequest) -> None:
+        try:
+            outcome = self.runner.run(request, self.events.put, self.stop, self._check_reader)
+        except JobFailed as err:
+            outcome = err
+        except Exception as err:  # a bug: the page gets one line, the server log the traceback
+            log.exception("job failed")
+            outcome = JobFailed(f"internal error ({type(err).__name__}: {err}); see the server's log")
+        self.outcome = outcome
+        self.events.put(outcome)
+
+    def cancel(self) -> None:
+        self.stop.cancel()
+
+    @property
+    def finished(self) -> bool:
+        return not self.thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def updates(self, poll: float = 0.5) -> Iterator[StepUpdate | JobResult | JobFailed | None]:
+        """Every update as it comes, None after ``poll`` seconds without one (a chance to notice a closed page),
+        and last the outcome."""
+        while True:
+            self.last_read = time.monotonic()
+            try:
+                event = self.events.get(timeout=poll)
+            except queue.Empty:
+                yield None
+                continue
+            yield event
+            if isinstance(event, (JobResult, JobFailed)):
+                return
+
+
+def _page_message(message: str) -> str:
+    """An ``invert.py`` message with the page's words: the page has no options, the job folder is not the user's."""
+    message = re.sub(r"--(lr-dir|photos|hr-dir|out-dir) \S+: ", "", message)
+    return message.replace("--refine-steps", "RLS+ steps").replace("--steps", "RLS steps")
+
+
+def _read_row(out_dir: Path, stem: str) -> dict:
+    try:
+        return json.loads((out_dir / ".progress" / f"{stem}.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.is_file() else None
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,129 @@
+"""The web page in a real browser: Debian's chromium (``/usr/bin/chromium``, installed by ``.ci/run``) driven by
+Playwright's Python package (no browser download). Uploads a demo LR face, runs a few steps, checks the result
+images and the zip; a closed tab stops its job; nothing is fetched from outside 127.0.0.1."""
+import io
+import socket
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+DEMO_FACE = ROOT / "data" / "demo" / "lr8x" / "demo00.png"
+
+pytestmark = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),  # gradio's own pandas calls
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
+
+if not CHROMIUM.is_file():
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium; .ci/run does it)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra has it)")
+pytest.importorskip("gradio", reason='gradio is not installed (pip install -e ".[app]")')
+
+from rls_lightning.app.page import build_page, launch  # noqa: E402
+from rls_lightning.app.session import Runner, load_models  # noqa: E402
+from rls_lightning.cli.defaults import DEMO_GENERATOR  # noqa: E402
+
+if not DEMO_GENERATOR.is_file():
+    pytest.skip("the embedded demo model is not in this checkout", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    runner = Runner(load_models(), tmp_path_factory.mktemp("app-jobs"), accelerator="cpu")
+    page = build_page(runner)
+    port = free_port()
+    launch(page, runner, port=port, block=False)
+    yield runner, f"http://127.0.0.1:{port}/"
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield browser
+        browser.close()
+
+
+def open_page(browser, url: str, outside: list):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    tab = context.new_page()
+
+    def only_local(route):
+        if route.request.url.startswith(url.rstrip("/")) or route.request.url.startswith("data:"):
+            route.continue_()
+        else:  # the page must work offline: anything else is refused and recorded
+            outside.append(route.request.url)
+            route.abort()
+
+    tab.route("**/*", only_local)
+    tab.goto(url)
+    tab.wait_for_selector("#run")
+    return context, tab
+
+
+def uploaded(tab, selector: str, name: str) -> None:
+    tab.wait_for_function("([s, n]) => document.querySelector(s).innerText.includes(n)", arg=[selector, name])
+
+
+def set_number(tab, name: str, value: int) -> None:
+    box = tab.locator(f"#control-{name} input")
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def natural_size(tab, selector: str) -> tuple[int, int]:
+    tab.wait_for_function("s => { const i = document.querySelector(s + ' img');"
+                          " return i && i.complete && i.naturalWidth > 0; }", arg=selector, timeout=30_000)
+    return tuple(tab.eval_on_selector(f"{selector} img", "i => [i.naturalWidth, i.naturalHeight]"))
+
+
+def test_run_a_demo_face_and_download_the_zip(app, browser):
+    runner, url = app
+    outside = []
+    context, tab = open_page(browser, url, outside)
+    try:
+        tab.set_input_files("#upload input[type=file]", str(DEMO_FACE))
+        uploaded(tab, "#upload", "demo00.png")
+        set_number(tab, "steps", 6)
+        set_number(tab, "refine_steps", 2)
+        tab.click("#run")
+        tab.wait_for_selector("#download a", timeout=90_000)
+        size = runner.models.resolution
+        for key in ("lr", "bicubic", "rls", "final"):
+            assert natural_size(tab, f"#result-{key}") == (size, size), key
+        assert "done" in tab.inner_text("#status")
+        assert "demo00" in tab.inner_text("#consistency")
+        with tab.expect_download() as download:
+            tab.click("#download a")
+        archive = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
+        names = set(archive.namelist())
+        assert {"faces_rls+/demo00.png", "faces_rls+/demo00_rls.png", "faces_rls+/demo00.pt",
+                "faces_rls+/results.csv", "faces_rls+/overview.png"} == names
+        out_dir = runner.running.outcome.out_dir
+        assert archive.read("faces_rls+/demo00.png") == (out_dir / "demo00.png").read_bytes()
+        assert outside == [], f"the page fetched from outside: {outside}"
+    finally:
+        context.close()
+
+
+def test_a_closed_tab_stops_its_job(app, browser):
+    runner, url = app
+    context, tab = open_page(browser, url, [])
+    tab.set_input_files("#upload input[type=file]", str(DEMO_FACE))
+    uploaded(tab, "#upload", "demo00.png")
+    set_number(tab, "steps", 2000)
+    tab.click("#run")
+    tab.wait_for_function("() => document.querySelector('#status').innerText.includes('step')", timeout=60_000)
+    job = runner.running
+    context.close()
+    assert job.join(timeout=30), "the job of a closed tab is still running"
+    assert job.outcome is not None and "cancelled" in str(job.outcome)
