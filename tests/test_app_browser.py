@@ -3,7 +3,6 @@ Playwright's Python package (no browser download). Uploads a demo LR face, runs 
 images and the zip; a closed tab stops its job; nothing is fetched from outside 127.0.0.1."""
 import io
 import socket
-import time
 import zipfile
 from pathlib import Path
 

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rls_lightning.app.session import (JobCancelled, JobFailed, JobRequest, JobResult, Runner, StepUpdate,
-                                       load_models, output_files, preset_values)
+from rls_lightning.app.controls import preset_values
+from rls_lightning.app.outputs import JobResult, output_files
+from rls_lightning.app.progress import StepUpdate
+from rls_lightning.app.session import JobCancelled, JobFailed, JobRequest, Runner, load_models
 from rls_lightning.cli import invert
 from rls_lightning.cli.defaults import DEMO_GENERATOR
 

@@ -12,6 +12,7 @@ into its own folder under --work-dir (the last 8 are kept) and offers its output
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import sys
@@ -50,10 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: must be between 1 and 65535")
-    try:
-        import gradio  # noqa: F401
-    except ImportError:
-        raise UsageError('the web page needs gradio: pip install -e ".[app]"') from None
+    if importlib.util.find_spec("gradio") is None:
+        raise UsageError('the web page needs gradio: pip install -e ".[app]"')
     from ..cli.errors import check_hardware
     from ..cli.invert import PRECISIONS
     from ..cli.progress import silence_known_lightning_warnings

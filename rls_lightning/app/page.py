@@ -15,8 +15,10 @@ import gradio as gr  # noqa: E402
 
 from ..cli.defaults import PROJECT_ROOT  # noqa: E402
 from ..inversion.presets import PRESETS  # noqa: E402
-from .session import (CONTROLS, JobFailed, JobRequest, JobResult, Runner, StepUpdate, preset_description,  # noqa: E402
-                      preset_values)
+from .controls import CONTROLS, preset_description, preset_values  # noqa: E402
+from .outputs import JobResult  # noqa: E402
+from .progress import StepUpdate  # noqa: E402
+from .session import JobFailed, JobRequest, Runner  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ While the job runs, ``RunningJob.updates()`` yields ``StepUpdate`` s (stage, ste
 estimate every ``preview_every`` steps), then the ``JobResult``; a user's mistake ends in a ``JobFailed`` with one
 line for the page, never a traceback. ``RunningJob.cancel()`` (a closed tab, the Stop button) stops the job after
 its current optimiser step, as SIGINT does for ``invert.py``; a job whose updates nobody reads for
-``abandon_after`` seconds cancels itself.
+``abandon_after`` seconds cancels itself. Progress and stopping are in ``progress``, the controls' preset values in
+``controls``, output files and results in ``outputs``.
 """
 from __future__ import annotations
 
@@ -25,10 +26,8 @@ import queue
 import re
 import secrets
 import shutil
-import signal
 import threading
 import time
-import zipfile
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -39,58 +38,17 @@ from PIL import Image
 from ..cli.defaults import DEMO_GENERATOR
 from ..cli.errors import UsageError, describe_os_error
 from ..interrupts import Interrupted, StopRequests
-from ..inversion.presets import PRESETS, get_preset
+from ..inversion.presets import PRESETS
+from .controls import preset_values
+from .outputs import ImageResult, JobResult, PhotoResult, safe_name, zip_outputs
+from .progress import PREVIEW_EVERY, Cancellation, JobProgress, StepUpdate
 
 log = logging.getLogger(__name__)
 
 MODES = ("lr", "photos")  # aligned LR face crops (invert.py --lr-dir) or photographs (--photos)
 INPUT_FOLDERS = {"lr": "faces", "photos": "photos"}
 KEEP_JOBS = 8  # job folders kept in the work root; older ones are deleted when a new job starts
-PREVIEW_EVERY = 5  # steps between two renderings of the current estimate
 ABANDON_AFTER = 60.0  # seconds without anyone reading a job's updates before it cancels itself
-
-
-# ---------------------------------------------------------------------------------------------------- controls
-
-@dataclasses.dataclass(frozen=True)
-class Control:
-    name: str  # the JobRequest field (and invert.py option, with dashes)
-    label: str
-    info: str  # the one-line explanation shown under it
-    integer: bool = False
-    minimum: float | None = None
-    maximum: float | None = None
-
-
-CONTROLS = (
-    Control("steps", "RLS steps", "Adam steps of the latent search on W+ (paper: 200)", True, 1, 2000),
-    Control("refine_steps", "RLS+ steps", "steps fine-tuning w, the generator's weights and noise around the RLS "
-            "result (paper: 50; 0 = RLS only; presets without RLS+ ignore it)", True, 0, 1000),
-    Control("radius_scale", "l1-ball radius scale", "RLS+ keeps w within an l1 ball of this radius x sqrt(d) "
-            "around the RLS result (paper: 1; negative = no ball)"),
-    Control("lambda_w", "lambda_w", "weight of the flow's log-density P_w of the latent (paper: 2e-4)",
-            minimum=0),
-    Control("lambda_g", "lambda_g", "weight of the Gaussianization prior P_gaussian (paper: 4e-4)", minimum=0),
-    Control("lambda_c", "lambda_c", "weight of the cross prior P_cross keeping the W+ rows close (paper: 0.05)",
-            minimum=0),
-    Control("num_samples", "samples K", "K results per image from different starting points; K > 1 also gives "
-            "their per-pixel standard-deviation map", True, 1, 16),
-    Control("seed", "seed", "seed of the starting points (sample 1 starts at the mean w, the others at random w)",
-            True, 0, 2**31 - 1),
-)
-
-
-def preset_values(preset: str) -> dict[str, float | int]:
-    """What each control shows for ``preset`` (its own settings; the sampling controls at invert.py's defaults)."""
-    settings = get_preset(preset)
-    s, r = settings.search, settings.refine
-    return {"steps": s.steps, "refine_steps": r.steps if r.enabled else 0,
-            "radius_scale": -1.0 if r.radius_scale is None else r.radius_scale,
-            "lambda_w": s.lambda_w, "lambda_g": s.lambda_g, "lambda_c": s.lambda_c, "num_samples": 1, "seed": 0}
-
-
-def preset_description(preset: str) -> str:
-    return PRESETS[preset].description if preset in PRESETS else ""
 
 
 # ---------------------------------------------------------------------------------------------------- models
@@ -171,159 +129,7 @@ class JobCancelled(JobFailed):
     pass
 
 
-# ---------------------------------------------------------------------------------------------------- results
-
-@dataclasses.dataclass
-class StepUpdate:
-    stage: str  # e.g. "RLS  x8, 1 at once" or "RLS+ demo00" (the job's own descriptions)
-    step: int
-    steps: int | None
-    loss: float | None  # the stage's objective, mean per image
-    images_done: int
-    images_total: int | None
-    preview: np.ndarray | None = None  # uint8 [H, W, 3]: the current estimate of the batch side by side
-
-    def line(self) -> str:
-        parts = [f"**{self.stage.strip()}**", f"step {self.step}" + (f" / {self.steps}" if self.steps else "")]
-        if self.loss is not None:
-            parts.append(f"loss {self.loss:.5f}")
-        if self.images_total is not None:
-            parts.append(f"{self.images_done} of {self.images_total} done")
-        return " | ".join(parts)
-
-
-@dataclasses.dataclass
-class ImageResult:
-    """What the page shows for one image (or one face of a photo); None where there is nothing."""
-
-    stem: str
-    status: str
-    note: str
-    lr: Path | None  # the LR input enlarged to the generator's size by pixel repetition
-    bicubic: Path | None
-    rls: Path | None
-    final: Path | None  # <stem>.png: RLS+ (or the preset's result)
-    hr: Path | None = None
-    samples: list[Path] = dataclasses.field(default_factory=list)
-    std: Path | None = None
-    lr_l1_bicubic: float | None = None
-    lr_l1_rls: float | None = None
-    lr_l1_final: float | None = None
-
-
-@dataclasses.dataclass
-class PhotoResult:
-    name: str
-    enlarged: Path  # plain bicubic enlargement
-    restored: Path
-    faces: int
-
-
-@dataclasses.dataclass
-class JobResult:
-    out_dir: Path
-    zip_path: Path
-    preset: str
-    refined: bool  # whether the preset runs RLS+ (else <stem>.png is the search's result)
-    images: list[ImageResult]
-    photos: list[PhotoResult]
-    messages: list[str]  # skipped files, conversions, photos without a face
-    log: list[str]
-
-    def consistency_rows(self) -> list[list]:
-        """One row per image: name, status, mean |D(x) - y| on the [0, 1] scale for bicubic, RLS and the result."""
-        def fmt(value):
-            return "" if value is None else round(value, 5)
-        return [[r.stem, r.status, fmt(r.lr_l1_bicubic), fmt(r.lr_l1_rls), fmt(r.lr_l1_final), r.note]
-                for r in self.images]
-
-
-# ---------------------------------------------------------------------------------------------------- progress
-
-class JobProgress:
-    """The progress object ``InversionJob`` reports to (rich's ``Progress`` interface, plus ``on_step``)."""
-
-    def __init__(self, emit: Callable[[StepUpdate], None], preview_every: int = PREVIEW_EVERY,
-                 on_each_step: Callable[[], None] | None = None) -> None:
-        self.emit, self.preview_every, self.on_each_step = emit, max(1, int(preview_every)), on_each_step
-        self.tasks: dict[int, dict] = {}
-        self._ids = itertools.count()
-
-    def add_task(self, description: str, total=None, **_) -> int:
-        task = next(self._ids)
-        self.tasks[task] = {"description": description, "total": total, "completed": 0}
-        return task
-
-    def reset(self, task, total=None, description=None, **_) -> None:
-        self.tasks[task].update(total=total, completed=0)
-        if description is not None:
-            self.tasks[task]["description"] = description
-
-    def advance(self, task, advance: float = 1) -> None:
-        self.tasks[task]["completed"] += advance
-
-    def _images(self) -> tuple[int, int | None]:
-        images = self.tasks.get(0, {})
-        return int(images.get("completed", 0)), images.get("total")
-
-    @torch.no_grad()
-    def on_step(self, task, trainer, pl_module, outputs) -> None:
-        state = self.tasks[task]
-        step, total = int(state["completed"]), state["total"]
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        n = int(pl_module.targets.shape[0])
-        loss = float(loss.detach()) / n if isinstance(loss, torch.Tensor) else None
-        preview = None
-        if step % self.preview_every == 0 or step == 1 or (total and step >= total):
-            # The current state, rendered without touching it (final_state() would: keep_best copies the best).
-            images = pl_module.synthesize(pl_module.ws, pl_module.noise.maps()).float().clamp(-1, 1)
-            tiles = ((images[:4].cpu() + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-            preview = np.concatenate(list(tiles), axis=1)
-        done, images_total = self._images()
-        self.emit(StepUpdate(state["description"], step, total, loss, done, images_total, preview))
-        if self.on_each_step is not None:
-            self.on_each_step()
-
-
-class Cancellation(StopRequests):
-    """``StopRequests`` set by the page (a closed tab, the Stop button) instead of a signal; never installs signal
-    handlers, so jobs may run in any thread. The job stops after its current optimiser step."""
-
-    def __enter__(self) -> "Cancellation":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
-
-    def cancel(self) -> None:
-        if self.requested is None:
-            self.requested = signal.SIGTERM
-
-
 # ---------------------------------------------------------------------------------------------------- runner
-
-SAFE_NAME = re.compile(r"[^A-Za-z0-9._+-]+")
-
-
-def safe_name(name: str) -> str:
-    """A file name of the upload that is safe in a folder and keeps its stem (the stem decides the seeds)."""
-    name = SAFE_NAME.sub("_", Path(name).name).lstrip(".") or "upload"
-    return name[-120:]
-
-
-def zip_outputs(out_dir: Path, zip_path: Path) -> Path:
-    """``zip_path`` holding every output file of ``out_dir`` (not its bookkeeping: ``.progress/``, ``.lock``),
-    under ``<out_dir name>/``."""
-    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in output_files(out_dir):
-            archive.write(path, f"{out_dir.name}/{path.relative_to(out_dir).as_posix()}")
-    return zip_path
-
-
-def output_files(out_dir: Path) -> list[Path]:
-    return sorted(p for p in out_dir.rglob("*") if p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(out_dir).parts))
-
 
 def _save_rgb(array: np.ndarray, path: Path) -> Path:
     Image.fromarray(array).save(path)
