@@ -115,6 +115,25 @@ def test_photo_without_face_is_a_message(runner, tmp_path):
     assert [p.name for p in result.photos] == ["wall.png"] and result.photos[0].restored.is_file()
 
 
+@pytest.mark.skipif(not DEMO_PHOTO.is_file(), reason="no demo photo")
+def test_a_photo_gives_the_same_files_as_invert_py_photos(runner, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(DEMO_PHOTO, photos)
+    cli_out = tmp_path / "cli"
+    assert invert.main(["--photos", str(photos), "--out-dir", str(cli_out), "--steps", "2", "--refine-steps", "1",
+                        "--accelerator", "cpu"]) == 0
+    result = runner.run(JobRequest([DEMO_PHOTO], mode="photos", steps=2, refine_steps=1))
+    cli_files = {p.relative_to(cli_out).as_posix() for p in output_files(cli_out)}
+    app_files = {p.relative_to(result.out_dir).as_posix() for p in output_files(result.out_dir)}
+    assert app_files == cli_files and "group_restored.png" in app_files
+    assert sum(name.endswith("_rls.png") for name in app_files) == 4  # the demo photo's four faces
+    for name in sorted(cli_files):
+        if name.endswith(".png"):
+            assert (result.out_dir / name).read_bytes() == (cli_out / name).read_bytes(), name
+    assert [p.faces for p in result.photos] == [4] and result.photos[0].restored.is_file()
+
+
 def test_cancel_stops_within_a_few_steps(runner):
     job = runner.start(JobRequest([DEMO_FACE], steps=500, refine_steps=2))
     steps = []
