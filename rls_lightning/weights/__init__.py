@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .registry import BY_NAME, FILES, GENERATOR_NAMES, PretrainedFile, UnknownName, lookup
@@ -21,7 +22,7 @@ def is_registry_name(value: str | Path) -> bool:
 
 
 def resolve_generator(value: str | Path, option: str = "--generator", weights_dir: str | Path | None = None,
-                      log=None) -> Path:
+                      log=lambda line: print(line, file=sys.stderr)) -> Path:
     """A generator checkpoint given as a path or a registry name (``ffhq-1024``): the path, or the verified
     cached download of the named file. Raises ``cli.errors.UsageError`` with one line otherwise."""
     from ..cli.errors import UsageError
