@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rls_lightning.cli.defaults import DEMO_GENERATOR
+from rls_lightning.cli.defaults import DEMO_GENERATOR, PROJECT_ROOT as ROOT
 from rls_lightning.weights import registry, resolve_generator
 from rls_lightning.weights.__main__ import main as weights_main
 from rls_lightning.weights.registry import PretrainedFile
@@ -341,3 +341,36 @@ def test_a_folder_that_cannot_be_written_is_one_line_too(server, tmp_path):
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(WeightsUnavailable, match=r"cannot write into .*file/sub"):
         ensure(_entry(server), tmp_path / "file" / "sub")
+
+
+@pytest.mark.parametrize("command", ["train_flow", "experiments", "inspect_generator"])
+def test_every_generator_option_takes_a_registry_name(command, server, tmp_path, monkeypatch, capsys):
+    """Offline, each command reaches the registry for the name (one line: what to fetch and where) instead of
+    treating it as a missing file; online the same name is downloaded from the local server."""
+    from rls_lightning.cli.inspect_generator import main as inspect_main
+    from rls_lightning.cli.train_flow import main as train_flow_main
+    from rls_lightning.experiments import main as experiments_main
+
+    server.routes["/gan/test-gan.pt"] = ("ok", DEMO_GENERATOR.read_bytes())
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(registry, "FILES", registry.FILES + (_generator_entry(server, 64),))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hr").mkdir()
+    (tmp_path / "hr" / "face.png").write_bytes((ROOT / "data" / "demo" / "hr" / "demo00.png").read_bytes())
+    # each with a bad value checked after the generator, so that nothing runs once the name is resolved
+    run, argv, option, later = {
+        "train_flow": (train_flow_main, ["--generator", "test-gan", "--output", str(tmp_path / "hr")], "--generator",
+                       "--output"),
+        "experiments": (experiments_main, ["table1", "--hr-dir", str(tmp_path / "hr"), "--generator", "test-gan",
+                                           "--flow", str(tmp_path / "missing.pt")], "--generator", "--flow"),
+        "inspect_generator": (inspect_main, ["test-gan", "--seeds", "-1"], "checkpoint", "--seeds"),
+    }[command]
+    monkeypatch.setenv("RLS_OFFLINE", "1")
+    assert run(argv) == 2
+    assert f"error: {option} test-gan: test-gan: test-gan.pt is not in" in capsys.readouterr().err
+    assert server.requests == []
+    monkeypatch.delenv("RLS_OFFLINE")
+    assert run(argv) == 2  # downloaded now; the next check (a bad value on purpose) stops before any work
+    assert (tmp_path / "hub" / "checkpoints" / "test-gan.pt").is_file() and server.requests == ["/gan/test-gan.pt"]
+    downloaded, error = capsys.readouterr().err.splitlines()
+    assert downloaded.startswith("downloading test-gan (test-gan.pt) from") and error.startswith(f"error: {later} ")
