@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_write_path
-from .cli.arguments import check_input_file
+from .cli.arguments import check_device, check_input_file
 from .cli.errors import UsageError, check_input_dir, check_int, check_output_dir, guarded
 from .image_io import ImageReadError, read_image, to_uint8
 from .lr_images import images_by_stem
@@ -314,24 +314,6 @@ def write_results(result: dict, out_dir: Path) -> tuple[Path, Path]:
     with atomic_write_path(csv_path) as tmp:
         tmp.write_text(buffer.getvalue())
     return json_path, csv_path
-
-
-def check_device(option: str, value: str) -> None:
-    """A torch device this machine has: cpu, cuda, cuda:N (N < the number of GPUs) or mps."""
-    try:
-        device = torch.device(value)
-    except (RuntimeError, ValueError):
-        raise UsageError(f"{option} {value!r}: not a device (use cpu, cuda, cuda:N or mps)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError(f"{option} {value}: no CUDA GPU is visible on this machine (use cpu)")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UsageError(f"{option} {value}: only {torch.cuda.device_count()} GPU(s) visible")
-    elif device.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise UsageError(f"{option} {value}: MPS is not available on this machine (use cpu)")
-    elif device.type != "cpu":
-        raise UsageError(f"{option} {value}: not supported (use cpu, cuda, cuda:N or mps)")
 
 
 def format_value(key: str, value: float) -> str:

@@ -87,9 +87,22 @@ def find(entry: PretrainedFile, weights_dir: str | Path | None = None) -> Path |
     return None
 
 
+# Files verified by this process, by (entry, path, size, mtime): a study evaluates many result folders and must not
+# hash the same hundreds of MB for each; a file changed on disk has a new size or mtime and is checked again.
+_VERIFIED: dict[tuple, str] = {}
+
+
 def check_local(entry: PretrainedFile, path: Path) -> str:
     """Verify a file found on disk; returns its sha256. Without a published hash, the sha256 pinned beside it
     is compared (a file placed by hand is checked for content once, then pinned)."""
+    stat = path.stat()
+    key = (entry, str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _VERIFIED:
+        _VERIFIED[key] = _verify_local(entry, path)
+    return _VERIFIED[key]
+
+
+def _verify_local(entry: PretrainedFile, path: Path) -> str:
     pinned = path.with_name(path.name + PINNED_SUFFIX)
     try:
         if entry.verifiable_by_hash or not pinned.is_file():
