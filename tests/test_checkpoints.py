@@ -68,6 +68,29 @@ def test_official_nvidia_reference_outputs(tmp_path):
     torch.testing.assert_close(_render(reloaded, ref["ws"]), ref["img_const"], atol=1e-4, rtol=0)
 
 
+def test_official_rosinality_reference_outputs():
+    """A checkpoint and images made by rosinality's stylegan2-pytorch itself (tests/fixtures/README.md)."""
+    fixtures = os.path.join(os.path.dirname(__file__), "fixtures")
+    G = load_generator(os.path.join(fixtures, "rosinality_r16.pt"))
+    checkpoint = torch.load(os.path.join(fixtures, "rosinality_r16.pt"), weights_only=True)
+    ref = torch.load(os.path.join(fixtures, "rosinality_r16_outputs.pt"), weights_only=True)
+    # inferred from the shapes: 2 mapping layers of 32, channels 32 / 32 / 16 at 4 / 8 / 16 px
+    assert (G.img_resolution, G.z_dim, G.w_dim, G.config.mapping_layers) == (16, 32, 32, 2)
+    assert [G.config.channels(res) for res in (4, 8, 16)] == [32, 32, 16]
+    torch.testing.assert_close(G.w_avg, checkpoint["latent_avg"], atol=0, rtol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(G.mapping(ref["z"]), ref["w"], atol=1e-5, rtol=0)
+        torch.testing.assert_close(G(ref["z"]), ref["img_z_const"], atol=1e-4, rtol=0)
+        torch.testing.assert_close(G(ref["z"], truncation_psi=0.7), ref["img_z_trunc"], atol=1e-4, rtol=0)
+        for fused in (True, False):
+            G.synthesis.fused_modconv = fused
+            torch.testing.assert_close(G.synthesis(ref["ws"]), ref["img_ws_const"], atol=1e-4, rtol=0)
+            torch.testing.assert_close(G.synthesis(ref["ws"], noise=ref["noise"]), ref["img_ws_noise"], atol=1e-4,
+                                       rtol=0)
+            torch.testing.assert_close(G.synthesis(ref["ws"], noise_mode="none"), ref["img_ws_zero_noise"],
+                                       atol=1e-4, rtol=0)
+
+
 def test_native_round_trip_is_exact(tmp_path):
     G = randomized_generator(img_resolution=32, conv_clamp=256.0)
     save_generator(G, tmp_path / "ours.pt")
