@@ -1,8 +1,10 @@
 """StyleGAN2 building blocks: equalized-lr linear layers, modulated convolutions, ToRGB.
 
-The math follows ``shared/reference/stylegan2-checkpoint-formats.md`` section 4 (items referenced below), which both
-official implementations agree on to float32 resolution. Parameter names and shapes are those of NVIDIA's
-``G_ema.state_dict()`` so that checkpoint conversion is a renaming.
+The math is StyleGAN2's (Karras et al., "Analyzing and Improving the Image Quality of StyleGAN", CVPR 2020,
+sec. 2.2, Eq. 1-3) as both official implementations write it, stylegan2-ada-pytorch ``training/networks.py`` and
+rosinality's stylegan2-pytorch ``model.py``, which agree to float32 resolution (``tests/fixtures/`` holds a small
+generator and images made by each). Parameter names and shapes are those of NVIDIA's ``G_ema.state_dict()`` so that
+checkpoint conversion is a renaming.
 
 Per-sample parameters: every parameter of the synthesis layers may carry one extra leading dimension of size N
 (the batch), as ``torch.func.functional_call`` passes them for RLS+, where each image is rendered with its own tuned
@@ -24,7 +26,9 @@ DEMODULATION_EPS = 1e-8
 
 
 def scaled_lrelu(x: torch.Tensor, clamp: float | None = None) -> torch.Tensor:
-    """``lrelu(x, 0.2) * sqrt(2)``, optionally clamped to ``[-clamp, clamp]`` after the gain (items 7-8)."""
+    """``lrelu(x, 0.2) * sqrt(2)``, optionally clamped to ``[-clamp, clamp]`` after the gain
+    (stylegan2-ada-pytorch ``torch_utils/ops/bias_act.py``: lrelu's gain sqrt(2), then ``clamp``; rosinality's
+    ``FusedLeakyReLU`` has the same gain and no clamp)."""
     x = F.leaky_relu(x, LRELU_SLOPE) * LRELU_GAIN
     if clamp is not None:
         x = x.clamp(-clamp, clamp)
@@ -32,7 +36,7 @@ def scaled_lrelu(x: torch.Tensor, clamp: float | None = None) -> torch.Tensor:
 
 
 class EqualizedLinear(nn.Module):
-    """Fully connected layer with equalized learning rate (item 2).
+    """Fully connected layer with equalized learning rate (Karras et al. 2018, ProGAN sec. 4.1).
 
     ``y = x @ (W * lr / sqrt(in)).T + b * lr``, then optionally ``lrelu * sqrt(2)``. ``W`` is stored divided by
     ``lr`` and ``b`` is stored as is, exactly like NVIDIA's ``FullyConnectedLayer``.
@@ -84,7 +88,8 @@ def _convolve(x: torch.Tensor, weight: torch.Tensor, up: bool) -> torch.Tensor:
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool,
                      up: bool, fused: bool, up_kernel: torch.Tensor | None = None) -> torch.Tensor:
-    """Modulated (and demodulated) convolution, items 4-5.
+    """Modulated (and demodulated) convolution: StyleGAN2 Eq. 1 and 3 (``modulated_conv2d`` of stylegan2-ada-pytorch
+    ``training/networks.py``; rosinality's ``ModulatedConv2d``).
 
     ``w' = W * s`` per sample; ``d = rsqrt(sum(w'^2) + 1e-8)`` over input channels and taps. With ``up`` the
     convolution is a stride-2 transposed convolution of the unflipped kernel followed by the ``[1,3,3,1]`` FIR
@@ -129,7 +134,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 
 
 class SynthesisLayer(nn.Module):
-    """Modulated 3x3 conv, per-layer noise, bias, scaled lrelu and optional clamp (items 4-8).
+    """Modulated 3x3 conv, per-layer noise, bias, scaled lrelu and optional clamp (``SynthesisLayer`` of
+    stylegan2-ada-pytorch ``training/networks.py``; rosinality's ``StyledConv``).
 
     The stored noise constant ``noise_const`` ``[R, R]`` is what ``noise_mode="const"`` uses.
     """
@@ -160,7 +166,8 @@ class SynthesisLayer(nn.Module):
 
 
 class ToRGBLayer(nn.Module):
-    """1x1 modulated conv without demodulation, style gain ``1/sqrt(C_in)``, plus bias (items 8-9)."""
+    """1x1 modulated conv without demodulation, style gain ``1/sqrt(C_in)``, plus bias (``ToRGBLayer`` of
+    stylegan2-ada-pytorch ``training/networks.py``; rosinality's ``ToRGB``)."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, *, conv_clamp: float | None) -> None:
         super().__init__()

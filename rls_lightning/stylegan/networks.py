@@ -1,8 +1,8 @@
 """StyleGAN2 config-f generator with the 'skip' ToRGB architecture (paper section 2.1; Karras et al. 2020).
 
 ``Generator.mapping(z) -> w`` ``[N, w_dim]`` and ``Generator.synthesis(ws, noise_mode, noise) -> img`` ``[N, C, H, W]``.
-Parameter names follow NVIDIA's ``G_ema.state_dict()`` (minus the fixed FIR buffers), see
-``shared/reference/stylegan2-checkpoint-formats.md`` section 2.
+Parameter names follow NVIDIA's ``G_ema.state_dict()`` (minus the fixed FIR buffers) of stylegan2-ada-pytorch
+``training/networks.py`` (``MappingNetwork``, ``SynthesisNetwork``), so that its snapshots load by renaming only.
 """
 from __future__ import annotations
 
@@ -116,7 +116,9 @@ class GeneratorConfig:
 
 
 def normalize_2nd_moment(z: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """``z * rsqrt(mean(z^2) + eps)`` per sample (item 1)."""
+    """``z * rsqrt(mean(z^2) + eps)`` per sample: pixelwise normalization (Karras et al. 2018, ProGAN sec. 4.2);
+    ``normalize_2nd_moment`` in stylegan2-ada-pytorch ``training/networks.py``, ``PixelNorm`` in rosinality's
+    ``model.py``."""
     return z * (z.square().mean(dim=1, keepdim=True) + eps).rsqrt()
 
 
@@ -147,7 +149,9 @@ class MappingNetwork(nn.Module):
 
 
 class SynthesisBlock(nn.Module):
-    """One resolution: (up-conv), conv, ToRGB; the RGB skip path is upsampled and summed (item 10)."""
+    """One resolution: (up-conv), conv, ToRGB; the RGB skip path is upsampled and summed: the 'skip' generator of
+    StyleGAN2 (Karras et al. 2020, sec. 4.1, Fig. 7b); ``SynthesisBlock(architecture='skip')`` in
+    stylegan2-ada-pytorch ``training/networks.py``."""
 
     def __init__(self, config: GeneratorConfig, resolution: int) -> None:
         super().__init__()
