@@ -23,8 +23,11 @@ URL and where to put it; every other metric is still computed. Writes a table on
 metrics, protocol, notes) and metrics.csv (one row per image) into --out-dir (default: the SR folder).
 
 Images are read by one decoder (``image_io.read_image``): 16-bit grayscale and 48-bit RGB PNGs at full precision,
-float images when every pixel is finite and in [0, 1]. A pair with a file that cannot be read, or with sizes that
-differ, is skipped with a note; the others are still scored. Conversions (grayscale replicated, alpha dropped,
+float images when every pixel is finite and in [0, 1]. A pair with a file that cannot be read, with sizes that
+differ, or smaller than SSIM's 11x11 window, is skipped with a note naming the file; so is a stem that a folder
+holds twice (a.png and a.jpg: which one is meant is unknown). The others are still scored, and metrics.json says
+how many pairs were scored ("pairs") and skipped ("skipped"). Metrics with a minimum size (MS-SSIM, LPIPS, NIQE)
+are left out, with a note, for smaller images. Conversions (grayscale replicated, alpha dropped,
 EXIF orientation applied, ...) are listed in the notes.
 
 Non-finite values: the PSNR of an SR image identical to its HR image is +infinity, and a metric can be undefined
@@ -52,8 +55,8 @@ from .atomic import atomic_write_path
 from .cli.arguments import check_device, check_input_file
 from .cli.errors import UsageError, check_input_dir, check_int, check_output_dir, guarded
 from .image_io import ImageReadError, read_image, to_uint8
-from .lr_images import images_by_stem
-from .metrics.fidelity import CHANNELS, lr_consistency, ms_ssim, ms_ssim_fits, psnr, ssim
+from .lr_images import AMBIGUOUS, listed, match_stems
+from .metrics.fidelity import CHANNELS, SSIM_KERNEL, lr_consistency, ms_ssim, ms_ssim_fits, psnr, ssim
 from .weights import VerificationFailed, WeightsUnavailable
 
 PER_IMAGE_ORDER = ["PSNR", "SSIM", "MS-SSIM", "LPIPS", "ID", "NIQE", "LR-L1"]
@@ -64,13 +67,23 @@ CHANNEL_PROTOCOL = {
     "gray": "MATLAB rgb2gray of the 8-bit image (rounded to integers), data range 255",
 }
 NIQE_MIN_SIZE = 192
+# AlexNet (LPIPS's backbone): an 11x11 stride-4 convolution (padding 2), then two 3x3 stride-2 max-pools before
+# its third layer, which need a 7 px map after the convolution: (31 + 4 - 11) // 4 + 1 = 7
+LPIPS_MIN_SIZE = 31
 
 
-def pair_by_stem(sr_dir: Path, hr_dir: Path, sr_suffix: str = "") -> tuple[list[tuple[str, Path, Path]], dict]:
-    """``(stem, sr, hr)`` for every stem in both folders, and the names found in only one of them."""
-    sr, hr = images_by_stem(sr_dir, sr_suffix), images_by_stem(hr_dir)
-    pairs = [(stem, sr[stem], hr[stem]) for stem in sorted(sr.keys() & hr.keys())]
-    return pairs, {"sr_only": sorted(sr.keys() - hr.keys()), "hr_only": sorted(hr.keys() - sr.keys())}
+def pair_by_stem(sr_dir: Path, hr_dir: Path, sr_suffix: str = "") -> tuple[list[tuple[str, Path, Path]], dict,
+                                                                               dict[str, str]]:
+    """``(stem, sr, hr)`` for every stem in both folders, the names found in only one of them, and ``{stem: line}``
+    for each stem in both that a folder holds more than one file of (``a.png`` and ``a.jpg``): that pair is
+    skipped, since which file was meant is unknown."""
+    (sr, sr_ambiguous), (hr, hr_ambiguous) = match_stems(sr_dir, sr_suffix), match_stems(hr_dir)
+    sr_stems, hr_stems = sr.keys() | sr_ambiguous.keys(), hr.keys() | hr_ambiguous.keys()
+    common = sorted(sr_stems & hr_stems)
+    pairs = [(stem, sr[stem], hr[stem]) for stem in common if stem in sr and stem in hr]
+    ambiguous = {stem: f"{listed(sr_ambiguous.get(stem, []) + hr_ambiguous.get(stem, []))}: {AMBIGUOUS}; pair "
+                       f"{stem} skipped" for stem in common if stem in sr_ambiguous or stem in hr_ambiguous}
+    return pairs, {"sr_only": sorted(sr_stems - hr_stems), "hr_only": sorted(hr_stems - sr_stems)}, ambiguous
 
 
 class Evaluator:
@@ -122,28 +135,34 @@ class Evaluator:
         self.set_size = 0
         self._noted_sizes: set[str] = set()
 
+    def _left_out(self, metric: str, side: int, needs: str) -> None:
+        """One note per metric that images of ``side`` px are too small for."""
+        if metric not in self._noted_sizes:
+            self._noted_sizes.add(metric)
+            self.notes.append(f"{metric} left out for images of {side} px (it needs {needs})")
+
     @torch.no_grad()
     def score_batch(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-image metrics of same-sized ``[N, 3, H, W]`` batches in [0, 1]; feeds the set metrics too."""
         sr, hr = sr.to(self.device), hr.to(self.device)
+        side = min(sr.shape[-2:])
         scores = {"PSNR": psnr(sr, hr, self.channels), "SSIM": ssim(sr, hr, self.channels)}
-        if ms_ssim_fits(min(sr.shape[-2:])):
+        if ms_ssim_fits(side):
             scores["MS-SSIM"] = ms_ssim(sr, hr, self.channels)
-        elif "ms-ssim" not in self._noted_sizes:
-            self._noted_sizes.add("ms-ssim")
-            self.notes.append(f"MS-SSIM left out for images of {sr.shape[-1]} px (it needs more than 160 px); "
-                              "SSIM is reported")
+        else:
+            self._left_out("MS-SSIM", side, "more than 160 px; SSIM is reported")
         if self.lpips is not None:
-            scores["LPIPS"] = self.lpips(sr * 2 - 1, hr * 2 - 1).flatten()
+            if side >= LPIPS_MIN_SIZE:
+                scores["LPIPS"] = self.lpips(sr * 2 - 1, hr * 2 - 1).flatten()
+            else:
+                self._left_out("LPIPS", side, f"at least {LPIPS_MIN_SIZE} px for its AlexNet layers")
         if self.identity is not None:
             scores["ID"] = (self.identity(sr) * self.identity(hr)).sum(dim=1)
-        if min(sr.shape[-2:]) >= NIQE_MIN_SIZE:
+        if side >= NIQE_MIN_SIZE:
             niqe = [self.niqe.score(to_uint8(img * 2 - 1)) for img in sr]  # to_uint8 takes [-1, 1]
             scores["NIQE"] = torch.tensor(niqe, dtype=torch.float64)
-        elif "niqe" not in self._noted_sizes:
-            self._noted_sizes.add("niqe")
-            self.notes.append(f"NIQE left out for images of {sr.shape[-1]} px (it needs at least {NIQE_MIN_SIZE} "
-                              "px: 2x2 patches of 96)")
+        else:
+            self._left_out("NIQE", side, f"at least {NIQE_MIN_SIZE} px: 2x2 patches of 96")
         if self.fid is not None:
             real, fake = (hr * 255).round().to(torch.uint8), (sr * 255).round().to(torch.uint8)
             for metric in (self.fid, self.kid):
@@ -215,6 +234,10 @@ def _read_pair(sr_path: Path, hr_path: Path, notes: list[str],
         notes.append(f"{sr_path}: skipped, size {sr.shape[2]}x{sr.shape[1]} differs from {hr_path.name}'s "
                      f"{hr.shape[2]}x{hr.shape[1]}")
         return None
+    if min(sr.shape[1:]) < SSIM_KERNEL:
+        notes.append(f"{sr_path}: skipped, size {sr.shape[2]}x{sr.shape[1]} is smaller than SSIM's "
+                     f"{SSIM_KERNEL}x{SSIM_KERNEL} window")
+        return None
     conversions.add(sr_path, decoded[sr_path].notes)
     conversions.add(hr_path, decoded[hr_path].notes)
     return sr, hr
@@ -249,10 +272,10 @@ def evaluate(sr_dir: Path, hr_dir: Path, lr_dir: Path | None = None, weights_dir
     "notes", "unpaired"}`` (``pairs``: the number scored; non-finite values stay floats here, see ``json_safe``)."""
     from rich.progress import track
 
-    pairs, unpaired = pair_by_stem(sr_dir, hr_dir, sr_suffix)
+    pairs, unpaired, ambiguous = pair_by_stem(sr_dir, hr_dir, sr_suffix)
+    notes = list(ambiguous.values())
     evaluator = Evaluator(weights_dir, device, channels, niqe_params)
-    lr_paths = images_by_stem(lr_dir) if lr_dir is not None else {}
-    notes: list[str] = []
+    lr_paths, lr_ambiguous = match_stems(lr_dir) if lr_dir is not None else ({}, {})
     conversions = _Conversions()
     rows: list[dict] = []
     no_lr: list[str] = []
@@ -267,6 +290,8 @@ def evaluate(sr_dir: Path, hr_dir: Path, lr_dir: Path | None = None, weights_dir
             if lr_dir is not None:
                 if stem in lr_paths:
                     lr = _read_lr(lr_paths[stem], pair[0], notes, conversions)
+                elif stem in lr_ambiguous:
+                    notes.append(f"{listed(lr_ambiguous[stem])}: {AMBIGUOUS}; LR consistency of {stem} skipped")
                 else:
                     no_lr.append(stem)
             by_size[tuple(pair[0].shape)].append((stem, *pair, lr))
@@ -283,9 +308,9 @@ def evaluate(sr_dir: Path, hr_dir: Path, lr_dir: Path | None = None, weights_dir
                      f"{', '.join(no_lr[:5])}{', ...' if len(no_lr) > 5 else ''}")
     summary, summary_notes = summarise(rows)
     set_metrics = evaluator.set_metrics() if rows else {}
-    return {"pairs": len(rows), "skipped": len(pairs) - len(rows), "summary": summary, "set_metrics": set_metrics,
-            "protocol": evaluator.protocol, "per_image": rows, "notes": evaluator.notes + notes + conversions.lines() + summary_notes,
-            "unpaired": unpaired}
+    return {"pairs": len(rows), "skipped": len(pairs) + len(ambiguous) - len(rows), "summary": summary,
+            "set_metrics": set_metrics, "protocol": evaluator.protocol, "per_image": rows,
+            "notes": evaluator.notes + notes + conversions.lines() + summary_notes, "unpaired": unpaired}
 
 
 def json_safe(value):
@@ -362,10 +387,12 @@ def main(argv: list[str] | None = None) -> int:
                      not_equal={"--hr-dir": args.hr_dir, "--lr-dir": args.lr_dir})
     check_int("--batch-size", args.batch_size, 1)
     check_device("--device", args.device)
-    pairs, _ = pair_by_stem(args.sr_dir, args.hr_dir, args.sr_suffix)
+    pairs, _, ambiguous = pair_by_stem(args.sr_dir, args.hr_dir, args.sr_suffix)
     if not pairs:
         raise UsageError(f"--sr-dir {args.sr_dir} and --hr-dir {args.hr_dir} have no image name in common "
-                         f"(SR files are matched as <stem>{args.sr_suffix}.<ext>)")
+                         f"(SR files are matched as <stem>{args.sr_suffix}.<ext>)" if not ambiguous else
+                         f"no image pair to score: {next(iter(ambiguous.values()))}"
+                         + (f" (and {len(ambiguous) - 1} more)" if len(ambiguous) > 1 else ""))
 
     console = Console(soft_wrap=True, highlight=False)
     if args.offline:

@@ -16,14 +16,31 @@ from .image_io import ImageReadError, ImageTooLarge, read_image
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
-def images_by_stem(folder: Path, suffix: str = "") -> dict[str, Path]:
-    """``{stem: path}`` of the image files in ``folder`` (hidden files skipped); with ``suffix``, only the names
-    ``<stem><suffix>.<ext>``, keyed by ``<stem>``."""
-    found = {}
+AMBIGUOUS = "ambiguous, the same name stem (which one is meant is unknown; keep one, rename the others)"
+
+
+def match_stems(folder: Path, suffix: str = "") -> tuple[dict[str, Path], dict[str, list[Path]]]:
+    """The image files of ``folder`` by name stem (hidden files skipped; with ``suffix``, only the names
+    ``<stem><suffix>.<ext>``, keyed by ``<stem>``): ``({stem: path}, {stem: [paths]})``, the second for the stems
+    of more than one file (``a.png`` and ``a.jpg``), which are left out of the first: picking one of them would
+    pair an image with a file the user may not have meant."""
+    files: dict[str, list[Path]] = {}
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.stem.endswith(suffix):
-            found[path.stem[: len(path.stem) - len(suffix)] if suffix else path.stem] = path
-    return found
+            files.setdefault(path.stem[: len(path.stem) - len(suffix)] if suffix else path.stem, []).append(path)
+    return ({stem: paths[0] for stem, paths in files.items() if len(paths) == 1},
+            {stem: paths for stem, paths in files.items() if len(paths) > 1})
+
+
+def images_by_stem(folder: Path, suffix: str = "") -> dict[str, Path]:
+    """``{stem: path}`` of ``match_stems``: the stems of exactly one image file."""
+    return match_stems(folder, suffix)[0]
+
+
+def listed(paths: list) -> str:
+    """``a, b and c``."""
+    names = [str(p) for p in paths]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 @dataclasses.dataclass

@@ -1,35 +1,87 @@
 """``overview.png``: one row per image, LR input | RLS | RLS+ | ground truth (when given), for a quick look.
 
 The LR input is enlarged by pixel repetition (nearest neighbour), so what the method had to work from is shown
-as it is, not smoothed.
+as it is, not smoothed. The ground truth (``--hr-dir``) is only shown, never used by the method, so an HR file
+that cannot be shown costs one line (``usable_ground_truth``, run before the optimisation) and a black tile,
+never the run's results.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 from PIL import Image
 
-from .image_io import save_png_atomic
-from .lr_images import images_by_stem
+from .image_io import ImageReadError, read_image, save_png_atomic
+from .lr_images import AMBIGUOUS, listed, match_stems
 
 MAX_ROWS = 16
 GAP = 2  # pixels of white between tiles
+# The ground truth of the largest generators (1024 px, paper section 4, "Experimental setup") at up to 4x; a
+# larger HR file is refused from its header (decoded as float RGB, 4096 px is 200 MB)
+HR_MAX_SIDE = 4096
 
 
-def _rgb(path: Path, size: int) -> np.ndarray:
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        if image.size != (size, size):
-            image = image.resize((size, size), Image.NEAREST)
-        return np.asarray(image, dtype=np.uint8)
+@dataclasses.dataclass
+class UnusableGroundTruth:
+    """The ``--hr-dir`` file(s) of one stem that the overview cannot show, and why."""
+
+    paths: list[Path]
+    reason: str
+
+    def __str__(self) -> str:
+        """The log line: full paths."""
+        return f"{listed(self.paths)}: {self.reason}; not shown in overview.png"
+
+    @property
+    def note(self) -> str:
+        """For the image's row of results.csv: file names only (the web page shows the notes)."""
+        return f"ground truth {listed([p.name for p in self.paths])} not shown: {self.reason}"
 
 
-def write_overview(lr_paths: list[Path], out_dir: Path, hr_dir: Path | None = None,
+def usable_ground_truth(hr_dir: Path, stems: Iterable[str]) -> tuple[dict[str, Path], dict[str, UnusableGroundTruth]]:
+    """The HR file of each of ``stems`` that can be shown, and the unusable ones by stem: unreadable, not an image,
+    a decompression bomb or larger than ``HR_MAX_SIDE`` (from the header), or one stem of several files.
+
+    Every file is decoded once here, before the optimisation, so that a bad one is said at the start of a run
+    instead of failing its end; a stem without an HR file is in neither result."""
+    files, ambiguous = match_stems(hr_dir)
+    usable, unusable = {}, {}
+    for stem in sorted(set(stems)):
+        if stem in ambiguous:
+            unusable[stem] = UnusableGroundTruth(ambiguous[stem], AMBIGUOUS)
+        elif stem in files:
+            try:
+                read_image(files[stem], channels=3, max_side=HR_MAX_SIDE)
+            except ImageReadError as err:
+                unusable[stem] = UnusableGroundTruth([files[stem]], err.reason)
+            else:
+                usable[stem] = files[stem]
+    return usable, unusable
+
+
+def _tile(path: Path | None, size: int) -> np.ndarray:
+    """``path`` as a ``size`` x ``size`` RGB tile (nearest neighbour); black when absent or unreadable."""
+    black = np.zeros((size, size, 3), np.uint8)
+    if path is None:
+        return black
+    try:
+        pixels = read_image(path, channels=3, max_side=HR_MAX_SIDE).pixels
+    except ImageReadError:  # changed since usable_ground_truth, or one of ours removed meanwhile
+        return black
+    image = Image.fromarray(np.round(pixels * 255).astype(np.uint8))
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.NEAREST)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def write_overview(lr_paths: list[Path], out_dir: Path, ground_truth: dict[str, Path] | None = None,
                    max_rows: int = MAX_ROWS) -> Path | None:
     """Compose ``out_dir/overview.png`` from the finished results (``<stem>.png``, ``<stem>_rls.png``) of up to
-    ``max_rows`` of ``lr_paths`` (sorted by name); None when no image is finished yet."""
-    ground_truth = images_by_stem(hr_dir) if hr_dir is not None else None
+    ``max_rows`` of ``lr_paths`` (sorted by name), with a ground-truth column when ``ground_truth`` (``{stem:
+    HR file}``, see ``usable_ground_truth``) is given; None when no image is finished yet."""
     rows = []
     for lr_path in sorted(lr_paths, key=lambda p: p.name):
         stem = lr_path.stem
@@ -39,8 +91,7 @@ def write_overview(lr_paths: list[Path], out_dir: Path, hr_dir: Path | None = No
         with Image.open(result) as image:
             size = image.size[0]
         paths = [lr_path, anchor, result] + ([ground_truth.get(stem)] if ground_truth is not None else [])
-        rows.append([_rgb(path, size) if path is not None and path.is_file() else np.zeros((size, size, 3), np.uint8)
-                     for path in paths])
+        rows.append([_tile(path, size) for path in paths])
         if len(rows) == max_rows:
             break
     if not rows:

@@ -194,6 +194,52 @@ def _check_skipped(*names: str, reason: str):
     return check
 
 
+def _setup_one_pixel(folder: Path) -> list[str]:
+    _two_good_pairs(folder)
+    _save(folder / "sr" / "dot.png", _rgb8(8, 1))
+    _save(folder / "hr" / "dot.png", _rgb8(9, 1))
+    return _evaluate(folder)
+
+
+def _check_one_pixel(folder: Path, outcome: Outcome) -> None:
+    _check_skipped("dot.png", reason="size 1x1 is smaller than SSIM's 11x11 window")(folder, outcome)
+    assert "(2 pairs, 1 skipped)" in outcome.stdout  # the table says how many pairs its means are over
+
+
+def _setup_ambiguous_stems(folder: Path) -> list[str]:
+    """a and b are pairs; demo00 has two HR files, c two SR files; a has two LR files, b none."""
+    _two_good_pairs(folder)
+    _save(folder / "sr" / "demo00.png", _rgb8(10))
+    _save(folder / "hr" / "demo00.png", _rgb8(10))
+    _save(folder / "hr" / "demo00.jpg", _rgb8(11))
+    _save(folder / "sr" / "c.png", _rgb8(12))
+    _save(folder / "sr" / "c.bmp", _rgb8(12))
+    _save(folder / "hr" / "c.png", _rgb8(12))
+    _save(folder / "lr" / "a.png", _rgb8(13, 4))
+    _save(folder / "lr" / "a.jpg", _rgb8(13, 4))
+    return _evaluate(folder, "--lr-dir", str(folder / "lr"))
+
+
+def _check_ambiguous_stems(folder: Path, outcome: Outcome) -> None:
+    result, rows = _metrics(folder / "sr")
+    assert set(rows) == {"a", "b"} and result["pairs"] == 2 and result["skipped"] == 2
+    assert abs(result["summary"]["PSNR"] - _mean_psnr_of_good_pairs(folder)) < 1e-3
+    assert "LR-L1" not in rows["a"] and "LR-L1" not in result["summary"]  # a: ambiguous, b: no LR file
+    for files, consequence in (([folder / "hr" / "demo00.jpg", folder / "hr" / "demo00.png"], "pair demo00 skipped"),
+                               ([folder / "sr" / "c.bmp", folder / "sr" / "c.png"], "pair c skipped"),
+                               ([folder / "lr" / "a.jpg", folder / "lr" / "a.png"], "LR consistency of a skipped")):
+        lines = [line for line in outcome.stdout.splitlines() if all(str(f) in line for f in files)]
+        assert len(lines) == 1 and "ambiguous" in lines[0] and lines[0].endswith(consequence), outcome.stdout
+    assert result["unpaired"] == {"sr_only": [], "hr_only": []}  # skipped, not unpaired
+
+
+def _setup_only_ambiguous(folder: Path) -> list[str]:
+    _save(folder / "sr" / "demo00.png", _rgb8(1))
+    _save(folder / "hr" / "demo00.png", _rgb8(1))
+    _save(folder / "hr" / "demo00.jpg", _rgb8(1))
+    return _evaluate(folder)
+
+
 def _setup_nan_tiff(folder: Path) -> list[str]:
     _two_good_pairs(folder)
     pixels = np.full((16, 16), 0.5, np.float32)
@@ -429,6 +475,10 @@ CASES = [
          check=_check_skipped("x.png", "y.png", reason="")),
     Case("evaluate-markup-in-a-file-name", "evaluate", _setup_markup_names, code=0,
          check=_check_skipped("[red]c.png", reason="unreadable image")),
+    Case("evaluate-1x1-pair-skipped", "evaluate", _setup_one_pixel, code=0, check=_check_one_pixel),
+    Case("evaluate-two-files-of-one-stem-skipped", "evaluate", _setup_ambiguous_stems, code=0,
+         check=_check_ambiguous_stems),
+    Case("evaluate-only-an-ambiguous-stem", "evaluate", _setup_only_ambiguous, culprit="demo00.jpg and "),
     Case("evaluate-every-pair-unreadable", "evaluate", _setup_all_unreadable, code=1, culprit="none of the 2 image",
          check=_check_nothing_written),
     # evaluate: options, checked before any work

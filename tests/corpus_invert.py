@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import functools
 import shutil
+import struct
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +119,59 @@ def _hr_dir_setup(folder: Path) -> list[str]:
     return invert_args(folder, "--hr-dir", str(hr), "--out-dir", str(hr), out=None)
 
 
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def write_png_bomb(path: Path, side: int = 30000) -> None:
+    """A PNG declaring ``side`` x ``side`` gray pixels (900 M at 30000: 10 times Pillow's bomb limit) in a few
+    hundred bytes: its first rows of zeros; a decoder that trusted it would allocate gigabytes."""
+    rows = zlib.compress(b"\x00" * (1 + side) * 8, 9)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+                     + _png_chunk(b"IDAT", rows) + _png_chunk(b"IEND", b""))
+
+
+HR_FACE = np.random.default_rng(20).integers(0, 256, (32, 32, 3), dtype=np.uint8)  # the one usable ground truth
+BAD_HR = {"a": "not an image file", "b": "refused as a possible decompression bomb",
+          "c": "unreadable image", "d": "ambiguous, the same name stem"}
+
+
+def _bad_hr_setup(folder: Path) -> list[str]:
+    """Five LR faces; the HR of a is text named .png, of b a bomb, of c cut in half; d has two HR files; e a good one."""
+    hr = folder / "hr"
+    hr.mkdir()
+    (hr / "a.png").write_text("a text file named like an image")
+    write_png_bomb(hr / "b.png")
+    Image.fromarray(HR_FACE).save(hr / "c.png")
+    (hr / "c.png").write_bytes((hr / "c.png").read_bytes()[:200])
+    Image.fromarray(HR_FACE).save(hr / "d.png")
+    Image.fromarray(HR_FACE).save(hr / "d.jpg")
+    Image.fromarray(HR_FACE).save(hr / "e.png")
+    return invert_args(folder, "--hr-dir", str(hr), names=[f"{stem}.png" for stem in "abcde"])
+
+
+def _bad_hr_check(folder: Path, outcome: Outcome) -> None:
+    hr, lines = folder / "hr", outcome.stderr.splitlines()
+    table = rows(folder / "out")
+    assert {name: row["status"] for name, row in table.items()} == {f"{s}.png": "ok" for s in "abcde"}
+    start = next(i for i, line in enumerate(lines) if "image(s) to super-resolve" in line)
+    for stem, reason in BAD_HR.items():
+        named = [i for i, line in enumerate(lines) if str(hr / f"{stem}.png") in line]
+        assert len(named) == 1 and reason in lines[named[0]], (stem, lines)
+        assert named[0] < start  # said before the optimisation
+        named_in_note = "d.jpg and d.png" if stem == "d" else f"{stem}.png"  # both files of the ambiguous stem
+        assert f"ground truth {named_in_note} not shown: {reason}" in table[f"{stem}.png"]["note"], table
+        assert stem != "d" or str(hr / "d.jpg") in lines[named[0]]
+    assert "ground truth" not in table["e.png"]["note"] and str(hr) not in "".join(r["note"] for r in table.values())
+    grid = np.asarray(Image.open(folder / "out" / "overview.png"))
+    assert grid.shape == (5 * 34 - 2, 4 * 34 - 2, 3)  # a row per image, the ground-truth column kept
+    for row, stem in enumerate("abcde"):
+        ground_truth = grid[row * 34:row * 34 + 32, 3 * 34:3 * 34 + 32]
+        result = grid[row * 34:row * 34 + 32, 2 * 34:2 * 34 + 32]
+        np.testing.assert_array_equal(result, np.asarray(Image.open(folder / "out" / f"{stem}.png")))
+        np.testing.assert_array_equal(ground_truth, HR_FACE if stem == "e" else np.zeros_like(HR_FACE))
+
+
 def _diverged_check(folder: Path, outcome: Outcome) -> None:
     out = folder / "out"
     row = rows(out)["face.png"]
@@ -196,6 +251,7 @@ CASES = [
     Case("invert-colliding-input-names", "invert", _collisions_setup, code=0, check=_collisions_check),
     Case("invert-users-files-in-out-dir", "invert", _users_files_setup, code=0, check=_users_files_check),
     Case("invert-out-dir-is-hr-dir", "invert", _hr_dir_setup, culprit="must differ from --hr-dir"),
+    Case("invert-unusable-hr-files", "invert", _bad_hr_setup, code=0, check=_bad_hr_check),
     Case("invert-out-dir-is-lr-dir", "invert", lambda d: invert_args(d, "--out-dir", str(d / "lr"), out=None),
          culprit="must differ from --lr-dir"),
     Case("invert-lr-1e9-diverges", "invert", lambda d: invert_args(d, "--lr", "1e9"), code=0,

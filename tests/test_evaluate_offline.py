@@ -83,3 +83,33 @@ def test_without_network_the_download_failure_is_one_line_and_evaluate_still_suc
         assert f"could not download {entry.filename} (http://127.0.0.1:9/w/{entry.filename}: no connection" in line
         assert f"download http://127.0.0.1:9/w/{entry.filename} and put it at" in line
     assert set(json.loads((tmp_path / "out" / "metrics.json").read_text())["summary"]) >= {"PSNR", "NIQE"}
+
+
+def test_images_too_small_for_lpips_are_left_out_of_it_not_a_crash(tmp_path):
+    """With the networks present, LPIPS's AlexNet cannot take images under LPIPS_MIN_SIZE px: the metric is left
+    out for them with one note, and scored from that size on (the boundary is checked on the network itself)."""
+    import warnings
+
+    import lpips
+    import torch
+
+    from rls_lightning.evaluate import LPIPS_MIN_SIZE, Evaluator
+
+    evaluator = Evaluator(tmp_path / "no-weights")  # offline: every network skipped
+    # AlexNet with random weights (nothing downloaded); its size limits are those of the trained one
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torchvision's note on its deprecated 'pretrained' argument, used by lpips
+        network = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
+    evaluator.lpips = network.eval()
+    small, large = (torch.rand(2, 1, 3, side, side, generator=torch.Generator().manual_seed(side))
+                    for side in (LPIPS_MIN_SIZE - 1, LPIPS_MIN_SIZE))
+    with pytest.raises(RuntimeError, match="Output size is too small"):
+        evaluator.lpips(small[0] * 2 - 1, small[1] * 2 - 1)
+    scores = evaluator.score_batch(small[0], small[1])
+    assert "LPIPS" not in scores and set(scores) == {"PSNR", "SSIM"}
+    assert [n for n in evaluator.notes if n.startswith("LPIPS left out")] == [
+        f"LPIPS left out for images of {LPIPS_MIN_SIZE - 1} px (it needs at least {LPIPS_MIN_SIZE} px for its "
+        "AlexNet layers)"]
+    scores = evaluator.score_batch(large[0], large[1])
+    expected = evaluator.lpips(large[0] * 2 - 1, large[1] * 2 - 1).flatten()
+    assert torch.equal(scores["LPIPS"], expected) and scores["LPIPS"].item() > 0

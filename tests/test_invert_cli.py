@@ -215,3 +215,34 @@ def test_out_of_memory_ends_with_one_readable_line(models, tmp_path, monkeypatch
     assert code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("error: out of CPU memory with --batch-size 16: lower it")
+
+
+def test_a_failing_overview_costs_one_warning_line_and_no_result(models, tmp_path, monkeypatch, capsys):
+    """What runs after the optimisation only summarises: a full disk while writing overview.png is one line,
+    exit 0, and every result and row written before stays."""
+    import errno
+
+    import rls_lightning.overview
+    from rls_lightning.cli.invert import main
+
+    def disk_full(array, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    write_lr_images(models[2], tmp_path / "lr", 2)
+    monkeypatch.setattr(rls_lightning.overview, "save_png_atomic", disk_full)
+    out = tmp_path / "out"
+    code = main(["--generator", str(models[0]), "--flow", str(models[1]), "--lr-dir", str(tmp_path / "lr"),
+                 "--out-dir", str(out), "--steps", "3", "--refine-steps", "2"])
+    err = capsys.readouterr().err
+    assert code == 0 and "Traceback" not in err
+    warnings = [line for line in err.splitlines() if line.startswith(("warning:", "error:"))]
+    assert warnings == [f"warning: overview.png not written ({out / 'overview.png'}: no space left on the device "
+                        "(free some, then rerun: finished outputs are kept)); every finished result is kept"]
+    assert "LR | RLS | RLS+: not written" in err
+    rows = read_results(out)
+    assert {name: row["status"] for name, row in rows.items()} == {"face0.png": "ok", "face1.png": "ok"}
+    for stem in ("face0", "face1"):
+        assert np.asarray(Image.open(out / f"{stem}.png")).shape == (32, 32, 3)
+        assert (out / f"{stem}_rls.png").is_file() and (out / f"{stem}.pt").is_file()
+        assert np.isfinite(float(rows[f"{stem}.png"]["lr_l1_final"]))
+    assert not (out / "overview.png").exists()

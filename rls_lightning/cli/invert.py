@@ -12,7 +12,11 @@ file in --out-dir that this tool did not write: the note says which); diverged (
 after 3 restarts at a tenth of the learning rate each; nothing of that image is saved); incomplete (a write was cut
 off, e.g. by a full disk; a rerun redoes it). Only one run at a time may use an --out-dir. Ctrl-C or SIGTERM stops
 after the current optimisation step: finished images are kept, the exit status is 130 / 143, and a rerun continues.
-Exit status 2: a bad option or file, named in one line, before any work is done.
+Exit status 2: a bad option or file, named in one line, before any work is done. --hr-dir files are checked before
+the optimisation: one that cannot be shown (unreadable, not an image, too large, or two files of one stem) is named
+in one line and in its image's note, and left out of overview.png; the image is super-resolved all the same. What
+runs after the optimisation (results.csv, overview.png, the restored photos) only summarises results already on
+disk: when it fails, one "warning:" line says what is missing, every result is kept and the exit status stays 0.
 
     python invert.py --lr-dir data/demo/lr8x --hr-dir data/demo/hr
     python invert.py --lr-dir celeba_lr/ --generator ffhq.pkl --flow ffhq-flow.pt --devices 4 --precision bf16-mixed
@@ -21,6 +25,7 @@ Exit status 2: a bad option or file, named in one line, before any work is done.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from pathlib import Path
 
@@ -60,7 +65,8 @@ def build_parser() -> ArgumentParser:
                     help=f"flow prior from train_flow.py; default: {DEMO_FLOW} with the demo generator")
     io.add_argument("--force", action="store_true", help="use a flow trained for another generator anyway")
     io.add_argument("--hr-dir", type=Path | None, default=None,
-                    help="ground-truth HR images (same stems), only shown as the last column of overview.png")
+                    help="ground-truth HR images (same stems), only shown as the last column of overview.png; "
+                         "checked before the run (an unusable file is named and not shown)")
     faces = p.add_argument_group("photos (--photos)")
     faces.add_argument("--min-face-score", type=float, default=None,
                        help="MTCNN face probability a detection needs (default: the highest score measured on "
@@ -257,18 +263,64 @@ def make_job(args, G, flow, settings, out_dir: Path, prepared, *, progress, log,
     return job
 
 
-def write_summary(args, job, images, rejected, prepared, out_dir: Path) -> tuple[Path | None, Path | None]:
-    """After the job: ``results.csv``, the restored photos (``--photos``) and ``overview.png``."""
+def check_ground_truth(hr_dir: Path | None, images, log=print) -> dict[str, Path] | None:
+    """Before any optimisation: the ``--hr-dir`` file of each LR image that overview.png can show (None without
+    ``--hr-dir``). Each one it cannot show (see ``overview.usable_ground_truth``) is one line in the log and a note
+    in its image's row of results.csv; the image itself is super-resolved all the same."""
+    from rls_lightning.overview import usable_ground_truth
+
+    if hr_dir is None:
+        return None
+    usable, unusable = usable_ground_truth(hr_dir, [image.stem for image in images])
+    for image in images:
+        if image.stem in unusable:
+            log(str(unusable[image.stem]))
+            image.note = "; ".join(filter(None, [image.note, unusable[image.stem].note]))
+    return usable
+
+
+def _warn(line: str) -> None:
+    print(f"warning: {line}", file=sys.stderr)
+
+
+def _after_the_results(what: str, make, warn):
+    """``make()``, or None with one ``warning:`` line when it fails: what runs after the optimisation only
+    summarises results that are already on disk, so its failure must not cost them (or the exit status)."""
+    from rls_lightning.cli.errors import describe_os_error
+    from rls_lightning.fingerprint import first_line
+    from rls_lightning.interrupts import Interrupted
+
+    try:
+        return make()
+    except Interrupted:
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure of a summary; its type is said for a bug report
+        reason = describe_os_error(err) if isinstance(err, OSError) else f"{type(err).__name__}: {first_line(err)}"
+        warn(f"{what} not written ({reason}); every finished result is kept")
+        return None
+
+
+def write_summary(args, job, images, rejected, prepared, out_dir: Path, ground_truth: dict[str, Path] | None = None,
+                  warn=_warn) -> tuple[Path | None, Path | None]:
+    """After the job: ``results.csv``, the restored photos (``--photos``) and ``overview.png`` (``ground_truth``:
+    from ``check_ground_truth``; checked here when not given). Each that fails is None with one ``warning:``
+    line, and the others are still written."""
     from rls_lightning.overview import write_overview, write_photo_overview
 
-    csv_path = job.write_results_csv(rejected)
+    csv_path = _after_the_results("results.csv", lambda: job.write_results_csv(rejected), warn)
     if args.photos is not None:
         from rls_lightning.photos.restoration import restore_photos
 
-        restored = restore_photos(prepared, out_dir, args.upscale)
-        overview = write_photo_overview(prepared.photos, restored, out_dir)
+        restored = _after_the_results("the restored photos", lambda: restore_photos(prepared, out_dir, args.upscale),
+                                      warn)
+        overview = _after_the_results("overview.png", lambda: write_photo_overview(prepared.photos, restored, out_dir),
+                                      warn) if restored is not None else None
     else:
-        overview = write_overview([image.path for image in images], out_dir, args.hr_dir)
+        if ground_truth is None and args.hr_dir is not None:
+            ground_truth = _after_the_results("the ground-truth column", lambda: check_ground_truth(
+                args.hr_dir, images, warn), warn)
+        overview = _after_the_results("overview.png", lambda: write_overview(
+            [image.path for image in images], out_dir, ground_truth), warn)
     return csv_path, overview
 
 
@@ -310,6 +362,8 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
                     if image.note:
                         console.print(f"{image.path}: {image.note}")
             check_inputs(args, images, rejected, prepared, see="see the lines above")
+            plain = functools.partial(console.print, markup=False, highlight=False)  # file names are not markup
+            ground_truth = check_ground_truth(args.hr_dir, images, plain) if args.photos is None else None
             accelerator = resolved_accelerator(args.accelerator)
             devices = [local_device] if (local_device is not None and accelerator != "cpu") else 1
             precision = resolve_precision(args.precision, accelerator)
@@ -329,12 +383,13 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
                     if barrier is not None:  # a failing rank must not leave the others waiting forever
                         barrier()
             if rank == 0:
-                csv_path, overview = write_summary(args, job, images, rejected, prepared, out_dir)
+                csv_path, overview = write_summary(args, job, images, rejected, prepared, out_dir, ground_truth,
+                                                   warn=lambda line: plain(f"warning: {line}"))
                 shows = ("photo | restored | faces" if args.photos is not None
                          else f"LR | RLS | RLS+{' | HR' if args.hr_dir else ''}")
                 what = "face(s)" if args.photos is not None else "image(s)"
-                console.print(f"done: {job.done} of {job.total} {what} super-resolved in {out_dir} (summary: "
-                              f"{csv_path}; {shows}: {overview})")
+                plain(f"done: {job.done} of {job.total} {what} super-resolved in {out_dir} (summary: "
+                      f"{csv_path or 'not written'}; {shows}: {overview or 'not written'})")
         except Interrupted as err:
             if job is not None and job.total:
                 progress_note = f"{job.done} of {job.total} done; rerun to continue"
