@@ -2,11 +2,8 @@
 dropped connection, server error, stalled server, offline mode, mirror, pinned hashes, and the command line."""
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import http.server
 import re
-import threading
 import time
 from pathlib import Path
 
@@ -19,51 +16,9 @@ from rls_lightning.weights.__main__ import main as weights_main
 from rls_lightning.weights.registry import PretrainedFile
 from rls_lightning.weights.store import WeightsUnavailable, ensure
 from rls_lightning.weights.verification import VerificationFailed
+from weights_server import Server
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB: several chunks of the downloader
-
-
-class Server:
-    """Serves ``routes``: path -> ("ok", bytes) | ("status", code) | ("drop", bytes, sent) | ("stall", seconds)."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, tuple] = {}
-        self.requests: list[str] = []
-        routes, requests = self.routes, self.requests
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                requests.append(self.path)
-                route = routes.get(self.path, ("status", 404))
-                if route[0] == "status":
-                    self.send_error(route[1])
-                    return
-                if route[0] == "stall":
-                    self.send_response(200)
-                    self.send_header("Content-Length", "100")
-                    self.end_headers()
-                    time.sleep(route[1])
-                    return
-                data = route[1]
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                sent = route[2] if route[0] == "drop" else len(data)
-                self.wfile.write(data[:sent])
-                self.wfile.flush()
-                self.close_connection = True
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture()
@@ -155,9 +110,9 @@ def test_no_network_names_the_file_the_url_and_where_to_put_it(tmp_path):
                            kind="metric", used_by="tests", licence="none", known="test", sha256="0" * 64)
     with pytest.raises(WeightsUnavailable) as caught:
         ensure(entry, tmp_path / "cache")
-    assert re.search(r"test-file: could not download test-weights\.bin \(http://127\.0\.0\.1:9/x\.bin: no "
-                     r"connection \(.+\)\); download http://127\.0\.0\.1:9/x\.bin and put it at .+test-weights\.bin",
-                     str(caught.value))
+    assert re.fullmatch(r"test-file: could not download test-weights\.bin from http://127\.0\.0\.1:9/x\.bin \(no "
+                        r"connection \([^()]+\)\); download it by hand and put it at .+test-weights\.bin",
+                        str(caught.value))
 
 
 def test_offline_mode_never_touches_the_network(server, tmp_path, monkeypatch):
@@ -333,7 +288,17 @@ def test_every_registry_entry_is_complete_and_consistent():
         if entry.kind == "generator":
             assert entry.resolution in (256, 512, 1024) and entry.framing in ("ffhq", None), entry.name
     assert {"fid-inception", "alexnet", "vgg16", "facenet-vggface2", "ffhq-1024"} <= set(names)
-    assert dataclasses.is_dataclass(registry.FILES[0])
+
+
+def test_each_generator_resolution_is_the_one_its_name_and_file_name_say():
+    """The resolution bounds the download (limits) and is checked against the file's content; a typo would refuse
+    the real file. Against the numbers NVIDIA put in the file names (or, for its README's files, in our names)."""
+    for entry in registry.FILES:
+        if entry.kind != "generator":
+            continue
+        in_name = int(re.search(r"-(\d+)(?:-noaug)?$", entry.name).group(1))
+        in_file = {int(number) for number in re.findall(r"\d+", entry.filename)} & {256, 512, 1024}
+        assert in_name == entry.resolution and in_file <= {entry.resolution}, entry.name
 
 
 def test_a_folder_that_cannot_be_written_is_one_line_too(server, tmp_path):

@@ -2,8 +2,8 @@
 
 * ``UsageError``: a bad option value or a bad file named on the command line; ``error: <text>``, exit 2.
 * ``guarded(main)``: runs a command's ``main`` and turns what a user or the environment can cause (usage errors,
-  unusable checkpoints, OS errors such as a full disk or a read-only folder, Ctrl-C) into that one line, so that
-  a traceback is only ever seen for a bug in this package.
+  unusable checkpoints, OS errors such as a full disk or a read-only folder, Ctrl-C, a SIGTERM that reached a
+  download) into that one line, so that a traceback is only ever seen for a bug in this package.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import errno
 import functools
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -46,6 +47,7 @@ def describe_os_error(err: OSError) -> str:
 def guarded(main: Callable[..., int]) -> Callable[..., int]:
     """Wrap a command's ``main`` so that user and environment failures end in one line and an exit code."""
     from ..flow.checkpoint import FlowCheckpointError
+    from ..interrupts import Interrupted
     from ..stylegan.checkpoint_errors import CheckpointError
 
     @functools.wraps(main)
@@ -57,6 +59,10 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return EXIT_SIGINT
+        except Interrupted as err:  # commands report their own stops; this one came before (a download)
+            said, name = str(err), signal.Signals(err.signum).name
+            print(f"interrupted ({name})" + ("" if said == name else f": {said}"), file=sys.stderr)
+            return err.exit_code
         except OSError as err:
             return fail(describe_os_error(err))
 

@@ -8,8 +8,18 @@
 Files go to --weights-dir, else the torch hub cache ($TORCH_HOME/hub/checkpoints, shared with torchvision, lpips
 and facenet-pytorch). Environment: RLS_OFFLINE=1 never touches the network (same as --offline);
 RLS_WEIGHTS_MIRROR=<base URL> downloads <base URL>/<file name> instead of the upstream URLs (a cluster without
-internet: copy the files into one folder on a machine with internet, serve it, or use a file:// URL);
-RLS_DOWNLOAD_TIMEOUT=<seconds> (default 60) gives up on a stalled connection.
+internet: copy the files into one folder on a machine with internet, serve it, or use a file:// URL).
+
+Every download is bounded (a server never fills the disk nor holds the command):
+  bytes     a file of known size (list: size) may bring exactly that many; one of unknown size at most
+            1000 MB for a 1024 px generator, 800 MB at 512 px, 600 MB at 256 px, 1000 MB for a metric network
+            (the largest real files: ffhq.pkl 382 MB, vgg16 553 MB). A server announcing more is refused
+            before reading; one sending more is cut off at the first byte over.
+  seconds   RLS_DOWNLOAD_TIMEOUT=<seconds> (default 60) without a byte gives up on a stalled connection;
+            RLS_DOWNLOAD_DEADLINE=<seconds> for the whole download (default: the larger of 600 s and the byte
+            limit at 100 kB/s, e.g. 3816 s for ffhq-1024). Both must be positive, finite numbers.
+Whatever stops a download (these limits, an error, Ctrl-C, SIGTERM: exit 143) removes its partial file; the
+partial files of processes killed outright are removed by the next fetch.
 """
 from __future__ import annotations
 

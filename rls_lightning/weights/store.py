@@ -8,6 +8,8 @@
   without internet serves the files from one folder: ``python -m http.server``, or a ``file://`` path).
 * A file found is verified before use (``verification.verify_file``); a file that fails is never used nor
   replaced: the message says what to delete.
+* Each download is bounded in bytes and seconds (``limits``); partial files of downloads whose process died are
+  removed by the next call (``partial_files``).
 """
 from __future__ import annotations
 
@@ -18,13 +20,14 @@ from typing import Callable
 
 import torch
 
-from .download import DEFAULT_TIMEOUT, DownloadFailed, download
+from . import partial_files, registry
+from .download import DownloadFailed, download
+from .limits import limits_for
 from .registry import PretrainedFile
 from .verification import VerificationFailed, sha256_of, verify_file
 
 OFFLINE_VARIABLE = "RLS_OFFLINE"
 MIRROR_VARIABLE = "RLS_WEIGHTS_MIRROR"
-TIMEOUT_VARIABLE = "RLS_DOWNLOAD_TIMEOUT"
 PINNED_SUFFIX = ".sha256"  # beside a file without a published hash: its sha256 at download
 
 
@@ -45,13 +48,6 @@ def offline_requested() -> bool:
 
 def mirror_base() -> str | None:
     return os.environ.get(MIRROR_VARIABLE, "").strip() or None
-
-
-def download_timeout() -> float:
-    try:
-        return float(os.environ.get(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT))
-    except ValueError:
-        return DEFAULT_TIMEOUT
 
 
 def hub_folder() -> Path:
@@ -136,8 +132,10 @@ def ensure(entry: PretrainedFile, weights_dir: str | Path | None = None, *, offl
     """The verified local path of ``entry``, downloading it when missing (unless offline).
 
     Raises ``WeightsUnavailable`` (not here and not obtainable: one line with the file, the URL and the path to
-    put it at) or ``VerificationFailed`` (a local copy that is not the registry's file).
+    put it at), ``VerificationFailed`` (a local copy that is not the registry's file), ``cli.errors.UsageError``
+    (a bad ``RLS_DOWNLOAD_TIMEOUT`` / ``RLS_DOWNLOAD_DEADLINE``) or ``download.DownloadInterrupted`` (SIGTERM).
     """
+    _remove_stale_partial_files(entry, weights_dir, log)
     found = find(entry, weights_dir)
     if found is not None:
         check_local(entry, found)
@@ -146,6 +144,7 @@ def ensure(entry: PretrainedFile, weights_dir: str | Path | None = None, *, offl
     if offline if offline is not None else offline_requested():
         raise WeightsUnavailable(entry, f"{entry.name}: {entry.filename} is not in {folders} and downloads are off "
                                         f"(offline): {_by_hand(entry, weights_dir)}")
+    limits = limits_for(entry)
     target = download_folder(weights_dir) / entry.filename
     failures = []
     for url in candidate_urls(entry):
@@ -153,7 +152,7 @@ def ensure(entry: PretrainedFile, weights_dir: str | Path | None = None, *, offl
             log(f"downloading {entry.name} ({entry.filename}) from {url}")
         try:
             with _progress_bar(entry, progress) as report:
-                sha256 = download(entry, url, target, timeout=download_timeout(), progress=report)
+                sha256 = download(entry, url, target, limits=limits, progress=report)
         except DownloadFailed as err:
             failures.append(err.reason)
             continue
@@ -165,9 +164,22 @@ def ensure(entry: PretrainedFile, weights_dir: str | Path | None = None, *, offl
             continue
         _pin(entry, target, sha256)
         return target
-    tried = "; ".join(f"{url}: {reason}" for url, reason in zip(candidate_urls(entry), failures))
+    urls = candidate_urls(entry)
+    if len(urls) == 1:
+        raise WeightsUnavailable(entry, f"{entry.name}: could not download {entry.filename} from {urls[0]} "
+                                        f"({failures[0]}); download it by hand and put it at {target}")
+    tried = "; ".join(f"{url}: {reason}" for url, reason in zip(urls, failures))
     raise WeightsUnavailable(entry, f"{entry.name}: could not download {entry.filename} ({tried}); "
                                     f"{_by_hand(entry, weights_dir)}")
+
+
+def _remove_stale_partial_files(entry: PretrainedFile, weights_dir: str | Path | None,
+                                log: Callable[[str], None] | None) -> None:
+    filenames = {file.filename for file in registry.FILES} | {entry.filename}
+    for folder in search_folders(weights_dir):
+        for path, size in partial_files.remove_stale(folder, filenames):
+            if log is not None:
+                log(f"removed {path} ({size / 1e6:.1f} MB), the partial download of a process that has ended")
 
 
 class _progress_bar:

@@ -24,8 +24,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_digest(entry: "PretrainedFile", path: Path, sha256: str, size: int) -> None:
-    """Raise ``VerificationFailed`` unless ``sha256`` / ``size`` (of ``path``) are the entry's."""
+def check_digest(entry: "PretrainedFile", path: Path | str, sha256: str, size: int) -> None:
+    """Raise ``VerificationFailed`` unless ``sha256`` / ``size`` are the entry's; ``path`` (a file, or the URL of a
+    download) names them in the message."""
     if entry.size is not None and size != entry.size:
         raise VerificationFailed(f"{path}: {size} bytes, but {entry.name} ({entry.filename}) has {entry.size}")
     if entry.sha256 is not None and sha256 != entry.sha256:
