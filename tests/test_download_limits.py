@@ -23,23 +23,10 @@ from rls_lightning.weights import limits, partial_files, registry
 from rls_lightning.weights.__main__ import main as weights_main
 from rls_lightning.weights.registry import PretrainedFile
 from rls_lightning.weights.store import WeightsUnavailable, ensure
-from weights_server import Server
+from weights_server import Server, network_allowed, server  # noqa: F401 - the fixtures
 
 SIZE = 1 << 20
 PATH = "/files/test-weights.bin"
-
-
-@pytest.fixture()
-def server():
-    running = Server()
-    yield running
-    running.close()
-
-
-@pytest.fixture(autouse=True)
-def network_allowed(monkeypatch):
-    for variable in ("RLS_OFFLINE", "RLS_WEIGHTS_MIRROR", limits.TIMEOUT_VARIABLE, limits.DEADLINE_VARIABLE):
-        monkeypatch.delenv(variable, raising=False)
 
 
 def _entry(server: Server, **fields) -> PretrainedFile:
@@ -55,7 +42,7 @@ def _refusal(entry: PretrainedFile, folder: Path) -> str:
         ensure(entry, folder)
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith(f"{entry.name}: could not download {entry.filename} from {entry.urls[0]} (")
+    assert message.startswith(f"{entry.name}: could not download {entry.filename} ({entry.urls[0]}: ")
     assert (sorted(os.listdir(folder)) if folder.exists() else []) == []  # no .part left
     return message
 
@@ -75,8 +62,8 @@ def test_an_endless_answer_is_cut_off_at_the_registry_size(server, tmp_path):
     seen = _received_by(entry, tmp_path / "a" / entry.filename)
     assert seen and max(seen) <= SIZE and server.sent[PATH] > SIZE
     message = _refusal(entry, tmp_path / "b")
-    assert message.endswith(f"(sent more than {SIZE} bytes (the registry's size of test-file); stopped); download "
-                            f"it by hand and put it at {tmp_path / 'b' / 'test-weights.bin'}")
+    assert message.endswith(f": sent more than {SIZE} bytes (the registry's size of test-file); stopped); download "
+                            f"{entry.urls[0]} and put it at {tmp_path / 'b' / 'test-weights.bin'}")
     assert time.monotonic() - started < 10
     assert os.listdir(tmp_path / "a") == []
 
@@ -127,15 +114,15 @@ def test_a_bad_timeout_or_deadline_is_one_line_before_any_request(variable, valu
 
 def test_a_redirect_loop_is_one_line(server, tmp_path):
     server.routes[PATH] = ("redirect", PATH)
-    assert "(redirects in a loop (the last: HTTP 302 Found))" in _refusal(_entry(server), tmp_path / "cache")
+    assert ": redirects in a loop (the last: HTTP 302 Found)); download" in _refusal(_entry(server), tmp_path / "cache")
 
 
-def test_a_wrong_size_names_the_url_once_and_unmangled(server, tmp_path):
+def test_a_wrong_size_names_the_url_unmangled(server, tmp_path):
     server.routes[PATH] = ("ok", b"x" * 1000)
     entry = _entry(server)
     message = _refusal(entry, tmp_path / "cache")
-    assert message.count("127.0.0.1") == 1 and "http:/1" not in message
-    assert f"from {entry.urls[0]} (1000 bytes, but test-file (test-weights.bin) has {SIZE})" in message
+    assert message.count("127.0.0.1") == 2 and "http:/1" not in message  # what failed, and what to do by hand
+    assert f"({entry.urls[0]}: 1000 bytes, but test-file (test-weights.bin) has {SIZE}); download" in message
 
 
 def _dead_pid() -> int:

@@ -16,22 +16,9 @@ from rls_lightning.weights.__main__ import main as weights_main
 from rls_lightning.weights.registry import PretrainedFile
 from rls_lightning.weights.store import WeightsUnavailable, ensure
 from rls_lightning.weights.verification import VerificationFailed
-from weights_server import Server
+from weights_server import Server, network_allowed, server  # noqa: F401 - the fixtures
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB: several chunks of the downloader
-
-
-@pytest.fixture()
-def server():
-    running = Server()
-    yield running
-    running.close()
-
-
-@pytest.fixture(autouse=True)
-def network_allowed(monkeypatch):
-    monkeypatch.delenv("RLS_OFFLINE", raising=False)
-    monkeypatch.delenv("RLS_WEIGHTS_MIRROR", raising=False)
 
 
 def _entry(server: Server, **fields) -> PretrainedFile:
@@ -110,9 +97,9 @@ def test_no_network_names_the_file_the_url_and_where_to_put_it(tmp_path):
                            kind="metric", used_by="tests", licence="none", known="test", sha256="0" * 64)
     with pytest.raises(WeightsUnavailable) as caught:
         ensure(entry, tmp_path / "cache")
-    assert re.fullmatch(r"test-file: could not download test-weights\.bin from http://127\.0\.0\.1:9/x\.bin \(no "
-                        r"connection \([^()]+\)\); download it by hand and put it at .+test-weights\.bin",
-                        str(caught.value))
+    assert re.fullmatch(r"test-file: could not download test-weights\.bin \(http://127\.0\.0\.1:9/x\.bin: no "
+                        r"connection \([^()]+\)\); download http://127\.0\.0\.1:9/x\.bin and put it at "
+                        r".+test-weights\.bin", str(caught.value))
 
 
 def test_offline_mode_never_touches_the_network(server, tmp_path, monkeypatch):

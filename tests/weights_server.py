@@ -1,9 +1,14 @@
-"""A local HTTP server on 127.0.0.1 for the download tests: well-behaved, broken and hostile answers by route."""
+"""A local HTTP server on 127.0.0.1 for the download tests: well-behaved, broken and hostile answers by route.
+
+Its fixtures (``server``; ``network_allowed``, which lifts conftest's offline mode and clears the download
+settings) are imported by the test files that use them."""
 from __future__ import annotations
 
 import http.server
 import threading
 import time
+
+import pytest
 
 
 class Server:
@@ -82,3 +87,16 @@ class Server:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@pytest.fixture()
+def server():
+    running = Server()
+    yield running
+    running.close()
+
+
+@pytest.fixture(autouse=True)
+def network_allowed(monkeypatch):
+    for variable in ("RLS_OFFLINE", "RLS_WEIGHTS_MIRROR", "RLS_DOWNLOAD_TIMEOUT", "RLS_DOWNLOAD_DEADLINE"):
+        monkeypatch.delenv(variable, raising=False)

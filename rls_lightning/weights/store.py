@@ -164,11 +164,7 @@ def ensure(entry: PretrainedFile, weights_dir: str | Path | None = None, *, offl
             continue
         _pin(entry, target, sha256)
         return target
-    urls = candidate_urls(entry)
-    if len(urls) == 1:
-        raise WeightsUnavailable(entry, f"{entry.name}: could not download {entry.filename} from {urls[0]} "
-                                        f"({failures[0]}); download it by hand and put it at {target}")
-    tried = "; ".join(f"{url}: {reason}" for url, reason in zip(urls, failures))
+    tried = "; ".join(f"{url}: {reason}" for url, reason in zip(candidate_urls(entry), failures))
     raise WeightsUnavailable(entry, f"{entry.name}: could not download {entry.filename} ({tried}); "
                                     f"{_by_hand(entry, weights_dir)}")
 
