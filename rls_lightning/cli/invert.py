@@ -316,7 +316,9 @@ def write_summary(args, job, images, rejected, prepared, out_dir: Path, ground_t
         overview = _after_the_results("overview.png", lambda: write_photo_overview(prepared.photos, restored, out_dir),
                                       warn) if restored is not None else None
     else:
-        if ground_truth is None and args.hr_dir is not None:
+        if args.hr_dir is None:
+            ground_truth = None  # no ground-truth column, whatever was passed
+        elif ground_truth is None:
             ground_truth = _after_the_results("the ground-truth column", lambda: check_ground_truth(
                 args.hr_dir, images, warn), warn)
         overview = _after_the_results("overview.png", lambda: write_overview(
