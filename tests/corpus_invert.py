@@ -1,13 +1,12 @@
-"""Hostile cases of ``invert.py`` (issue 16): names that collide, a user's files in the output folder, options out
-of range, a learning rate that makes the optimisation diverge, odd folders, a second run on a busy folder."""
+"""Hostile cases of ``invert.py`` (issues 16, 20): names that collide, a user's files in the output folder, options
+out of range, a learning rate that makes the optimisation diverge, odd folders, a second run on a busy folder,
+--hr-dir files that cannot be shown."""
 from __future__ import annotations
 
 import csv
 import functools
 import shutil
-import struct
 import tempfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import torch
 from hostile_corpus import Case, Outcome
 from inversion_fixtures import known_latents, toy_flow, toy_generator
 from PIL import Image
+from test_image_io import write_png_bomb
 
 from rls_lightning.degradations import downsample_bicubic
 from rls_lightning.folder_lock import FolderLock
@@ -117,18 +117,6 @@ def _hr_dir_setup(folder: Path) -> list[str]:
     hr.mkdir()
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(hr / "face.png")
     return invert_args(folder, "--hr-dir", str(hr), "--out-dir", str(hr), out=None)
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def write_png_bomb(path: Path, side: int = 30000) -> None:
-    """A PNG declaring ``side`` x ``side`` gray pixels (900 M at 30000: 10 times Pillow's bomb limit) in a few
-    hundred bytes: its first rows of zeros; a decoder that trusted it would allocate gigabytes."""
-    rows = zlib.compress(b"\x00" * (1 + side) * 8, 9)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
-                     + _png_chunk(b"IDAT", rows) + _png_chunk(b"IEND", b""))
 
 
 HR_FACE = np.random.default_rng(20).integers(0, 256, (32, 32, 3), dtype=np.uint8)  # the one usable ground truth

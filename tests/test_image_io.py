@@ -57,6 +57,14 @@ def write_blank_png(path: Path, side: int) -> None:
                      + _png_chunk(b"IDAT", body) + _png_chunk(b"IEND", b""))
 
 
+def write_png_bomb(path: Path, side: int = 30000) -> None:
+    """A PNG declaring ``side`` x ``side`` gray pixels (900 M at 30000: 10 times Pillow's bomb limit) in a few
+    hundred bytes, its first rows of zeros; a decoder that trusted the header would allocate gigabytes."""
+    rows = zlib.compress(b"\x00" * (1 + side) * 8, 9)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+                     + _png_chunk(b"IDAT", rows) + _png_chunk(b"IEND", b""))
+
+
 # ---------------------------------------------------------------------------------------------- bit depths
 
 def test_48_bit_rgb_and_64_bit_rgba_pngs_keep_all_16_bits(tmp_path):
@@ -191,6 +199,10 @@ def test_decompression_bombs_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1600 pixels: a warning, made an error
     with pytest.raises(ImageReadError, match="possible decompression bomb"):
         read_image(tmp_path / "bomb.png")
+    monkeypatch.undo()
+    write_png_bomb(tmp_path / "real.png")  # 900 megapixels in a few hundred bytes
+    with pytest.raises(ImageReadError, match=r"possible decompression bomb \(Image size \(900000000 pixels\)"):
+        read_image(tmp_path / "real.png")
 
 
 def test_a_huge_png_is_refused_from_its_header_without_decoding(tmp_path):
