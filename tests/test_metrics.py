@@ -4,24 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
-from scipy import linalg
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.kid import KernelInceptionDistance
 
 from rls_lightning.metrics.fidelity import lr_consistency, ms_ssim, ms_ssim_fits, psnr, ssim
-
-
-class PassThrough(nn.Module):
-    """A 'feature network' that returns its input, so that FID/KID see features we control."""
-
-    def __init__(self, d: int) -> None:
-        super().__init__()
-        self.num_features = d
-
-    def forward(self, x):
-        return x.double()
 
 
 def test_psnr_against_numpy():
@@ -48,33 +35,39 @@ def test_lr_consistency_is_zero_for_the_exact_downscale():
     assert lr_consistency(hr, lr + 0.1).mean().item() == pytest.approx(0.1, abs=1e-5)
 
 
-def _frechet_scipy(x: np.ndarray, y: np.ndarray) -> float:
-    mu1, mu2 = x.mean(0), y.mean(0)
-    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
-    covmean = linalg.sqrtm(s1 @ s2).real
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+def _two_batches(size: int = 64) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(SR, HR) batches in [0, 1] of 2 and 1 images: smooth random HR images and noisy, shifted SR images."""
+    rng = torch.Generator().manual_seed(5)
+    batches = []
+    for n in (2, 1):
+        hr = F.interpolate(torch.rand(n, 3, 8, 8, generator=rng), size=(size, size), mode="bicubic").clamp(0, 1)
+        sr = (hr.roll(1, dims=-1) + 0.1 * torch.randn(n, 3, size, size, generator=rng)).clamp(0, 1)
+        batches.append((sr, hr))
+    return batches
 
 
-def test_fid_matches_scipy_and_the_gaussian_closed_form():
-    rng = np.random.default_rng(0)
-    d, n = 4, 20000
-    a = rng.normal(size=(d, d))
-    cov1 = a @ a.T / d + np.eye(d)
-    cov2 = np.diag([0.5, 1.0, 2.0, 3.0])
-    mu1, mu2 = np.zeros(d), np.array([1.0, -1.0, 0.5, 0.0])
-    x = rng.multivariate_normal(mu1, cov1, size=n)
-    y = rng.multivariate_normal(mu2, cov2, size=n)
-    fid = FrechetInceptionDistance(feature=PassThrough(d))
-    fid.update(torch.from_numpy(x), real=True)
-    fid.update(torch.from_numpy(y), real=False)
-    value = float(fid.compute())
-    assert value == pytest.approx(_frechet_scipy(x, y), rel=1e-6)
-    closed_form = ((mu1 - mu2) ** 2).sum() + np.trace(cov1 + cov2 - 2 * linalg.sqrtm(cov1 @ cov2).real)
-    assert value == pytest.approx(closed_form, rel=0.03)
+_SCORED: dict = {}
+
+
+@pytest.fixture
+def scored(fake_weights):
+    """The Evaluator fed with two batches, and what it scored: (evaluator, per-image scores, SR, HR); computed once
+    for the module (``fake_weights`` is the same folder for the whole session), the networks are slow on CPU."""
+    if not _SCORED:
+        from rls_lightning.evaluate import Evaluator
+
+        evaluator = Evaluator(fake_weights)
+        batches = _two_batches()
+        scores = [evaluator.score_batch(sr, hr) for sr, hr in batches]
+        per_image = {key: torch.cat([s[key] for s in scores]) for key in scores[0]}
+        sr, hr = (torch.cat(images) for images in zip(*batches))
+        _SCORED["run"] = evaluator, per_image, sr, hr
+    return _SCORED["run"]
 
 
 def _kid_numpy(x: np.ndarray, y: np.ndarray) -> float:
-    """Unbiased MMD^2 with the polynomial kernel k(a, b) = (a.b / d + 1)^3 (Binkowski et al. 2018)."""
+    """Unbiased MMD^2 with the polynomial kernel k(a, b) = (a.b / d + 1)^3 (Binkowski et al. 2018, eq. 4 and
+    sec. 3.2), written out over all pairs."""
     d, m = x.shape[1], x.shape[0]
     k = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731
     kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
@@ -82,38 +75,103 @@ def _kid_numpy(x: np.ndarray, y: np.ndarray) -> float:
                  - 2 * kxy.mean())
 
 
-def test_kid_matches_a_numpy_unbiased_mmd():
-    rng = np.random.default_rng(1)
-    x, y = rng.normal(size=(300, 8)), rng.normal(0.3, 1.2, size=(300, 8))
-    kid = KernelInceptionDistance(feature=PassThrough(8), subsets=1, subset_size=300)
-    kid.update(torch.from_numpy(x), real=True)
-    kid.update(torch.from_numpy(y), real=False)
-    mean, _ = kid.compute()
-    assert float(mean) == pytest.approx(_kid_numpy(x, y), rel=1e-6)
+def test_evaluate_kid_is_the_unbiased_mmd_of_the_features_of_the_8_bit_images(scored):
+    evaluator, _, sr, hr = scored
+    kid = evaluator.set_metrics()["KID"]
+
+    def features(images):  # images as 8-bit files hold them: rounded, not truncated
+        as_uint8 = torch.from_numpy(np.rint(images.numpy().astype(np.float64) * 255).astype(np.uint8))
+        with torch.no_grad():  # the network itself equals torch-fidelity's: tests/test_fid_protocol.py
+            return evaluator.inception(as_uint8).double().numpy()
+
+    # 3 images over two batches: the subsets are then the whole sets, so KID is the MMD of all images, whatever
+    # the sampling
+    expected = _kid_numpy(features(hr), features(sr))
+    assert kid == pytest.approx(expected, rel=1e-4, abs=1e-9)
 
 
-def test_lpips_backbone_is_read_from_the_weights_file(fake_weights):
+def _lpips_alexnet(alexnet_file, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """LPIPS v0.1 (Zhang et al. 2018, eq. 1) of images in [0, 1], written out: inputs mapped to [-1, 1] and
+    standardised with the paper's per-channel shift and scale, AlexNet's five ReLU outputs normalised over
+    channels, squared differences weighted by the released linear heads, averaged over space, summed."""
+    import lpips
     from torchvision.models import alexnet
 
-    from rls_lightning.metrics.feature_networks import load_lpips
-    model = load_lpips(fake_weights)
-    reference = alexnet(weights=None)
-    reference.load_state_dict(torch.load(fake_weights / "alexnet-owt-7be5be79.pth", weights_only=True))
-    x = torch.randn(1, 3, 64, 64)
-    ours = model.net.slice2(model.net.slice1(x))
-    theirs = reference.features[:5](x)
-    torch.testing.assert_close(ours, theirs)
-    images = torch.rand(2, 3, 64, 64) * 2 - 1
-    assert model(images, images).abs().max() < 1e-6
+    features = alexnet(weights=None).features
+    features.load_state_dict({k[len("features."):]: v for k, v in torch.load(alexnet_file, weights_only=True).items()
+                              if k.startswith("features.")})
+    heads = torch.load(Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth", weights_only=True,
+                       map_location="cpu")
+    shift = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
+    scale = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
+
+    def relu_outputs(images):
+        h, outs = ((images * 2 - 1) - shift) / scale, []
+        for index, layer in enumerate(features[:12]):
+            h = layer(h)
+            if index in (1, 4, 7, 9, 11):
+                outs.append(h / (h.pow(2).sum(1, keepdim=True).sqrt() + 1e-10))
+        return outs
+
+    with torch.no_grad():
+        total = torch.zeros(len(x))
+        for level, (fx, fy) in enumerate(zip(relu_outputs(x), relu_outputs(y))):
+            weight = heads[f"lin{level}.model.1.weight"].view(1, -1, 1, 1)
+            total += ((fx - fy) ** 2 * weight).sum(1).mean(dim=(1, 2))
+    return total
 
 
-def test_face_identity_is_a_cosine_of_unit_embeddings(fake_weights):
-    from rls_lightning.metrics.feature_networks import load_face_identity
-    net = load_face_identity(fake_weights)
-    x = torch.rand(3, 3, 64, 64)
-    e = net(x)
-    torch.testing.assert_close(e.norm(dim=1), torch.ones(3))
-    assert (e * net(x)).sum(1).min() > 0.9999
+def test_evaluate_lpips_is_the_written_out_lpips_on_the_registrys_alexnet(scored, fake_weights):
+    _, per_image, sr, hr = scored
+    expected = _lpips_alexnet(fake_weights / "alexnet-owt-7be5be79.pth", sr, hr)
+    assert expected.min() > 0.01  # different images: a score of 0 would not pass for them
+    torch.testing.assert_close(per_image["LPIPS"], expected, rtol=1e-4, atol=1e-6)
+
+
+def _calibrated_facenet_file(folder: Path) -> Path:
+    """A random FaceNet whose batch norms hold statistics measured on random images (data-dependent init): with the
+    default statistics the activations fade and every embedding is nearly the same, so any input would do."""
+    from facenet_pytorch import InceptionResnetV1
+
+    torch.manual_seed(0)
+    net = InceptionResnetV1(pretrained=None, classify=False)
+    for module in net.modules():
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average over the calibration batch
+    net.train()
+    with torch.no_grad():
+        net(F.interpolate(torch.rand(8, 3, 5, 5), size=(160, 160), mode="bicubic") * 2 - 1)
+    torch.save(net.state_dict(), folder / "facenet.pt")
+    return folder / "facenet.pt"
+
+
+def test_face_identity_embeds_160_px_standardised_images(tmp_path):
+    from facenet_pytorch import InceptionResnetV1
+
+    from rls_lightning.metrics.feature_networks import FaceIdentity
+
+    path = _calibrated_facenet_file(tmp_path)
+    images = torch.cat([hr for _, hr in _two_batches()])  # 3 smooth 64 px images in [0, 1]
+    with torch.no_grad():
+        ours = FaceIdentity(path)(images).double()
+    net = InceptionResnetV1(pretrained=None, classify=False).eval()
+    net.load_state_dict(torch.load(path, weights_only=True))
+
+    def embeddings(gain: float) -> torch.Tensor:
+        # PIL's bilinear enlargement of the float image, channel by channel (when enlarging, its weights are those
+        # of interpolate(..., align_corners=False)); FaceNet's (x - 127.5) / 128 on 0..255; unit length
+        resized = np.stack([[np.asarray(Image.fromarray(channel).resize((160, 160), Image.BILINEAR))
+                             for channel in image] for image in images.numpy()])
+        with torch.no_grad():
+            e = net((torch.from_numpy(resized) * gain - 127.5) / 128).double()
+        return e / e.norm(dim=1, keepdim=True)
+
+    expected = embeddings(255.0)
+    torch.testing.assert_close(ours, expected, rtol=0, atol=1e-4)
+    # the embeddings depend on the input: other images or another scaling land far outside that tolerance
+    assert (expected[0] @ expected[1:].T).max() < 0.99
+    assert ((embeddings(1.0) - expected).norm(dim=1) > 1e-2).all()
 
 
 def test_a_metric_file_that_is_not_the_registrys_is_refused(fake_weights, tmp_path):
