@@ -85,7 +85,8 @@ STUDIES = ["table1", "ablation-refine", "ablation-prior", "robustness", "tradeof
 
 
 def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text).strip("-").lower()
+    """The results folder of a method label; "+" is spelled out so that "RLS" and "RLS+" keep separate folders."""
+    return "".join(c if c.isalnum() else "-" for c in text.replace("+", "-plus")).strip("-").lower()
 
 
 def make_lr_set(hr_paths: list[Path], factor: int, corruption: str | None, out: Path, seed: int) -> Path:
