@@ -1,7 +1,8 @@
 """Test-side writers of the two official checkpoint layouts, independent of the library's readers.
 
 * rosinality: ``{'g_ema': state_dict, 'latent_avg': [512]}`` with rosinality's key names and shapes, spelled out
-  here block by block from the checkpoint-formats reference (section 1), not taken from the library's key table.
+  here block by block from rosinality's ``model.py`` (``Generator.__init__``), not taken from the library's key
+  table; ``tests/fixtures/rosinality_r16.pt`` is a file that code wrote itself.
 * NVIDIA: a ``pickle.dump`` of a training snapshot in which every network is a ``torch_utils.persistence`` record,
   produced by stand-in classes so that no NVIDIA code is needed.
 """
@@ -138,7 +139,8 @@ def _param(t: torch.Tensor) -> torch.nn.Parameter:
 
 def nvidia_generator_record(G: Generator, *, init_kwargs: dict | None = None,
                             block_names: list[str] | None = None) -> PersistentRecord:
-    """A ``G_ema`` record with NVIDIA's tree and names (reference section 2), including its FIR buffers."""
+    """A ``G_ema`` record with the module tree and names of stylegan2-ada-pytorch ``training/networks.py``,
+    including its FIR buffers."""
     cfg = G.config
     sd = {k: v.detach().clone() for k, v in G.state_dict().items()}
     fir = torch.outer(torch.tensor([1.0, 3.0, 3.0, 1.0]), torch.tensor([1.0, 3.0, 3.0, 1.0])) / 64
