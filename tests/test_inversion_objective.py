@@ -13,11 +13,13 @@ from rls_lightning.inversion.presets import PRESETS, get_preset
 from rls_lightning.inversion.schedules import one_cycle_drop_factor
 
 
-def test_likelihoods_per_image():
-    a, b = torch.randn(3, 3, 4, 4), torch.randn(3, 3, 4, 4)
+def test_likelihoods_are_on_the_unit_scale():
+    """Images are held in [-1, 1]; the likelihoods are those of the same images mapped to [0, 1] (paper, official)."""
+    a, b = torch.rand(3, 3, 4, 4) * 2 - 1, torch.rand(3, 3, 4, 4) * 2 - 1
+    a01, b01 = (a.numpy() + 1) / 2, (b.numpy() + 1) / 2
     for n in range(3):
-        assert objective.l1_likelihood(a, b)[n].item() == pytest.approx(np.abs((a[n] - b[n]).numpy()).mean(), 1e-6)
-        assert objective.l2_likelihood(a, b)[n].item() == pytest.approx(((a[n] - b[n]).numpy() ** 2).mean(), 1e-6)
+        assert objective.l1_likelihood(a, b)[n].item() == pytest.approx(np.abs(a01[n] - b01[n]).mean(), 1e-6)
+        assert objective.l2_likelihood(a, b)[n].item() == pytest.approx(((a01[n] - b01[n]) ** 2).mean(), 1e-6)
 
 
 def test_cross_priors_against_loops():
@@ -42,11 +44,14 @@ def test_flow_priors_average_over_rows():
     torch.manual_seed(0)
     flow = LatentFlow(FlowConfig(features=4, hidden_features=8, num_blocks=1)).double().eval()
     ws = torch.randn(2, 3, 4, dtype=torch.float64)
+    p_w, p_gaussian = objective.flow_priors(flow, ws)
     for n in range(2):
         logp = [flow.log_prob(ws[n, i:i + 1]).item() for i in range(3)]
         gauss = [-(flow.to_gaussian(ws[n, i:i + 1]).norm().item() - 2.0) ** 2 for i in range(3)]
-        assert objective.flow_log_density(flow, ws)[n].item() == pytest.approx(np.mean(logp))  # P_w, Eq. 5
-        assert objective.gaussianization_prior(flow, ws)[n].item() == pytest.approx(np.mean(gauss))  # P_gaussian
+        assert p_w[n].item() == pytest.approx(np.mean(logp))  # P_w, Eq. 5
+        assert p_gaussian[n].item() == pytest.approx(np.mean(gauss))  # P_gaussian
+        assert objective.flow_log_density(flow, ws)[n].item() == pytest.approx(np.mean(logp))
+        assert objective.gaussianization_prior(flow, ws)[n].item() == pytest.approx(np.mean(gauss))
 
 
 def test_gaussian_w_prior():
@@ -104,11 +109,18 @@ def test_presets_carry_the_documented_numbers():
     rls = get_preset("rls+")
     assert (rls.search.steps, rls.search.lr, rls.search.lambda_w, rls.search.lambda_g, rls.search.lambda_c) == \
         (200, 0.5, 2e-4, 4e-4, 0.05)  # paper sec. 4
-    assert (rls.refine.steps, rls.refine.lr_w, rls.refine.trainable_noise, rls.refine.radius(512)) == \
-        (50, 1e-4, 9, pytest.approx(math.sqrt(512)))
+    # RLS+: 50 steps, generator at 1e-4 (sec. 4); w and noise at the official 0.1 with its one-cycle schedule
+    assert (rls.refine.steps, rls.refine.lr_generator, rls.refine.lr_w, rls.refine.lr_noise, rls.refine.schedule) == \
+        (50, 1e-4, 0.1, 0.1, "one-cycle")
+    assert (rls.refine.trainable_noise, rls.refine.radius(512)) == (9, pytest.approx(math.sqrt(512)))
+    literal = get_preset("rls+literal").refine
+    assert (literal.steps, literal.lr_w, literal.lr_noise, literal.lr_generator, literal.schedule) == \
+        (50, 1e-4, 1e-4, 1e-4, "constant")
     official = get_preset("rls+official")
     # the official weights are the paper's x10, next to 10 * L1
     assert official.search.likelihood_weight * rls.search.lambda_w == pytest.approx(official.search.lambda_w)
+    # BRGM: 0.001 * MSE on 0-255 pixels = 0.001 * 255^2 * MSE on [0, 1]
+    assert get_preset("brgm").search.likelihood_weight == pytest.approx(0.001 * 255 ** 2)
     assert get_preset("no-l1-ball").refine.radius(512) is None
     assert not get_preset("rls").refine.enabled and get_preset("w-only").search.space == "w"
     assert all(p.description for p in PRESETS.values())

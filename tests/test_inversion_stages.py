@@ -1,3 +1,5 @@
+import copy
+import itertools
 import math
 from pathlib import Path
 
@@ -76,6 +78,99 @@ def test_rls_and_rls_plus_as_the_job_runs_them(toy, tmp_path):
     assert sample.lr_l1 < 0.8 * sample.lr_l1_rls  # RLS+ lowers the LR error of RLS
     assert (sample.ws - sample.ws_rls).abs().sum(-1).max() <= math.sqrt(G.w_dim) + 1e-4
     assert 0 < sample.refine_steps <= 50
+
+
+def official_rls_loss(G, flow, ws: torch.Tensor, lr: torch.Tensor, factor: int) -> torch.Tensor:
+    """The official RLS loss (mgheisar/RLS_PLUS rls.py) written out, per image: images mapped to [0, 1], then
+    ``10 * L1 + 0.002 * (-log p_F) + 0.004 * (||F(x)|| - sqrt(d))^2 + 0.5 * mean pairwise distance``, the flow
+    terms averaged over the rows, each row standardised before the flow (nflows' transform called directly)."""
+    n, rows, d = ws.shape
+    x01, y01 = (G.synthesis(ws) + 1) / 2, (lr + 1) / 2
+    l1 = (downsample_bicubic(x01, factor) - y01).abs().flatten(1).mean(1)
+    standardised = (ws.reshape(-1, d) - flow.w_mean) / flow.w_std
+    u, log_det = flow.transform(standardised)
+    log_p = -0.5 * (u.square().sum(1) + d * math.log(2 * math.pi)) + log_det - flow.w_std.log().sum()
+    nll = -log_p.reshape(n, rows).mean(1)
+    gauss = (u.norm(dim=1) - math.sqrt(d)).square().reshape(n, rows).mean(1)
+    cross = torch.stack([torch.stack([(ws[k, i] - ws[k, j]).norm() for i, j in itertools.combinations(range(rows), 2)]
+                                     ).mean() for k in range(n)])
+    return 10 * l1 + 0.002 * nll + 0.004 * gauss + 0.5 * cross
+
+
+def test_rls_objective_is_the_official_one_divided_by_ten(toy):
+    """The paper's lambdas next to a likelihood on [0, 1] are the official code's loss / 10 (same cross term)."""
+    G, flow, hr, lr = toy
+    flow.flow.eval()
+    ws = known_latents(G, 2) + 0.3 * torch.randn(2, G.num_ws, G.w_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        official = official_rls_loss(G, flow.flow, ws, lr, 4)
+        paper = SearchSettings(cross="mean-distance")  # the paper's weights, the official cross term
+        ours = LatentSearch(G, flow.flow, lr, 4, paper, ws).objective_terms(ws, G.synthesis(ws))
+        ours_official = LatentSearch(G, flow.flow, lr, 4, get_preset("rls+official").search, ws).objective_terms(
+            ws, G.synthesis(ws))
+    torch.testing.assert_close(ours["total"], official / 10, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ours_official["total"], official, rtol=1e-5, atol=1e-5)
+    x01 = (G.synthesis(ws) + 1) / 2
+    torch.testing.assert_close(ours["likelihood"], (downsample_bicubic(x01, 4) - (lr + 1) / 2).abs().mean((1, 2, 3)))
+
+
+def test_saved_objective_terms_are_those_of_the_saved_codes(toy, tmp_path):
+    """objective_rls in each .pt: the terms of Eq. 6 at ws_rls, recomputed here from the saved anchor."""
+    G, flow, hr, lr = toy
+    settings = get_preset("rls+").replace(search=dict(steps=12), refine=dict(steps=6))
+    InversionJob(G, flow, settings, tmp_path, log=lambda m: None).run(_lr_images(lr))
+    for i in range(lr.shape[0]):
+        saved = torch.load(tmp_path / f"img{i}.pt", weights_only=True)
+        ws = saved["ws_rls"]
+        with torch.no_grad():
+            x01 = (G.synthesis(ws) + 1) / 2  # RLS optimises no noise map: the generator's own
+            likelihood = (downsample_bicubic(x01, 4) - (lr[i:i + 1] + 1) / 2).abs().mean()
+            i_, j_ = torch.triu_indices(G.num_ws, G.num_ws, 1)
+            cross = -(ws[0, i_] - ws[0, j_]).square().sum()
+            u, log_det = flow.flow.forward_with_logdet(ws[0])
+        terms = {k: float(v[0]) for k, v in saved["objective_rls"].items()}
+        assert terms["likelihood"] == pytest.approx(float(likelihood), rel=1e-4)
+        assert terms["P_cross"] == pytest.approx(float(cross), rel=1e-4)
+        p_gaussian = -float((u.norm(dim=1) - math.sqrt(G.w_dim)).square().mean())
+        assert terms["P_gaussian"] == pytest.approx(p_gaussian, rel=1e-4, abs=1e-5)
+        total = terms["likelihood"] - 2e-4 * terms["P_w"] - 4e-4 * terms["P_gaussian"] - 0.05 * terms["P_cross"]
+        assert terms["total"] == pytest.approx(total, rel=1e-5)
+        assert float(saved["objective_refine"]["likelihood"][0]) == pytest.approx(
+            float(next(r for r in _rows(tmp_path) if r["file"] == f"img{i}.png")["lr_l1_final"]), abs=2e-6)
+
+
+def _rows(folder: Path) -> list[dict]:
+    import csv
+    with open(folder / "results.csv", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_the_l1_ball_binds_under_the_default_rates_and_not_under_the_literal_one(toy, tmp_path):
+    """Table 2's 'w/o l1-ball' can only differ from RLS+ if the ball binds: with the default reading it does (rows
+    on the boundary, no-l1-ball ends elsewhere); with one rate of 1e-4 w moves at most 50 * 1e-4 per coordinate."""
+    G, flow, hr, lr = toy
+    job = _job(G, flow, tmp_path, preset="rls+")
+    items = [(image, 0) for image in _lr_images(lr)]
+    anchors = job.run_search(items)
+    outcome = {}
+    for preset in ("rls+", "no-l1-ball", "rls+literal"):
+        refined = [copy.copy(a) for a in anchors]
+        job.run_refinement(items, refined, settings=get_preset(preset).refine)
+        distance = torch.cat([(r.ws - r.ws_rls).abs().sum(-1) for r in refined])  # [N, rows], brute force
+        outcome[preset] = (refined, distance)
+    radius = math.sqrt(G.w_dim)
+    refined, distance = outcome["rls+"]
+    assert distance.max() <= radius + 1e-4
+    on_ball = (distance >= radius * (1 - 1e-3)).sum(1)
+    assert (on_ball > 0).all(), distance  # the constraint binds for every image
+    assert [r.rows_on_ball for r in refined] == on_ball.tolist()
+    assert [r.ball_reach for r in refined] == pytest.approx((distance.max(1).values / radius).tolist(), rel=1e-5)
+    free, free_distance = outcome["no-l1-ball"]
+    assert free_distance.max() > 1.5 * radius  # without the ball w leaves it...
+    assert all(not torch.allclose(a.image, b.image, atol=1e-3) for a, b in zip(refined, free))  # ...elsewhere
+    literal, literal_distance = outcome["rls+literal"]
+    assert literal_distance.max() <= 50 * 1e-4 * G.w_dim * 1.05  # Adam: at most about lr per step and coordinate
+    assert [r.rows_on_ball for r in literal] == [0] * len(literal)
 
 
 def test_job_early_stopping_ends_a_stalled_refinement(toy, tmp_path):

@@ -167,7 +167,7 @@ def test_cli_refuses_bad_arguments(models, tmp_path, capsys):
     assert main([*base, "--lr-dir", str(tmp_path / "nope")]) == 2
     assert "nope: no such folder" in capsys.readouterr().err
     assert main([*base, "--lr-dir", str(tmp_path / "lr"), "--preset", "magic"]) == 2
-    assert "--preset magic: must be one of rls+, rls," in capsys.readouterr().err
+    assert "--preset magic: must be one of rls+, rls+literal, rls," in capsys.readouterr().err
     assert main([*base, "--lr-dir", str(tmp_path / "lr"), "--preset", "no-anchor", "--refine-steps", "0"]) == 2
     assert "needs RLS+ steps" in capsys.readouterr().err
     save_generator(toy_generator(seed=1), tmp_path / "other.pt")

@@ -129,7 +129,10 @@ class LatentFlow(nn.Module):
 
     def log_prob(self, w: torch.Tensor) -> torch.Tensor:
         """log p_F(w), Eq. 1, per row, in nats."""
-        u, logdet = self.forward_with_logdet(w)
+        return self.log_prob_from(*self.forward_with_logdet(w))
+
+    def log_prob_from(self, u: torch.Tensor, logdet: torch.Tensor) -> torch.Tensor:
+        """Eq. 1 from a pass already made: ``log N(u; 0, I) + log|det J_F(w)|`` for ``(u, logdet) = F(w)``."""
         return -0.5 * (u.square().sum(dim=1) + self.features * LOG_2PI) + logdet
 
     @contextlib.contextmanager

@@ -51,12 +51,13 @@ from .outputs import (PROGRESS_DIR, claim_output_names, foreign_files, output_na
 from .refinement import Refinement
 from .settings import InversionSettings, RefineSettings, SearchSettings
 
-RESULT_COLUMNS = ["file", "status", "factor", "preset", "samples", "lr_l1_rls", "lr_l1_final", "rls_steps",
-                  "refine_steps", "seconds", "note"]
+RESULT_COLUMNS = ["file", "status", "factor", "preset", "samples", "lr_l1_rls", "lr_l1_final", "ball_reach",
+                  "rows_on_ball", "rls_steps", "refine_steps", "seconds", "note"]
 FACE_COLUMNS = ["photo", "face", "score", "box", "lr_size"]  # rows of faces cut from photos (invert.py --photos)
 STD_MAP_FULL_SCALE = 0.25  # a per-pixel std of 0.25 (on the [0, 1] scale) is drawn white
 MAX_RESTARTS = 3  # restarts of a diverged image, each at a tenth of the previous learning rate
 LR_DROP = 10.0
+ON_BALL = 1 - 1e-3  # a row whose l1 distance to the anchor is within 0.1% of the radius is on the boundary
 
 
 @dataclasses.dataclass
@@ -93,6 +94,10 @@ class SampleResult:
     image: torch.Tensor | None = None
     lr_l1: float | None = None
     refine_steps: int = 0
+    terms_rls: dict[str, float] = dataclasses.field(default_factory=dict)  # the objective's terms at the RLS result
+    terms_refine: dict[str, float] | None = None  # ... and at the RLS+ result
+    ball_reach: float | None = None  # largest row distance ||w_i - anchor_i||_1 / radius (radius sqrt(d) if no ball)
+    rows_on_ball: int | None = None  # rows on the ball's boundary (None without a ball)
     seconds: float = 0.0
     notes: list[str] = dataclasses.field(default_factory=list)
     diverged: str | None = None  # why no result could be saved
@@ -103,6 +108,16 @@ class SampleResult:
     def refinement_finite(self) -> bool:
         return (self.image is not None and _all_finite(self.ws, self.image, *self.noise)
                 and self.lr_l1 is not None and math.isfinite(self.lr_l1))
+
+
+def _terms_of(terms: dict[str, torch.Tensor], i: int) -> dict[str, float]:
+    return {name: float(values[i]) for name, values in terms.items()}
+
+
+def _stack_terms(per_sample: list[dict[str, float]]) -> dict[str, torch.Tensor]:
+    """``{term: tensor [K]}`` from one ``{term: value}`` per sample (terms every sample has)."""
+    names = [name for name in per_sample[0] if all(name in terms for terms in per_sample)]
+    return {name: torch.tensor([terms[name] for terms in per_sample], dtype=torch.float64) for name in names}
 
 
 def _all_finite(*tensors: torch.Tensor) -> bool:
@@ -274,7 +289,7 @@ class InversionJob:
         seconds = (time.perf_counter() - start) / len(items)
         return [SampleResult(ws_rls=out.ws[i:i + 1], noise_rls=[m[i:i + 1] if m.shape[0] > 1 else m for m in out.noise],
                              image_rls=out.images[i:i + 1], lr_l1_rls=float(out.lr_l1[i]), rls_steps=steps,
-                             seconds=seconds)
+                             terms_rls=_terms_of(out.terms, i), seconds=seconds)
                 for i in range(len(items))]
 
     def run_refinement(self, items: list[tuple[LowResImage, int]], results: list[SampleResult],
@@ -300,10 +315,15 @@ class InversionJob:
         out = module.results()
         steps = module.steps_run(trainer.global_step)
         seconds = (time.perf_counter() - start) / len(items)
+        distance = (out.ws - anchors).abs().sum(-1)  # [N, rows]: l1 distance of each W+ row to its anchor
+        reach = distance / (radius if radius is not None else math.sqrt(self.generator.w_dim))
         for i, result in enumerate(results):
             result.image, result.ws, result.lr_l1 = out.images[i:i + 1], out.ws[i:i + 1], float(out.lr_l1[i])
             result.noise = [m[i:i + 1] if m.shape[0] > 1 else m for m in out.noise]
             result.refine_steps = int(steps[i])
+            result.terms_refine = _terms_of(out.terms, i)
+            result.ball_reach = float(reach[i].max())
+            result.rows_on_ball = int((reach[i] >= ON_BALL).sum()) if radius is not None and r.optimize_w else None
             result.seconds += seconds
 
     # ------------------------------------------------------------------ divergence
@@ -395,9 +415,14 @@ class InversionJob:
             "preset": self.settings.name, "factor": image.factor, "source": image.path.name,
             "ws": torch.cat([s.ws if s.ws is not None else s.ws_rls for s in samples]),
             "ws_rls": torch.cat([s.ws_rls for s in samples]),
+            # the final value of each term of the objectives, per sample, as the optimiser saw it (likelihoods on
+            # the [0, 1] scale): RLS (Eq. 6) at ws_rls, RLS+ (Eq. 7) at ws
+            "objective_rls": _stack_terms([s.terms_rls for s in samples]),
             # clone: a map may be a view of the whole batch's tensor
             "noise": [[m.clone() for m in (s.noise if s.noise is not None else s.noise_rls)] for s in samples],
         }
+        if all(s.terms_refine is not None for s in samples):
+            payload["objective_refine"] = _stack_terms([s.terms_refine for s in samples])
         if len(samples) > 1:
             stack = torch.cat(final).clamp(-1, 1)  # [K, C, H, W], as saved in the PNGs
             for k in range(len(samples)):
@@ -411,7 +436,9 @@ class InversionJob:
         first = samples[0]
         row = self._base_row(image, samples)
         row.update(status="ok", lr_l1_rls=round(first.lr_l1_rls, 6),
-                   lr_l1_final=round(first.lr_l1 if first.lr_l1 is not None else first.lr_l1_rls, 6), files=names)
+                   lr_l1_final=round(first.lr_l1 if first.lr_l1 is not None else first.lr_l1_rls, 6), files=names,
+                   ball_reach=None if first.ball_reach is None else round(first.ball_reach, 4),
+                   rows_on_ball=first.rows_on_ball)
         self._write_row(image, row)
         return row
 

@@ -75,19 +75,22 @@ class LatentSearch(InversionStage):
 
     def per_image_loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Eq. 6 (or a baseline's objective) per image, and its terms for logging."""
-        s = self.settings
         ws = self.ws
-        images = self.generator.synthesis(ws, noise=self.noise.maps())
+        terms = self.objective_terms(ws, self.generator.synthesis(ws, noise=self.noise.maps()))
+        return terms["total"], terms
+
+    def objective_terms(self, ws: torch.Tensor, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every term of Eq. 6 (or of a baseline's objective) per image for ``images = G(ws)``, and ``total``, the
+        loss the optimiser minimises: ``c * likelihood - lambda_w P_w - lambda_g P_gaussian - lambda_c P_cross``
+        (+ the baselines' penalties). The likelihood is on the [0, 1] scale (``objective``)."""
+        s = self.settings
         lr = self.degrade(images)
         likelihood = (objective.l1_likelihood if s.likelihood == "l1" else objective.l2_likelihood)(lr, self.targets)
         terms = {"likelihood": likelihood}
         loss = s.likelihood_weight * likelihood
-        if s.lambda_w:
-            terms["P_w"] = objective.flow_log_density(self.flow, ws)
-            loss = loss - s.lambda_w * terms["P_w"]
-        if s.lambda_g:
-            terms["P_gaussian"] = objective.gaussianization_prior(self.flow, ws)
-            loss = loss - s.lambda_g * terms["P_gaussian"]
+        if s.lambda_w or s.lambda_g:  # one flow pass for both priors
+            terms["P_w"], terms["P_gaussian"] = objective.flow_priors(self.flow, ws)
+            loss = loss - s.lambda_w * terms["P_w"] - s.lambda_g * terms["P_gaussian"]
         if s.lambda_c and self.latent.shape[1] > 1:
             cross = objective.cross_prior if s.cross == "squared-sum" else objective.mean_distance_cross_prior
             terms["P_cross"] = cross(ws)
@@ -104,7 +107,8 @@ class LatentSearch(InversionStage):
         if cosine_weight and self.latent.shape[1] > 1:
             terms["cosine_cross"] = objective.cosine_cross_prior(ws)
             loss = loss + cosine_weight * terms["cosine_cross"]
-        return loss, terms
+        terms["total"] = loss
+        return terms
 
     # ----------------------------------------------------------------- Lightning
 
@@ -115,7 +119,8 @@ class LatentSearch(InversionStage):
         batch_size = per_image.shape[0]
         self.log("search_loss", per_image.mean(), prog_bar=True, batch_size=batch_size)
         for name, value in terms.items():
-            self.log(f"search/{name}", value.mean(), batch_size=batch_size)
+            if name != "total":
+                self.log(f"search/{name}", value.mean(), batch_size=batch_size)
         # Summed, not averaged: each image's latent gets exactly the gradient it would get alone.
         return per_image.sum()
 

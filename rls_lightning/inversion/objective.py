@@ -6,7 +6,13 @@ own gradient).
 
 Scale of the likelihood: the paper writes ``||y - D(G(w))||_1`` (Eq. 6); its weights lambda_w = 2e-4,
 lambda_g = 4e-4, lambda_c = 0.05 are exactly one tenth of the official code's 0.002 / 0.004 / 0.5 next to
-``10 * mean |y - D(G(w))|``, i.e. they belong with the **per-pixel mean** absolute error, which we use.
+``10 * mean |y - D(G(w))|`` (mgheisar/RLS_PLUS ``rls.py``), where the images are first mapped to **[0, 1]**
+(``(img + 1) / 2``). So the paper's lambdas belong with the **per-pixel mean absolute error on the [0, 1] intensity
+scale**, which is what ``l1_likelihood`` returns. Our tensors hold images in [-1, 1] (the generator's range); the
+likelihoods take them as they are and return the value on [0, 1]: half the mean absolute difference, a quarter of
+the mean squared difference. On [-1, 1] the likelihood would weigh twice the authors' and every prior half of what
+its lambda means. PULSE also works on [0, 1] (its ``100 * MSE``); BRGM's pixel MSE is on 0-255, i.e. 255^2 times
+ours (its preset's weight says so).
 """
 from __future__ import annotations
 
@@ -17,27 +23,41 @@ import torch
 from ..flow.maf import LatentFlow
 
 
+UNIT_SCALE = 0.5  # [-1, 1] -> [0, 1]: x01 = (x + 1) / 2, so differences halve
+
+
 def l1_likelihood(prediction_lr: torch.Tensor, target_lr: torch.Tensor) -> torch.Tensor:
-    """Negative log-likelihood under Laplace noise (paper sec. 3.1): mean |y - D(G(w))| over pixels, Eq. 6-7."""
-    return (prediction_lr - target_lr).abs().flatten(1).mean(1)
+    """Negative log-likelihood under Laplace noise (paper sec. 3.1, Eq. 6-7): mean |y - D(G(w))| over pixels on the
+    [0, 1] scale (inputs in [-1, 1])."""
+    return UNIT_SCALE * (prediction_lr - target_lr).abs().flatten(1).mean(1)
 
 
 def l2_likelihood(prediction_lr: torch.Tensor, target_lr: torch.Tensor) -> torch.Tensor:
-    """Mean squared error per image (PULSE's and BRGM's Gaussian-noise likelihood)."""
-    return (prediction_lr - target_lr).square().flatten(1).mean(1)
+    """Mean squared error per image on the [0, 1] scale (PULSE's and BRGM's Gaussian-noise likelihood)."""
+    return UNIT_SCALE ** 2 * (prediction_lr - target_lr).square().flatten(1).mean(1)
+
+
+def flow_priors(flow: LatentFlow, ws: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(P_w, P_gaussian)`` of Eq. 5 from one pass of the flow over the L rows of W+:
+
+    P_w = (1/L) sum_i log p_F(w_i) (the flow's log-density, Eq. 1) and
+    P_gaussian = -(1/L) sum_i (||F(w_i)||_2 - sqrt(d))^2 (keeps F(w_i) near the sphere of radius sqrt(d)).
+    """
+    n, rows, d = ws.shape
+    gaussian, log_det = flow.forward_with_logdet(ws.reshape(n * rows, d))
+    log_density = flow.log_prob_from(gaussian, log_det).reshape(n, rows)
+    norms = gaussian.norm(dim=1).reshape(n, rows)
+    return log_density.mean(1), -(norms - math.sqrt(d)).square().mean(1)
 
 
 def flow_log_density(flow: LatentFlow, ws: torch.Tensor) -> torch.Tensor:
     """P_w = (1/L) sum_i log p_F(w_i), Eq. 5: the flow log-density averaged over the L rows of W+."""
-    n, rows, d = ws.shape
-    return flow.log_prob(ws.reshape(n * rows, d)).reshape(n, rows).mean(1)
+    return flow_priors(flow, ws)[0]
 
 
 def gaussianization_prior(flow: LatentFlow, ws: torch.Tensor) -> torch.Tensor:
     """P_gaussian = -(1/L) sum_i (||F(w_i)||_2 - sqrt(d))^2, Eq. 5: keeps F(w_i) near the sphere of radius sqrt(d)."""
-    n, rows, d = ws.shape
-    norms = flow.to_gaussian(ws.reshape(n * rows, d)).norm(dim=1).reshape(n, rows)
-    return -(norms - math.sqrt(d)).square().mean(1)
+    return flow_priors(flow, ws)[1]
 
 
 def _pairs(rows: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -103,7 +103,12 @@ class Refinement(InversionStage):
 
     def per_image_loss(self) -> torch.Tensor:
         """Eq. 7's objective for every image, ``[N]``."""
-        return l1_likelihood(self.degrade(self.synthesize(self.ws, self.noise.maps())), self.targets)
+        return self.objective_terms(self.ws, self.synthesize(self.ws, self.noise.maps()))["total"]
+
+    def objective_terms(self, ws: torch.Tensor, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Eq. 7 has one term: the likelihood, mean |y - D(x)| on the [0, 1] scale; ``total`` is the same value."""
+        likelihood = l1_likelihood(self.degrade(images), self.targets)
+        return {"likelihood": likelihood, "total": likelihood}
 
     # ----------------------------------------------------------------- Lightning
 

@@ -13,13 +13,15 @@ from ..degradations import downsample_bicubic
 
 @dataclasses.dataclass
 class StageResult:
-    """A stage's outcome, on the CPU: W+ codes ``[N, num_ws, d]``, noise maps, rendered images ``[N, C, H, W]`` and
-    the LR consistency of each image (``lr_consistency``)."""
+    """A stage's outcome, on the CPU: W+ codes ``[N, num_ws, d]``, noise maps, rendered images ``[N, C, H, W]``,
+    the LR consistency of each image (``lr_consistency``) and the final value of each term of the stage's objective
+    per image (``objective_terms``: ``likelihood``, the priors, ``total``)."""
 
     ws: torch.Tensor
     noise: list[torch.Tensor]
     images: torch.Tensor
     lr_l1: torch.Tensor
+    terms: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
 
 
 class InversionStage(L.LightningModule):
@@ -45,11 +47,16 @@ class InversionStage(L.LightningModule):
         """G(w, eta) with the stage's generator weights."""
         return self.generator.synthesis(ws, noise=noise)
 
+    def objective_terms(self, ws: torch.Tensor, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The stage's objective per image for ``images = G(ws)``: its terms and ``total``."""
+        raise NotImplementedError
+
     @torch.no_grad()
     def collect(self) -> StageResult:
         ws, noise = self.final_state()
         images = self.synthesize(ws, noise).float()
-        return StageResult(ws.cpu(), [n.cpu() for n in noise], images.cpu(), self.lr_consistency(images).cpu())
+        terms = {name: value.detach().float().cpu() for name, value in self.objective_terms(ws, images).items()}
+        return StageResult(ws.cpu(), [n.cpu() for n in noise], images.cpu(), self.lr_consistency(images).cpu(), terms)
 
     def on_train_end(self) -> None:
         # Still on the training device here; the Trainer moves the module back to the CPU at teardown.
