@@ -2,7 +2,6 @@
 Playwright's Python package (no browser download). Uploads a demo LR face, runs a few steps, checks the result
 images and the zip; a closed tab stops its job; nothing is fetched from outside 127.0.0.1."""
 import io
-import socket
 import zipfile
 from pathlib import Path
 
@@ -20,28 +19,26 @@ if not CHROMIUM.is_file():
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra has it)")
 pytest.importorskip("gradio", reason='gradio is not installed (pip install -e ".[app]")')
 
+from app_server import free_port  # noqa: E402
 from rls_lightning.app.page import build_page, launch  # noqa: E402
 from rls_lightning.app.session import Runner, load_models  # noqa: E402
+from rls_lightning.app.workspace import Workspace  # noqa: E402
 from rls_lightning.cli.defaults import DEMO_GENERATOR  # noqa: E402
 
 if not DEMO_GENERATOR.is_file():
     pytest.skip("the embedded demo model is not in this checkout", allow_module_level=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    runner = Runner(load_models(), tmp_path_factory.mktemp("app-jobs"), accelerator="cpu")
-    page = build_page(runner)
-    port = free_port()
-    launch(page, runner, port=port, block=False)
-    yield runner, f"http://127.0.0.1:{port}/"
+    workspace = Workspace(temp_root=tmp_path_factory.mktemp("app"))
+    runner = Runner(load_models(), workspace.jobs, accelerator="cpu")
+    page = build_page(runner, workspace)
+    url = launch(page, port=free_port())
+    yield runner, url
     page.close()
+    runner.stop()
+    workspace.close()
 
 
 @pytest.fixture(scope="module")

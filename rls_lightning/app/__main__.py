@@ -6,6 +6,11 @@ as invert.py (same outputs for the same settings and seed) on the models loaded 
 (others wait in the queue); closing the tab or pressing Stop ends a job after its current step. Every job writes
 into its own folder under --work-dir (the last 8 are kept) and offers its outputs as one zip.
 
+What the server writes is readable by its user only (umask 077): uploads go to a private temporary folder, not
+gradio's shared /tmp/gradio, and a job takes only files uploaded to this page. The old job folders it deletes
+are only those it made itself; a --work-dir is never removed, while the default temporary one is removed, with
+the uploads, when the server stops (Ctrl-C or SIGTERM: exit status 130 / 143).
+
     python -m rls_lightning.app                                   # the embedded demo model
     python -m rls_lightning.app --generator ffhq.pkl --flow ffhq-flow.pt --port 8080
 """
@@ -16,7 +21,7 @@ import importlib.util
 import logging
 import os
 import sys
-import tempfile
+import time
 from pathlib import Path
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before anything imports gradio
@@ -40,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="flow prior from train_flow.py; default: the demo flow with the demo generator")
     p.add_argument("--force", action="store_true", help="use a flow trained for another generator anyway")
     p.add_argument("--work-dir", type=Path, default=None,
-                   help="where each job's uploads and outputs go (default: a new temporary folder)")
+                   help="where each job's uploads and outputs go (default: a new temporary folder, removed when "
+                        "the server stops; a folder given here is kept, and only job folders this server made "
+                        "in it are ever deleted)")
     p.add_argument("--accelerator", default="auto", help="cpu, gpu or auto (a GPU when one is visible)")
     p.add_argument("--precision", default="32-true", help="32-true, bf16-mixed, 16-mixed (GPU) or auto")
     return p
@@ -56,19 +63,35 @@ def main(argv: list[str] | None = None) -> int:
     from ..cli.errors import check_hardware
     from ..cli.invert import PRECISIONS
     from ..cli.progress import silence_known_lightning_warnings
-    from .page import build_page, launch
+    from ..interrupts import Interrupted, StopRequests
     from .session import Runner, load_models
+    from .workspace import Workspace
 
     check_hardware(args.accelerator, 1, 1, args.precision, precision_choices=PRECISIONS)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own requests to the local server
     silence_known_lightning_warnings()
+    os.umask(0o077)  # uploads, job folders, outputs: this user's alone
     models = load_models(args.generator, args.flow, force=args.force)
-    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="rls-app-"))
-    runner = Runner(models, work_dir, accelerator=args.accelerator, precision=args.precision)
-    print(f"model: {models.generator_path} ({models.resolution} px), flow: {models.flow_path}; jobs in {work_dir}",
-          file=sys.stderr)
-    launch(build_page(runner), runner, host=args.host, port=args.port, share=args.share)
+    with StopRequests(), Workspace(args.work_dir) as workspace:
+        from .page import build_page, launch  # gradio reads its upload folder (the workspace's) on import
+
+        runner = Runner(models, workspace.jobs, accelerator=args.accelerator, precision=args.precision)
+        print(f"model: {models.generator_path} ({models.resolution} px), flow: {models.flow_path}; jobs in "
+              f"{workspace.jobs}", file=sys.stderr)
+        page = build_page(runner, workspace)
+        try:
+            url = launch(page, host=args.host, port=args.port, share=args.share)
+            print(f"serving on {url}" + (f" and publicly on {page.share_url}" if page.share_url else
+                                         " (--share for a public link)") + "; Ctrl-C stops", file=sys.stderr)
+            while page.is_running:
+                time.sleep(0.2)
+        except Interrupted as err:
+            print(f"stopped ({err})", file=sys.stderr)
+            return err.exit_code
+        finally:
+            page.close()
+            runner.stop()
     return 0
 
 

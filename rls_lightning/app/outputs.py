@@ -7,6 +7,7 @@ import re
 import zipfile
 from pathlib import Path
 
+from ..atomic import atomic_write_path
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._+-]+")
 
@@ -19,8 +20,8 @@ def safe_name(name: str) -> str:
 
 def zip_outputs(out_dir: Path, zip_path: Path) -> Path:
     """``zip_path`` holding every output file of ``out_dir`` (not its bookkeeping: ``.progress/``, ``.lock``),
-    under ``<out_dir name>/``."""
-    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
+    under ``<out_dir name>/``; written whole or not at all."""
+    with atomic_write_path(zip_path) as partial, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in output_files(out_dir):
             archive.write(path, f"{out_dir.name}/{path.relative_to(out_dir).as_posix()}")
     return zip_path
@@ -53,15 +54,15 @@ class ImageResult:
 @dataclasses.dataclass
 class PhotoResult:
     name: str
-    enlarged: Path  # plain bicubic enlargement
-    restored: Path
+    enlarged: Path | None  # plain bicubic enlargement; None when too large to show or not made
+    restored: Path | None  # None when it could not be written
     faces: int
 
 
 @dataclasses.dataclass
 class JobResult:
     out_dir: Path
-    zip_path: Path
+    zip_path: Path | None  # None when it could not be written (a message says why)
     preset: str
     refined: bool  # whether the preset runs RLS+ (else <stem>.png is the search's result)
     images: list[ImageResult]

@@ -3,6 +3,10 @@
 All the work is ``session.Runner``'s (the same job code as ``invert.py``); this file only lays out the page and
 turns the runner's updates and results into component values. Gradio's analytics are off (set before gradio is
 imported) and the theme uses the fonts gradio ships or the system's, so the page needs no internet.
+
+Files cross the page's border only through ``workspace.Workspace``: a job starts from files uploaded to this
+server (or the demo buttons' files) and nothing else, and the page shows private copies of a job's files made in
+the upload folder, so gradio serves no other folder than that one and the demo data.
 """
 from __future__ import annotations
 
@@ -19,12 +23,14 @@ from .controls import CONTROLS, preset_description, preset_values  # noqa: E402
 from .outputs import JobResult  # noqa: E402
 from .progress import StepUpdate  # noqa: E402
 from .session import JobFailed, JobRequest, Runner  # noqa: E402
+from .workspace import UploadRefused, Workspace  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-DEMO_FACES = PROJECT_ROOT / "data" / "demo" / "lr8x"
-DEMO_HR = PROJECT_ROOT / "data" / "demo" / "hr"
-DEMO_PHOTOS = PROJECT_ROOT / "data" / "demo" / "photos"
+DEMO_DATA = PROJECT_ROOT / "data" / "demo"
+DEMO_FACES = DEMO_DATA / "lr8x"
+DEMO_HR = DEMO_DATA / "hr"
+DEMO_PHOTOS = DEMO_DATA / "photos"
 MODE_LABELS = {"aligned LR face crops (like --lr-dir)": "lr", "photos (like --photos)": "photos"}
 
 CSS = """
@@ -46,7 +52,8 @@ def _paths(files) -> list:
     return [getattr(f, "name", f) for f in (files if isinstance(files, list) else [files])]
 
 
-def build_page(runner: Runner, title: str = "RLS / RLS+ face super-resolution") -> gr.Blocks:
+def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ face super-resolution") -> gr.Blocks:
+    """The page, running its jobs on ``runner``; ``workspace`` must be open (it is gradio's upload folder)."""
     models = runner.models
     first = preset_values("rls+")
     with gr.Blocks(title=title) as page:
@@ -126,32 +133,41 @@ def build_page(runner: Runner, title: str = "RLS / RLS+ face super-resolution") 
             if result is None or not result.images:
                 hidden = [gr.update(value=None) for _ in tile_list]
                 return [gr.update(visible=False), *hidden, gr.update(visible=False), gr.update(visible=False),
-                        _photo_update(result, None)]
+                        _photo_update(result, None, workspace)]
+            shown = _Shown(workspace, result)
             chosen = next((r for r in result.images if r.stem == stem), result.images[0])
             final_label = "RLS+" if result.refined else f"result ({result.preset})"
-            values = [gr.update(value=_s(chosen.lr)), gr.update(value=_s(chosen.bicubic)),
-                      gr.update(value=_s(chosen.rls)), gr.update(value=_s(chosen.final), label=final_label),
-                      gr.update(value=_s(chosen.hr), visible=chosen.hr is not None)]
-            slider_value = (str(chosen.bicubic), str(chosen.final)) if chosen.final else None
-            gallery = [(str(p), f"sample {k + 1}") for k, p in enumerate(chosen.samples)]
-            if chosen.std is not None:
-                gallery.append((str(chosen.std), "standard deviation (white = 0.25)"))
+            final = shown(chosen.final)
+            values = [gr.update(value=shown(chosen.lr)), gr.update(value=shown(chosen.bicubic)),
+                      gr.update(value=shown(chosen.rls)), gr.update(value=final, label=final_label),
+                      gr.update(value=shown(chosen.hr), visible=chosen.hr is not None)]
+            bicubic = shown(chosen.bicubic)
+            slider_value = (bicubic, final) if bicubic and final else None
+            gallery = [(path, f"sample {k + 1}") for k, p in enumerate(chosen.samples) if (path := shown(p))]
+            if (std := shown(chosen.std)) is not None:
+                gallery.append((std, "standard deviation (white = 0.25)"))
             return [gr.update(choices=[r.stem for r in result.images], value=chosen.stem,
                               visible=len(result.images) > 1),
                     *values,
                     gr.update(value=slider_value, visible=slider_value is not None,
                               label=f"bicubic | {final_label}"),
                     gr.update(value=gallery or None, visible=bool(gallery)),
-                    _photo_update(result, chosen.stem)]
+                    _photo_update(result, chosen.stem, workspace)]
 
         def start(mode_label, uploads, hr_uploads, preset_name, *values):
-            request = JobRequest(files=_paths(uploads), mode=MODE_LABELS.get(mode_label, "lr"),
-                                 hr_files=_paths(hr_uploads), preset=preset_name)
+            skip = [gr.skip() for _ in result_outputs]
+            try:  # a client chooses these paths: only files uploaded here (or the demo's) go any further
+                request = JobRequest(files=workspace.accepted_uploads(_paths(uploads), also=[DEMO_DATA]),
+                                     mode=MODE_LABELS.get(mode_label, "lr"), preset=preset_name,
+                                     hr_files=workspace.accepted_uploads(_paths(hr_uploads), also=[DEMO_DATA]))
+            except UploadRefused as err:
+                gr.Warning(str(err))
+                yield [gr.skip(), f"**refused:** {err}", gr.skip(), "", gr.skip(), gr.skip(), *skip]
+                return
             for control, value in zip(CONTROLS, values):
                 if value is None:
                     continue
                 setattr(request, control.name, int(value) if control.integer else float(value))
-            skip = [gr.skip() for _ in result_outputs]
             if not request.files:
                 gr.Warning("upload one or more images first")
                 yield [gr.skip(), "upload one or more images first", gr.skip(), "", gr.skip(), gr.skip(), *skip]
@@ -169,13 +185,14 @@ def build_page(runner: Runner, title: str = "RLS / RLS+ face super-resolution") 
                         gr.Warning(str(event))
                         yield [None, f"**stopped:** {event}", gr.skip(), "", None, None, *show(None, None)]
                     else:
+                        workspace.keep_shown(folder.name for folder in runner.job_folders)
                         for message in event.messages:
                             gr.Warning(message)
                         done = f"**done**: {len(event.images)} image(s)" + (
                             f" in {len(event.photos)} photo(s)" if event.photos else "")
                         notes = "\n".join(f"- {m}" for m in event.messages)
-                        yield [event, done, gr.skip(), notes, event.consistency_rows(), str(event.zip_path),
-                               *show(event, None)]
+                        yield [event, done, gr.skip(), notes, event.consistency_rows(),
+                               _Shown(workspace, event)(event.zip_path), *show(event, None)]
             finally:  # the page was closed or Stop pressed: stop the job after its current step
                 if not job.finished:
                     job.cancel()
@@ -188,26 +205,43 @@ def build_page(runner: Runner, title: str = "RLS / RLS+ face super-resolution") 
     return page
 
 
-def _s(path) -> str | None:
-    return None if path is None else str(path)
+class _Shown:
+    """The copy gradio serves of a file of ``result``'s job (``Workspace.publish``), as a string; None for no
+    file, or, with the reason in the server's log, for one that could not be copied (the rest is still shown)."""
+
+    def __init__(self, workspace: Workspace, result: JobResult) -> None:
+        self.workspace, self.job_dir = workspace, result.out_dir.parent
+
+    def __call__(self, path) -> str | None:
+        try:
+            shown = self.workspace.publish(path, self.job_dir)
+        except (OSError, ValueError) as err:
+            log.warning("%s: not shown on the page (%s)", path, err)
+            return None
+        return None if shown is None else str(shown)
 
 
-def _photo_update(result: JobResult | None, stem: str | None):
+def _photo_update(result: JobResult | None, stem: str | None, workspace: Workspace):
     if result is None or not result.photos:
         return gr.update(value=None, visible=False)
     photo = next((p for p in result.photos if stem and stem.startswith(p.name.rsplit(".", 1)[0] + "_face")),
                  result.photos[0])
-    return gr.update(value=(str(photo.enlarged), str(photo.restored)), visible=True,
+    shown = _Shown(workspace, result)
+    enlarged, restored = shown(photo.enlarged), shown(photo.restored)
+    if enlarged is None or restored is None:
+        return gr.update(value=None, visible=False)
+    return gr.update(value=(enlarged, restored), visible=True,
                      label=f"{photo.name}: bicubic | restored ({photo.faces} face(s))")
 
 
-def launch(page: gr.Blocks, runner: Runner, *, host: str = "127.0.0.1", port: int | None = None,
-           share: bool = False, block: bool = True, max_file_size: str = "50mb"):
-    """Serve ``page``: one job at a time (a second waits in gradio's queue), files served only from the job
-    folders and the demo data, a public share link only with ``share``. With ``block=False`` the server runs
-    in a thread and this returns (tests, screenshots)."""
+def launch(page: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = None, share: bool = False,
+           max_file_size: str = "50mb") -> str:
+    """Serve ``page`` in a thread and return its local URL: one job at a time (a second waits in gradio's
+    queue), files served only from the upload folder and the demo data, a public share link only with
+    ``share`` (``page.share_url``). Gradio's own start-up lines are silenced: they advise ``launch()``
+    arguments where the user has command-line options."""
     page.queue(default_concurrency_limit=1, max_size=16)
-    return page.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
-                       inbrowser=False, show_error=False, quiet=not block, max_file_size=max_file_size,
-                       allowed_paths=[str(runner.work_root), str(DEMO_FACES.parent)],
-                       theme=theme(), css=CSS, footer_links=[])
+    page.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, inbrowser=False,
+                show_error=False, quiet=True, max_file_size=max_file_size, allowed_paths=[str(DEMO_DATA)],
+                theme=theme(), css=CSS, footer_links=[])
+    return page.local_url

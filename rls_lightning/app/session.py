@@ -22,12 +22,14 @@ import dataclasses
 import itertools
 import json
 import logging
+import os
 import queue
 import re
 import secrets
 import shutil
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -37,17 +39,22 @@ from PIL import Image
 
 from ..cli.defaults import DEMO_GENERATOR
 from ..cli.errors import UsageError, describe_os_error
+from ..cli.invert import _after_the_results
+from ..fingerprint import first_line
 from ..interrupts import Interrupted, StopRequests
 from ..inversion.presets import PRESETS
 from .controls import preset_values
 from .outputs import ImageResult, JobResult, PhotoResult, safe_name, zip_outputs
 from .progress import PREVIEW_EVERY, Cancellation, JobProgress, StepUpdate
+from .workspace import PRIVATE_FILE, private_copy, private_folder
 
 log = logging.getLogger(__name__)
 
 MODES = ("lr", "photos")  # aligned LR face crops (invert.py --lr-dir) or photographs (--photos)
 INPUT_FOLDERS = {"lr": "faces", "photos": "photos"}
 KEEP_JOBS = 8  # job folders kept in the work root; older ones are deleted when a new job starts
+JOB_MARKER = ".rls-job"  # in each job folder a runner makes, holding that runner's token: only those are deleted
+DISPLAY_MAX_SIDE = 4096  # a photo enlarged beyond this is not shown on the page (it is in the zip)
 ABANDON_AFTER = 60.0  # seconds without anyone reading a job's updates before it cancels itself
 
 
@@ -148,25 +155,49 @@ class Runner:
         self.keep_jobs, self.preview_every, self.abandon_after = keep_jobs, preview_every, abandon_after
         self._busy = threading.Lock()
         self._count = itertools.count(1)
+        self._token = secrets.token_hex(16)  # only in memory: no folder made by anyone else can carry it
+        self.job_folders: list[Path] = []  # the job folders this runner made and still keeps, oldest first
         self.running: "RunningJob | None" = None
 
     # ------------------------------------------------------------------ folders
 
+    def made_here(self, folder: Path) -> bool:
+        """Whether ``folder`` is a job folder this runner made: a real folder (not a link) in the work root
+        holding ``JOB_MARKER`` with this runner's token."""
+        try:
+            return (folder.parent == self.work_root and not folder.is_symlink() and folder.is_dir()
+                    and not (folder / JOB_MARKER).is_symlink()
+                    and (folder / JOB_MARKER).read_text() == self._token)
+        except (OSError, UnicodeDecodeError):
+            return False
+
     def _prune(self) -> None:
-        jobs = sorted((p for p in self.work_root.glob("job-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
-        for old in jobs[:max(0, len(jobs) - self.keep_jobs + 1)]:
-            shutil.rmtree(old, ignore_errors=True)
+        """Delete this runner's oldest job folders, keeping ``keep_jobs - 1`` (a new one is about to be made).
+        Only folders it made are candidates, and each is checked again before it goes: a user's ``job-*``
+        folders in ``--work-dir`` are never touched."""
+        while len(self.job_folders) >= self.keep_jobs:
+            old = self.job_folders.pop(0)
+            if self.made_here(old):
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                log.warning("%s: not deleted, it is no longer the job folder this page made", old)
 
     def _new_job_dir(self) -> Path:
-        self.work_root.mkdir(parents=True, exist_ok=True)
+        if not self.work_root.exists():
+            private_folder(self.work_root)
         self._prune()
         folder = self.work_root / f"job-{time.strftime('%Y%m%d-%H%M%S')}-{next(self._count):03d}-{secrets.token_hex(3)}"
-        folder.mkdir()
+        folder.mkdir(mode=0o700)
+        folder.chmod(0o700)
+        marker = os.open(folder / JOB_MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        with os.fdopen(marker, "w") as out:
+            out.write(self._token)
+        self.job_folders.append(folder)
         return folder
 
     @staticmethod
     def _copy_uploads(files: list[Path], folder: Path) -> list[str]:
-        folder.mkdir(parents=True, exist_ok=True)
+        private_folder(folder)
         names = []
         for file in files:
             name = safe_name(Path(file).name)
@@ -175,7 +206,7 @@ class Runner:
                 if not (folder / name).exists():
                     break
                 name = f"{stem}_{k}{suffix}"
-            shutil.copyfile(file, folder / name)
+            private_copy(Path(file), folder / name)
             names.append(name)
         return names
 
@@ -195,7 +226,7 @@ class Runner:
         self._copy_uploads(request.files, input_dir)
         args = parse_args(build_parser(), [])
         args.lr_dir, args.photos = (input_dir, None) if request.mode == "lr" else (None, input_dir)
-        if request.hr_files:
+        if request.hr_files and request.mode == "lr":  # a photo's faces have no ground truth of their own
             args.hr_dir = job_dir / "hr"
             self._copy_uploads(request.hr_files, args.hr_dir)
         args.generator, args.flow = self.models.generator_path, self.models.flow_path
@@ -211,7 +242,7 @@ class Runner:
         try:
             out_dir = validate_args(args)
         except UsageError as err:
-            raise JobFailed(_page_message(str(err))) from None
+            raise JobFailed(_page_message(str(err), job_dir)) from None
         return args, out_dir
 
     def run(self, request: JobRequest, emit: Callable[[StepUpdate], None] = lambda update: None,
@@ -225,20 +256,25 @@ class Runner:
             self._busy.release()
 
     def _run(self, request, emit, stop, on_each_step) -> JobResult:
-        from ..cli.invert import (check_flow_given, check_inputs, load_inputs, make_job, resolved_accelerator,
-                                  settings_from_args, write_summary)
+        from ..cli.invert import (check_flow_given, check_ground_truth, check_inputs, load_inputs, make_job,
+                                  resolved_accelerator, settings_from_args, write_summary)
         from ..cli.common import resolve_precision
         from ..flow.checkpoint import FlowCheckpointError
         from ..folder_lock import FolderLock
+        from ..image_io import ImageReadError
         from ..inversion.job import TrainerOptions
         from ..stylegan.checkpoint_errors import CheckpointError
 
         lines: list[str] = []
         messages: list[str] = []
+        job_dir: Path | None = None
 
         def note(line: str) -> None:
             lines.append(str(line))
             log.info("%s", line)
+
+        def say(line: str) -> None:
+            messages.append(_page_message(str(line), job_dir))
 
         stop = stop if stop is not None else Cancellation()
         G, flow = self.models.generator, self.models.flow
@@ -250,21 +286,23 @@ class Runner:
             with FolderLock(out_dir):
                 images, rejected, prepared = load_inputs(args, G, log=note)
                 for item in rejected:
-                    messages.append(f"{item.path.name}: {item.reason}")
+                    say(f"{item.path.name}: {item.reason}")
                 for image in images:
                     if image.note:
-                        messages.append(f"{image.path.name}: {image.note}")
+                        say(f"{image.path.name}: {image.note}")
                 if request.mode == "photos":
                     from ..lr_images import IMAGE_SUFFIXES
 
                     for path in sorted(args.photos.iterdir()):
                         if path.suffix.lower() not in IMAGE_SUFFIXES:
-                            messages.append(f"{path.name}: skipped, not an image file")
+                            say(f"{path.name}: skipped, not an image file")
                 try:
                     check_inputs(args, images, rejected, prepared, see="see the messages")
                 except UsageError:
                     what = "image" if request.mode == "lr" else "photo"
                     raise JobFailed(f"no usable {what}: " + ("; ".join(messages) or "nothing uploaded")) from None
+                # before the optimisation, so that an unusable HR file costs one line, never the results
+                ground_truth = check_ground_truth(args.hr_dir, images, say) or {}
                 accelerator = resolved_accelerator(args.accelerator)
                 progress = JobProgress(emit, self.preview_every, on_each_step)
                 job = make_job(args, G, flow, settings, out_dir, prepared, progress=progress, log=note,
@@ -276,62 +314,75 @@ class Runner:
                 except torch.OutOfMemoryError:
                     raise JobFailed(f"out of {accelerator.upper()} memory: upload fewer images or use fewer "
                                     "samples") from None
-                write_summary(args, job, images, rejected, prepared, out_dir)
-            zip_path = zip_outputs(out_dir, job_dir / f"{out_dir.name}.zip")
-            return self._result(args, settings, images, prepared, out_dir, zip_path, job_dir / "display",
-                                messages, lines)
+                # from here on only summaries of results already on disk: each failure is a message, not the end
+                write_summary(args, job, images, rejected, prepared, out_dir, ground_truth, warn=say)
+            zip_path = _after_the_results(f"{out_dir.name}.zip",
+                                          lambda: zip_outputs(out_dir, job_dir / f"{out_dir.name}.zip"), say)
+            return self._result(args, settings, images, prepared, ground_truth, out_dir, zip_path,
+                                job_dir / "display", messages, lines, say)
         except Interrupted:
             raise JobCancelled("cancelled") from None
-        except (UsageError, CheckpointError, FlowCheckpointError) as err:
-            raise JobFailed(_page_message(str(err))) from None
+        except (UsageError, CheckpointError, FlowCheckpointError, ImageReadError) as err:
+            raise JobFailed(_page_message(str(err), job_dir)) from None
+        except MemoryError:  # numpy's and torch's CPU allocations; the server stays up
+            raise JobFailed("out of memory: upload a smaller photo or fewer images, or choose a lower upscale") \
+                from None
         except OSError as err:
-            raise JobFailed(describe_os_error(err)) from None
+            raise JobFailed(_page_message(describe_os_error(err), job_dir)) from None
 
     # ------------------------------------------------------------------ what the page shows
 
-    def _result(self, args, settings, images, prepared, out_dir: Path, zip_path: Path, display: Path,
-                messages: list[str], lines: list[str]) -> JobResult:
-        from ..degradations import downsample_bicubic, resize_bicubic
-        from ..image_io import read_image, to_uint8
-        from ..lr_images import images_by_stem
-        from ..photos.paste import enlarge
-
-        display.mkdir(parents=True, exist_ok=True)
-        size = self.models.resolution
-        hr = images_by_stem(args.hr_dir) if args.hr_dir is not None else {}
-        results = []
-        for image in sorted(images, key=lambda i: i.stem):
-            stem = image.stem
-            row = _read_row(out_dir, stem)
-            lr_u8 = to_uint8(image.pixels)
-            lr_big = np.asarray(Image.fromarray(lr_u8).resize((size, size), Image.NEAREST))
-            bicubic = resize_bicubic(image.pixels[None].float(), size).clamp(-1, 1)
-            lr_l1_bicubic = float(0.5 * (downsample_bicubic(bicubic, image.factor) - image.pixels[None]).abs().mean())
-            result = ImageResult(
-                stem=stem, status=row.get("status", "missing"), note=row.get("note", ""),
-                lr=_save_rgb(lr_big, display / f"{stem}_lr_x{image.factor}.png"),
-                bicubic=_save_rgb(to_uint8(bicubic[0]), display / f"{stem}_bicubic.png"),
-                rls=_existing(out_dir / f"{stem}_rls.png"), final=_existing(out_dir / f"{stem}.png"),
-                samples=[p for k in range(args.num_samples) if (p := out_dir / f"{stem}_s{k}.png").is_file()],
-                std=_existing(out_dir / f"{stem}_std.png"), lr_l1_bicubic=lr_l1_bicubic,
-                lr_l1_rls=_float(row.get("lr_l1_rls")), lr_l1_final=_float(row.get("lr_l1_final")))
-            if stem in hr:
-                with Image.open(hr[stem]) as picture:
-                    picture = picture.convert("RGB")
-                    if picture.size != (size, size):
-                        picture = picture.resize((size, size), Image.BICUBIC)
-                    result.hr = _save_rgb(np.asarray(picture), display / f"{stem}_hr.png")
-            results.append(result)
+    def _result(self, args, settings, images, prepared, ground_truth: dict[str, Path], out_dir: Path,
+                zip_path: Path | None, display: Path, messages: list[str], lines: list[str],
+                say: Callable[[str], None]) -> JobResult:
+        """What the page shows of a finished job. Made after the results are on disk, so a failure here costs
+        one message and the pictures it was making, never a result."""
+        private_folder(display)
+        results = [self._image_result(args, image, ground_truth.get(image.stem), out_dir, display, say)
+                   for image in sorted(images, key=lambda i: i.stem)]
         photos = []
         if prepared is not None:
             for path in prepared.photos:
-                restored = out_dir / f"{path.stem}_restored.png"
-                enlarged = enlarge(read_image(path, channels=3).pixels, args.upscale)
                 faces = sum(1 for face in prepared.where.values() if face.photo == path)
-                photos.append(PhotoResult(path.name, _save_rgb((enlarged * 255).round().astype(np.uint8),
-                                                              display / f"{path.stem}_bicubic.png"),
-                                          restored, faces))
+                photo = PhotoResult(path.name, None, _existing(out_dir / f"{path.stem}_restored.png"), faces)
+                if photo.restored is not None:
+                    photo.enlarged = _after_the_results(f"{path.name}'s enlargement", lambda: _enlarged_photo(
+                        path, photo.restored, display, say), say)
+                photos.append(photo)
         return JobResult(out_dir, zip_path, settings.name, settings.refine.enabled, results, photos, messages, lines)
+
+    def _image_result(self, args, image, hr_file: Path | None, out_dir: Path, display: Path,
+                      say: Callable[[str], None]) -> ImageResult:
+        from ..degradations import downsample_bicubic, resize_bicubic
+        from ..image_io import read_image, to_uint8
+        from ..overview import HR_MAX_SIDE
+
+        stem, size = image.stem, self.models.resolution
+        row = _read_row(out_dir, stem)
+        result = ImageResult(
+            stem=stem, status=row.get("status", "missing"), note=_page_message(row.get("note", ""), None),
+            lr=None, bicubic=None, rls=_existing(out_dir / f"{stem}_rls.png"), final=_existing(out_dir / f"{stem}.png"),
+            samples=[p for k in range(args.num_samples) if (p := out_dir / f"{stem}_s{k}.png").is_file()],
+            std=_existing(out_dir / f"{stem}_std.png"),
+            lr_l1_rls=_float(row.get("lr_l1_rls")), lr_l1_final=_float(row.get("lr_l1_final")))
+
+        def draw() -> None:
+            lr_u8 = to_uint8(image.pixels)
+            lr_big = np.asarray(Image.fromarray(lr_u8).resize((size, size), Image.NEAREST))
+            bicubic = resize_bicubic(image.pixels[None].float(), size).clamp(-1, 1)
+            result.lr_l1_bicubic = float(0.5 * (downsample_bicubic(bicubic, image.factor)
+                                                - image.pixels[None]).abs().mean())
+            result.lr = _save_rgb(lr_big, display / f"{stem}_lr_x{image.factor}.png")
+            result.bicubic = _save_rgb(to_uint8(bicubic[0]), display / f"{stem}_bicubic.png")
+            if hr_file is not None:
+                hr = Image.fromarray(np.round(read_image(hr_file, channels=3, max_side=HR_MAX_SIDE).pixels * 255)
+                                     .astype(np.uint8))
+                if hr.size != (size, size):
+                    hr = hr.resize((size, size), Image.BICUBIC)
+                result.hr = _save_rgb(np.asarray(hr), display / f"{stem}_hr.png")
+
+        _after_the_results(f"the comparison images of {stem}", draw, say)
+        return result
 
     # ------------------------------------------------------------------ in the background
 
@@ -339,6 +390,13 @@ class Runner:
         """Run ``request`` in a thread; read its updates with ``RunningJob.updates()``."""
         self.running = RunningJob(self, request)
         return self.running
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Cancel the running job, if any, and wait up to ``timeout`` seconds for it to end (before the server's
+        folders are removed under it)."""
+        if self.running is not None and not self.running.finished:
+            self.running.cancel()
+            self.running.join(timeout)
 
 
 class RunningJob:
@@ -365,7 +423,8 @@ class RunningJob:
             outcome = err
         except Exception as err:  # a bug: the page gets one line, the server log the traceback
             log.exception("job failed")
-            outcome = JobFailed(f"internal error ({type(err).__name__}: {err}); see the server's log")
+            outcome = JobFailed(_page_message(f"internal error ({type(err).__name__}: {first_line(err)}); see the "
+                                              "server's log", None))
         self.outcome = outcome
         self.events.put(outcome)
 
@@ -395,10 +454,41 @@ class RunningJob:
                 return
 
 
-def _page_message(message: str) -> str:
-    """An ``invert.py`` message with the page's words: the page has no options, the job folder is not the user's."""
+# an absolute POSIX path: a "/" not inside a word, a relative path or a URL ("1/2", "a/b", "http://...")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/[^\s'\"]+")
+
+
+def _page_message(message: str, job_dir: Path | None) -> str:
+    """An ``invert.py`` message with the page's words: the page has no options, the job folder is not the user's,
+    and no server path is shown: files of the job are named from the job folder, any other path by its name."""
     message = re.sub(r"--(lr-dir|photos|hr-dir|out-dir) \S+: ", "", message)
+    if job_dir is not None:
+        for folder in {str(job_dir), os.path.realpath(job_dir)}:
+            message = message.replace(folder + os.sep, "").replace(folder, "the job folder")
+    message = _ABSOLUTE_PATH.sub(lambda match: Path(match.group()).name or "a server folder", message)
     return message.replace("--refine-steps", "RLS+ steps").replace("--steps", "RLS steps")
+
+
+def _enlarged_photo(photo: Path, restored: Path, display: Path, say: Callable[[str], None]) -> Path | None:
+    """``photo`` enlarged to the size of ``restored`` with the bicubic filter the restoration starts from (so the
+    slider differs only at the faces); None, with a message, when ``restored`` is beyond ``DISPLAY_MAX_SIDE``."""
+    from ..image_io import read_image
+    from ..photos.paste import enlarge
+
+    with warnings.catch_warnings():  # only the header is read: its size decides whether to decode at all
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(restored) as header:
+                size = header.size
+        except Image.DecompressionBombError:
+            size = None
+    if size is None or max(size) > DISPLAY_MAX_SIDE:
+        say(f"{photo.name}: the restored photo is too large to show here" + (f" ({size[0]}x{size[1]} px)" if size
+            else "") + "; it is in the zip")
+        return None
+    pixels = read_image(photo, channels=3).pixels
+    enlarged = enlarge(pixels, max(1, round(size[0] / pixels.shape[1])))
+    return _save_rgb((enlarged * 255).round().astype(np.uint8), display / f"{photo.stem}_bicubic.png")
 
 
 def _read_row(out_dir: Path, stem: str) -> dict:

@@ -1,0 +1,294 @@
+"""The web page as a hostile client or a careless user would meet it (issue 20): a server path sent where an upload
+belongs is refused and nothing of that file comes back; messages name no server path; the server's folders are
+private and removed when it stops; only job folders the page made are ever deleted; no failure after the
+optimisation costs a computed result; a photo too large for memory is a message and the server stays up."""
+import errno
+import io
+import os
+import re
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from app_server import call, file_data, free_port, upload
+from rls_lightning.app.session import JOB_MARKER, JobFailed, JobRequest, Runner, load_models
+from rls_lightning.app.workspace import GRADIO_UPLOAD_FOLDER, UploadRefused, Workspace
+from rls_lightning.cli.defaults import DEMO_GENERATOR
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_DATA = ROOT / "data" / "demo"
+DEMO_FACES = [DEMO_DATA / "lr8x" / "demo00.png", DEMO_DATA / "lr8x" / "demo01.png"]
+TINY = dict(steps=2, refine_steps=1)  # the fewest steps that run both stages
+SECRET = b"rls-issue-20-secret: the server's own file"
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(tmp|etc|home|root|var|usr|work|private)\b")
+LR_MODE, PHOTO_MODE = "aligned LR face crops (like --lr-dir)", "photos (like --photos)"
+
+pytestmark = pytest.mark.skipif(not DEMO_GENERATOR.is_file() or not all(p.is_file() for p in DEMO_FACES),
+                                reason="the embedded demo model and faces are not in this checkout")
+
+
+def secret_file(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    secret = folder / "secret.txt"
+    secret.write_bytes(SECRET)
+    secret.chmod(0o600)
+    return secret
+
+
+def files_holding(folder: Path, content: bytes) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and content in p.read_bytes()]
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG file whose header claims ``width`` x ``height`` RGB pixels, holding one row of them."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(bytes(1 + 3 * width))) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="module")
+def models():
+    return load_models()
+
+
+# ------------------------------------------------------------------------------------------ the file boundary
+
+def test_only_files_uploaded_here_are_accepted(tmp_path):
+    secret = secret_file(tmp_path / "outside")
+    previous = os.environ.get(GRADIO_UPLOAD_FOLDER)
+    with Workspace(temp_root=tmp_path) as workspace:
+        assert os.environ[GRADIO_UPLOAD_FOLDER] == str(workspace.uploads)
+        assert {mode(workspace.root), mode(workspace.uploads), mode(workspace.jobs)} == {0o700}
+        folder = workspace.uploads / "0123abcd"
+        folder.mkdir()
+        face = folder / "face.png"
+        face.write_bytes(DEMO_FACES[0].read_bytes())
+        (folder / "link.png").symlink_to(secret)
+        (workspace.shown / "job-1").mkdir()
+        (workspace.shown / "job-1" / "result.png").write_bytes(b"a result the page shows")
+
+        assert workspace.accepted_uploads([str(face)]) == [face.resolve()]
+        assert workspace.accepted_uploads([DEMO_FACES[0]], also=[DEMO_DATA]) == [DEMO_FACES[0].resolve()]
+        hostile = [secret, "/etc/passwd", folder / "link.png", f"{folder}/../../../outside/secret.txt", folder,
+                   workspace.shown / "job-1" / "result.png", workspace.uploads / "missing.png"]
+        for path in hostile:
+            with pytest.raises(UploadRefused) as refused:
+                workspace.accepted_uploads([face, path], also=[DEMO_DATA])
+            assert "/" not in str(refused.value) and "refused" in str(refused.value), path
+        with pytest.raises(UploadRefused, match=r"^passwd: refused"):
+            workspace.accepted_uploads(["/etc/passwd"])
+    assert not workspace.root.exists() and os.environ.get(GRADIO_UPLOAD_FOLDER) == previous
+
+
+def test_a_given_work_dir_is_kept_when_the_workspace_closes(tmp_path):
+    user = tmp_path / "mine"
+    (user / "job-applications").mkdir(parents=True)
+    (user / "job-applications" / "letter.txt").write_text("Dear Sir or Madam")
+    with Workspace(work_dir=user, temp_root=tmp_path) as workspace:
+        assert workspace.jobs == user
+    assert not workspace.root.exists()
+    assert (user / "job-applications" / "letter.txt").read_text() == "Dear Sir or Madam"
+
+
+def test_only_its_own_job_folders_are_deleted(models, tmp_path):
+    work = tmp_path / "work"
+    theirs = {"job-applications/letter.txt": "Dear Sir or Madam", "job-a/cv.txt": "experience",
+              "job-20260101-000000-001-abcdef/notes.txt": "looks like ours",
+              f"job-20260101-000000-001-abcdef/{JOB_MARKER}": "another server's token"}
+    for name, text in theirs.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(text)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "photo.txt").write_text("kept")
+    (work / "job-link").symlink_to(tmp_path / "elsewhere")
+    runner = Runner(models, work, accelerator="cpu", keep_jobs=2)
+
+    jobs = []
+    for _ in range(4):
+        jobs.append(runner.run(JobRequest([DEMO_FACES[0]], **TINY)).out_dir.parent)
+        if len(jobs) == 2:  # the user puts something of theirs where the page's marker was
+            (jobs[1] / JOB_MARKER).write_text("the user's own file now")
+    for name, text in theirs.items():
+        assert (work / name).read_text() == text, name
+    assert (tmp_path / "elsewhere" / "photo.txt").read_text() == "kept"
+    assert not jobs[0].exists(), "the page's own oldest job folder is pruned"
+    assert jobs[1].exists(), "a folder whose marker is no longer the page's is never deleted"
+    assert jobs[2].exists() and jobs[3].exists() and runner.job_folders == [jobs[2], jobs[3]]
+    newest = jobs[3]
+    assert mode(newest) == 0o700 and mode(newest / JOB_MARKER) == 0o600
+    assert mode(newest / "faces" / "demo00.png") == 0o600, "the copy of an upload is private"
+
+
+# ------------------------------------------------------------------------------------------ failures
+
+def test_no_failure_after_the_optimisation_costs_a_result(models, tmp_path, monkeypatch):
+    import rls_lightning.app.session as session
+    import rls_lightning.overview as overview
+
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    (hr / "demo00.png").write_text("a text file named like an image")
+    png_header(hr / "demo01.png", 30000, 30000)  # a decompression bomb
+
+    def no_overview(*args, **kwargs):
+        raise RuntimeError("the overview broke")
+
+    def no_zip(out_dir, zip_path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(zip_path))
+
+    real_save = session._save_rgb
+
+    def no_pictures_of_demo01(array, path):
+        if "demo01" in path.name:
+            raise MemoryError()
+        return real_save(array, path)
+
+    monkeypatch.setattr(overview, "write_overview", no_overview)
+    monkeypatch.setattr(session, "zip_outputs", no_zip)
+    monkeypatch.setattr(session, "_save_rgb", no_pictures_of_demo01)
+    runner = Runner(models, tmp_path / "work", accelerator="cpu")
+    result = runner.run(JobRequest(DEMO_FACES, hr_files=sorted(hr.iterdir()), **TINY))
+
+    assert [image.stem for image in result.images] == ["demo00", "demo01"]
+    for image in result.images:
+        assert image.status == "ok" and image.final.is_file() and image.rls.is_file()
+        assert image.hr is None, "an unusable HR file is not shown"
+        assert "not shown" in image.note
+    assert result.images[0].lr.is_file() and result.images[1].lr is None
+    assert result.zip_path is None and not list(result.out_dir.parent.glob("*.zip*"))
+    said = "\n".join(result.messages)
+    for expected in ("hr/demo00.png", "hr/demo01.png", "overview.png not written", "faces_rls+.zip not written (",
+                     "no space left", "the comparison images of demo01 not written"):
+        assert expected in said, expected
+    assert not ABSOLUTE_PATH.search(said) and str(tmp_path) not in said, said
+    assert (result.out_dir / "results.csv").is_file() and not (result.out_dir / "overview.png").exists()
+
+
+def test_out_of_memory_is_a_message_and_the_next_job_runs(models, tmp_path, monkeypatch):
+    from rls_lightning.cli import invert
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 5.21 GiB for an array with shape (12000, 16000, 3)")
+
+    runner = Runner(models, tmp_path / "work", accelerator="cpu")
+    with monkeypatch.context() as patch:
+        patch.setattr(invert, "load_inputs", exhausted)
+        with pytest.raises(JobFailed, match=r"^out of memory: upload a smaller photo"):
+            runner.run(JobRequest([DEMO_FACES[0]], mode="photos", **TINY))
+    assert runner.run(JobRequest([DEMO_FACES[0]], **TINY)).images[0].status == "ok"
+
+
+# ------------------------------------------------------------------------------------------ the real server
+
+class Server:
+    """``python -m rls_lightning.app`` in a process of its own, its stderr collected."""
+
+    def __init__(self, tmp: Path, *options: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, TMPDIR=str(tmp), RLS_OFFLINE="1", PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen([sys.executable, "-m", "rls_lightning.app", "--port", str(self.port),
+                                         "--accelerator", "cpu", *options], cwd=ROOT, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True)
+        self.reader.start()
+
+    def wait_until_serving(self, timeout: float = 240) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            serving = [line for line in self.lines if line.startswith("serving on ")]
+            if serving:
+                return serving[0]
+            assert self.process.poll() is None, "".join(self.lines)
+            time.sleep(0.2)
+        raise AssertionError("the server did not start:\n" + "".join(self.lines))
+
+    def stop(self, signum: int) -> int:
+        self.process.send_signal(signum)
+        code = self.process.wait(timeout=60)
+        self.reader.join(timeout=10)
+        return code
+
+
+def absolute_url(base: str, url: str) -> str:
+    return url if url.startswith("http") else base + url
+
+
+def run_data(mode: str, files: list, hr_files: list | None = None, **controls) -> list:
+    from rls_lightning.app.controls import CONTROLS
+
+    return [mode, files, hr_files, "rls+", *(controls.get(control.name) for control in CONTROLS)]
+
+
+def test_the_server_serves_only_what_was_uploaded_to_it(tmp_path):
+    import httpx
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    secret = secret_file(tmp_path / "outside")
+    server = Server(tmp)
+    try:
+        serving = server.wait_until_serving()
+        assert serving.startswith(f"serving on http://127.0.0.1:{server.port}") and "--share" in serving
+        (root,) = tmp.glob("rls-app-*")
+        assert {mode(root), mode(root / "uploads"), mode(root / "jobs")} == {0o700}
+
+        # the exploit: a server path where an upload belongs, as images and as HR images
+        face = upload(server.base, DEMO_FACES[0])
+        for exploit in (run_data(LR_MODE, [file_data(secret)], **TINY),
+                        run_data(LR_MODE, [file_data(face)], [file_data(secret)], **TINY),
+                        run_data(PHOTO_MODE, [file_data(secret)], **TINY)):
+            text, result = call(server.base, "start", exploit)
+            assert SECRET.decode() not in text
+            for url in set(re.findall(r'"url":\s*"([^"]+)"', text)):
+                fetched = httpx.get(absolute_url(server.base, url), timeout=30)
+                assert SECRET not in fetched.content, url
+            statuses = [value for value in (result or []) if isinstance(value, str)]
+            assert not any(ABSOLUTE_PATH.search(status) for status in statuses), statuses
+        direct = httpx.get(f"{server.base}/gradio_api/file={secret}", timeout=30)
+        assert direct.status_code == 403 and SECRET not in direct.content
+
+        # a photo whose decoding would need gigabytes (its header says so): a message, and the server goes on
+        big = upload(server.base, png_header(tmp_path / "big.png", 40000, 30000))
+        text, result = call(server.base, "start", run_data(PHOTO_MODE, [file_data(big)], **TINY))
+        status = result[1]
+        print(status)
+        assert status.startswith("**stopped:**") and "big.png" in status and "\n" not in status, status
+        assert not ABSOLUTE_PATH.search(status), status
+
+        # a real job after all that: done, its zip downloadable, its files private
+        text, result = call(server.base, "start", run_data(LR_MODE, [file_data(face)], **TINY))
+        assert result[1].startswith("**done**"), result[1]
+        download = result[5]
+        archive = httpx.get(absolute_url(server.base, download["url"]), timeout=30)
+        names = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
+        assert "faces_rls+/demo00.png" in names
+        (job,) = (folder for folder in (root / "jobs").glob("job-*") if (folder / "faces_rls+").is_dir())
+        assert mode(job) == 0o700 and mode(job / "faces_rls+" / "demo00.png") == 0o600
+        assert mode(Path(face)) == 0o600 and Path(face).is_relative_to(root / "uploads"), "gradio's copy"
+        assert files_holding(tmp, SECRET) == [], "the secret was copied into the server's folders"
+    finally:
+        code = server.stop(signal.SIGTERM)
+    said = "".join(server.lines)
+    print(said)
+    assert code == 128 + signal.SIGTERM, said
+    assert "share=True" not in said and "launch()" not in said, said
+    assert not list(tmp.glob("rls-app-*")), "the server's temporary folder outlives it"
+    assert not list(tmp.glob("gradio*")), "gradio wrote outside the server's private folder"
