@@ -15,7 +15,7 @@ experiments all use it), so every command agrees on what a pixel value is:
 Alpha is dropped, the first frame of an animation or multi-page file is used, the EXIF orientation is applied,
 and every one of these conversions is reported in ``DecodedImage.notes``. A file that cannot be used raises
 ``ImageReadError`` with a one-line reason; the size is checked from the header (``max_side``) before any pixel
-is decoded, and Pillow's decompression-bomb warning is an error.
+is decoded, and Pillow's decompression-bomb warning is an error where no ``max_side`` bounds the size.
 """
 from __future__ import annotations
 
@@ -206,7 +206,9 @@ def read_image(path: str | os.PathLike, channels: int = 3, max_side: int | None 
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # a caller's max_side bounds the size itself, checked below from the header: Pillow's pixel-count
+            # warning (89.5 megapixels) would refuse photos inside it (12000x9000); twice that stays a bomb
+            warnings.simplefilter("ignore" if max_side is not None else "error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 if max_side is not None and max(image.size) > max_side:
                     raise ImageTooLarge(path, image.size, max_side)

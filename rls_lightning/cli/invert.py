@@ -76,7 +76,16 @@ def build_parser() -> ArgumentParser:
                        help="how the generator's training faces were cropped: ffhq or faces64; default: what the "
                             "generator file says (NVIDIA and rosinality files: ffhq)")
     faces.add_argument("--upscale", type=int, default=4,
-                       help="the restored photo is the input enlarged this many times (background: bicubic)")
+                       help="the restored photo is the input enlarged this many times (background: bicubic), or "
+                            "less where its restored faces would be stretched more than 2x or the photo would pass "
+                            "89 megapixels (said per photo)")
+    faces.add_argument("--min-factor", type=int, default=2,
+                       help="restore a face only if the generator draws it at least this many times larger than "
+                            "it is in the photo; other faces stay the plain enlargement (1: every face)")
+    faces.add_argument("--photo-memory", type=float, default=2.6,
+                       help="GB of memory a photo may take to decode: 24 bytes per pixel, 48 for 16-bit files "
+                            "(default: up to 12000x9000, a run within 4 GB); larger photos are refused before "
+                            "decoding")
     method = p.add_argument_group("method")
     method.add_argument("--preset", type=str, default="rls+", help=f"one of: {', '.join(PRESETS)}")
     method.add_argument("--num-samples", type=int, default=1,
@@ -177,6 +186,8 @@ def validate_args(args) -> Path:
     check_float("--min-face-score", args.min_face_score, positive=True, at_most=1.0)
     check_int("--max-faces", args.max_faces, 1)
     check_int("--upscale", args.upscale, 1, 16)
+    check_int("--min-factor", args.min_factor, 1)
+    check_float("--photo-memory", args.photo_memory, positive=True)
     check_choice("--framing", args.framing, FRAMINGS)
     check_int("--steps", args.steps, 1)
     check_int("--refine-steps", args.refine_steps, 0)
@@ -232,7 +243,8 @@ def load_inputs(args, G, log=print):
 
         prepared = prepare_photos(args.photos, G.img_resolution, args.framing or G.config.framing,
                                   min_score=args.min_face_score or DEFAULT_MIN_SCORE,
-                                  max_faces=args.max_faces, log=log)
+                                  max_faces=args.max_faces, upscale=args.upscale, min_factor=args.min_factor,
+                                  memory_gb=args.photo_memory, log=log)
         return prepared.faces, prepared.rejected, prepared
     from rls_lightning.lr_images import scan_directory
 
@@ -307,15 +319,24 @@ def write_summary(args, job, images, rejected, prepared, out_dir: Path, ground_t
     line, and the others are still written."""
     from rls_lightning.overview import write_overview, write_photo_overview
 
-    csv_path = _after_the_results("results.csv", lambda: job.write_results_csv(rejected), warn)
     if args.photos is not None:
+        import warnings
+
+        from PIL import Image
+
+        from rls_lightning.photos.report import write_photo_results
         from rls_lightning.photos.restoration import restore_photos
 
-        restored = _after_the_results("the restored photos", lambda: restore_photos(prepared, out_dir, args.upscale),
+        csv_path = _after_the_results("results.csv", lambda: write_photo_results(prepared, out_dir, rejected), warn)
+        restored = _after_the_results("the restored photos", lambda: restore_photos(prepared, out_dir, log=warn),
                                       warn)
-        overview = _after_the_results("overview.png", lambda: write_photo_overview(prepared.photos, restored, out_dir),
-                                      warn) if restored is not None else None
+        shown = [p for p in prepared.photos if out_dir / f"{p.stem}_restored.png" in (restored or [])]
+        with warnings.catch_warnings():  # photos up to 12000 px (checked), past Pillow's bomb warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            overview = _after_the_results("overview.png", lambda: write_photo_overview(shown, restored, out_dir),
+                                          warn) if restored is not None else None
     else:
+        csv_path = _after_the_results("results.csv", lambda: job.write_results_csv(rejected), warn)
         if args.hr_dir is None:
             ground_truth = None  # no ground-truth column, whatever was passed
         elif ground_truth is None:
@@ -324,6 +345,29 @@ def write_summary(args, job, images, rejected, prepared, out_dir: Path, ground_t
         overview = _after_the_results("overview.png", lambda: write_overview(
             [image.path for image in images], out_dir, ground_truth), warn)
     return csv_path, overview
+
+
+def remove_if_unused(folder: Path) -> None:
+    """Remove ``folder`` when its lock file is all it holds (a run that failed before writing anything, issue 20),
+    unless another run holds that lock now."""
+    import fcntl
+    import os
+
+    lock = folder / ".lock"
+    try:
+        if [p.name for p in folder.iterdir()] != [".lock"]:
+            return
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.unlink()
+        folder.rmdir()
+    except OSError:  # held by another run, or a file appeared meanwhile: leave it
+        pass
+    finally:
+        os.close(fd)
 
 
 def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | None = None, barrier=None) -> int:
@@ -344,6 +388,8 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
         job = None
         try:
             if rank == 0:
+                if not out_dir.exists():  # made by this run: removed again if the run fails before any output
+                    held.callback(remove_if_unused, out_dir)
                 try:
                     held.enter_context(FolderLock(out_dir))
                 except FolderBusy as err:

@@ -26,6 +26,7 @@ _SUPPORT = 2.0
 # factor floor(scale / gap) (exact area averaging, cheap) so that the cubic window stays small: Pillow's
 # ``reducing_gap``, whose documentation calls 3 indistinguishable from a fair resampling in most cases.
 _REDUCING_GAP = 3.0
+_STRIP_SAMPLES = 1 << 22  # source samples gathered at once (32 MB as float64)
 
 
 def lr_size_for(width_in_photo: float, generator_resolution: int) -> int:
@@ -69,11 +70,20 @@ def reflect_indices(indices: np.ndarray, n: int) -> np.ndarray:
     return np.where(folded >= n, period - folded, folded)
 
 
-def _gather_region(source: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-    """``source[y0:y1, x0:x1]`` for any integer bounds, reflected where they leave the source."""
+def _gather_region(source: np.ndarray, y0: int, y1: int, x0: int, x1: int, reduce: int = 1) -> np.ndarray:
+    """``source[y0:y1, x0:x1]`` for any integer bounds, reflected where they leave the source, as float64 and
+    area-averaged over ``reduce x reduce`` blocks (the bounds' extents must then be multiples of ``reduce``).
+
+    Gathered ``_STRIP_SAMPLES`` samples at a time, so that cutting a small window out of a large photo (uint8,
+    several hundred megabytes) never holds more than the window and one strip of it as float."""
     rows = reflect_indices(np.arange(y0, y1), source.shape[0])
     cols = reflect_indices(np.arange(x0, x1), source.shape[1])
-    return source[rows[:, None], cols[None, :]]
+    strip = reduce * max(1, _STRIP_SAMPLES // (reduce * max(1, len(cols)) * source.shape[2]))
+    parts = []
+    for start in range(0, len(rows), strip):
+        part = source[rows[start:start + strip, None], cols[None, :]].astype(np.float64)
+        parts.append(_box_reduce(part, reduce) if reduce > 1 else part)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _box_reduce(region: np.ndarray, factor: int) -> np.ndarray:
@@ -84,13 +94,14 @@ def _box_reduce(region: np.ndarray, factor: int) -> np.ndarray:
 
 def warp_affine(source: np.ndarray, dst_to_src: np.ndarray, out_shape: tuple[int, int],
                 dst_origin: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """Resample ``source`` ``[H, W, C]`` into a ``[h, w, C]`` float64 image (see the module docstring).
+    """Resample ``source`` ``[H, W, C]`` (float, or uint8 read in its own 0-255 units) into a ``[h, w, C]``
+    float64 image (see the module docstring). Only the source pixels under the output are read.
 
     ``dst_to_src``: ``[2, 3]`` affine from destination coordinates to source coordinates. ``out_shape``:
     ``(h, w)``. ``dst_origin``: ``(row, column)`` of the first output pixel in the destination grid, to compute a
     window of a larger destination. The result is not clipped (cubic weights can overshoot by a few percent).
     """
-    src = np.asarray(source, dtype=np.float64)
+    src = np.asarray(source)
     if src.ndim != 3 or src.shape[0] < 1 or src.shape[1] < 1:
         raise ValueError(f"source must be [H, W, C], got shape {src.shape}")
     h, w = int(out_shape[0]), int(out_shape[1])
@@ -118,9 +129,7 @@ def warp_affine(source: np.ndarray, dst_to_src: np.ndarray, out_shape: tuple[int
     x1 = int(math.ceil((px.max() + reach_x) / reduce)) * reduce + margin
     y0 = int(math.floor((py.min() - reach_y) / reduce)) * reduce - margin
     y1 = int(math.ceil((py.max() + reach_y) / reduce)) * reduce + margin
-    region = _gather_region(src, y0, y1, x0, x1)
-    if reduce > 1:
-        region = _box_reduce(region, reduce)
+    region = _gather_region(src, y0, y1, x0, x1, reduce)
     # coordinates inside the (reduced) region; the reduced pixel j covers [j, j + 1) there, exactly
     px = (px - x0) / reduce
     py = (py - y0) / reduce
@@ -151,11 +160,13 @@ def warp_affine(source: np.ndarray, dst_to_src: np.ndarray, out_shape: tuple[int
 
 
 def extract_crop(photo: np.ndarray, photo_to_crop: np.ndarray, size: int) -> np.ndarray:
-    """The ``[size, size, 3]`` float32 crop of ``photo`` (float ``[H, W, 3]`` in ``[0, 1]``) that
+    """The ``[size, size, 3]`` float32 crop of ``photo`` (float ``[H, W, 3]`` in ``[0, 1]``, or uint8) that
     ``photo_to_crop`` (``[2, 3]``, photo coordinates to crop coordinates, ``alignment.crop_transform``) defines:
     antialiased, reflect-padded where the crop leaves the photo, clipped to ``[0, 1]``."""
     image = np.asarray(photo)
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"photo must be [H, W, 3], got shape {image.shape}")
     crop = warp_affine(image, invert_affine(photo_to_crop), (int(size), int(size)))
+    if image.dtype == np.uint8:
+        crop /= 255.0
     return np.clip(crop, 0.0, 1.0).astype(np.float32)
