@@ -1,0 +1,184 @@
+"""``RLS``: the method as a Python object. Load a generator and its flow prior once, then super-resolve images or
+restore photographs in memory, with any preset and setting as keyword arguments:
+
+    from rls_lightning import RLS
+    model = RLS.from_pretrained()                              # the demo model; or "ffhq-1024", or paths
+    out = model.super_resolve(["face.png"], preset="rls+", seed=0)
+    out[0].image.save("face_sr.png")
+
+The engine is ``invert.py``'s (``inversion.job.InversionJob``): for the same settings, seed and batch size the
+pixels are those ``invert.py`` writes. Lightning is imported only when a job is built.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from .loading import LoadedModels, load_models
+from .results import PhotoRestoration, SuperResolution
+from .settings import build_settings
+
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "auto")
+
+
+def trainer_options(device: str, precision: str):
+    """``InversionJob``'s ``TrainerOptions`` for a torch device name (``auto``: the first GPU if any, else the
+    CPU) and a Lightning precision (``auto``: bf16-mixed where the device has fast bf16, else 32-true)."""
+    import torch
+
+    from ..cli.common import resolve_precision
+    from ..inversion.job import TrainerOptions
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: must be one of {', '.join(PRECISIONS)}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    kind, _, index = str(device).partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
+        raise ValueError(f"device {device!r}: must be one of {', '.join(DEVICES)}")
+    accelerator = {"cpu": "cpu", "cuda": "gpu", "mps": "mps"}[kind]
+    if precision == "16-mixed" and accelerator == "cpu":
+        raise ValueError("precision 16-mixed: float16 autocast needs a GPU; use bf16-mixed or 32-true on the CPU")
+    return TrainerOptions(accelerator=accelerator, devices=[int(index)] if index else 1,
+                          precision=resolve_precision(precision, accelerator))
+
+
+class RLS:
+    """A StyleGAN2 generator and its flow prior, ready to super-resolve (paper sec. 3: RLS, then RLS+)."""
+
+    def __init__(self, models: LoadedModels, *, device: str = "auto", precision: str = "32-true") -> None:
+        self.models = models
+        self.device, self.precision = device, precision
+
+    @classmethod
+    def from_pretrained(cls, name: str | os.PathLike | None = None, *, generator: str | os.PathLike | None = None,
+                        flow: str | os.PathLike | None = None, force: bool = False, device: str = "auto",
+                        precision: str = "32-true", weights_dir: str | os.PathLike | None = None,
+                        offline: bool | None = None, fused_modconv: bool = False,
+                        channels_last: bool = False) -> "RLS":
+        """The demo model (no argument), a registry generator (``"ffhq-1024"``, downloaded once and verified) or
+        a generator file (``generator=`` or the first argument), with ``flow=`` or else the flow ``train_flow.py``
+        trained for that generator (see ``loading.flow_for``). ``force`` uses a flow of another generator anyway.
+        ``device``: auto, cpu, cuda, cuda:N or mps; ``precision``: 32-true, bf16-mixed, 16-mixed (GPU) or auto.
+        ``fused_modconv`` / ``channels_last``: as ``invert.py``'s options of those names."""
+        if name is not None and generator is not None:
+            raise ValueError("give the generator once: as the first argument or as generator=")
+        trainer_options(device, precision)  # a bad device or precision before anything is loaded
+        models = load_models(generator if generator is not None else name, flow, force=force,
+                             weights_dir=weights_dir, offline=offline, fused_modconv=fused_modconv,
+                             channels_last=channels_last)
+        return cls(models, device=device, precision=precision)
+
+    # ------------------------------------------------------------------ what it is
+
+    @property
+    def generator(self):
+        return self.models.generator
+
+    @property
+    def flow(self):
+        return self.models.flow
+
+    @property
+    def resolution(self) -> int:
+        return self.models.generator.img_resolution
+
+    def __repr__(self) -> str:
+        flow = self.models.flow_path or "no flow prior"
+        return f"RLS({self.models.generator_path}, {self.resolution} px, flow: {flow}, device={self.device!r})"
+
+    # ------------------------------------------------------------------ jobs
+
+    def job(self, out_dir: str | os.PathLike, settings, *, batch_size: int = 4, num_samples: int = 1, seed: int = 0,
+            progress=None, log: Callable[[str], None] = print, stop=None, save_inputs: bool = False,
+            writes_summary: bool = True, trainer=None):
+        """The ``InversionJob`` of one run over ``out_dir`` (what ``invert.py`` runs): ``settings`` from
+        ``build_settings``; ``trainer`` (``TrainerOptions``) overrides the model's device and precision."""
+        from ..cli.progress import silence_known_lightning_warnings
+        from ..inversion.job import InversionJob
+
+        silence_known_lightning_warnings()
+        _check_counts(batch_size, num_samples, seed)
+        return InversionJob(self.models.generator, self.models.flow, settings, Path(out_dir),
+                            batch_size=batch_size, num_samples=num_samples, seed=seed,
+                            trainer=trainer or trainer_options(self.device, self.precision), progress=progress,
+                            log=log, writes_summary=writes_summary, stop=stop, save_inputs=save_inputs)
+
+    def _settings(self, preset: str, settings, overrides: dict):
+        if settings is not None:
+            if overrides:
+                raise ValueError(f"give either settings= or keyword settings ({', '.join(overrides)}), not both")
+            return settings
+        settings = build_settings(preset, **overrides)
+        if (settings.search.uses_flow or settings.search.init == "flow-mean") and self.models.flow is None:
+            raise ValueError(f"preset {settings.name} needs a flow prior for {self.models.generator_path}: give "
+                             "flow=, or train one with: python train_flow.py --generator ...")
+        noise = settings.refine.trainable_noise
+        if noise > len(self.models.generator.noise_inputs):
+            raise ValueError(f"trainable_noise={noise}: this generator has "
+                             f"{len(self.models.generator.noise_inputs)} noise maps")
+        return settings
+
+    def super_resolve(self, images: Any, preset: str = "rls+", *, seed: int = 0, num_samples: int = 1,
+                      batch_size: int = 4, names: list[str] | None = None, settings=None, progress: Any = False,
+                      **overrides) -> list[SuperResolution]:
+        """Super-resolve ``images`` (paths, PIL images, numpy arrays ``[h, w, 3]``, tensors ``[3, h, w]`` or
+        ``[N, 3, h, w]`` in [0, 1], or a list of them; see ``inputs``) to the generator's resolution: one
+        ``SuperResolution`` per image, in order.
+
+        ``preset`` and ``overrides`` (``steps``, ``refine_steps``, ``lambda_w``, ... as ``invert.py``'s options;
+        see ``settings.OVERRIDES``) or a ready ``settings`` object choose the method; ``num_samples`` K > 1 gives
+        K results per image from different initialisations (paper Figure 7) and their per-pixel spread;
+        ``batch_size`` images are optimised together (the results equal one-at-a-time runs up to float rounding;
+        ``invert.py``'s pixels exactly at the same batch size). ``progress``: True prints one line per finished
+        image (and every few steps) on stderr; or a rich ``Progress``.
+        """
+        import tempfile
+
+        from .engine import run_in_memory
+        from .inputs import to_low_res
+
+        settings = self._settings(preset, settings, overrides)
+        low_res = to_low_res(images, self.resolution, names)
+        with tempfile.TemporaryDirectory(prefix="rls-") as nowhere:  # the job writes nothing here
+            job = self.job(nowhere, settings, batch_size=batch_size, num_samples=num_samples, seed=seed,
+                           progress=_progress(progress), log=lambda line: None)
+            finished = run_in_memory(job, low_res)
+        return [SuperResolution.from_samples(image.stem, image.factor, finished[id(image)], image.note)
+                for image in low_res]
+
+    def restore_photo(self, photo: Any, preset: str = "rls+", *, seed: int = 0, num_samples: int = 1,
+                      batch_size: int = 4, upscale: int = 4, min_face_score: float | None = None,
+                      max_faces: int = 16, min_factor: int = 2, framing: str | None = None,
+                      settings=None, progress: Any = False, **overrides) -> PhotoRestoration:
+        """Restore the faces of one photograph (a path, PIL image or ``[h, w, 3]`` array; any size and framing),
+        as ``invert.py --photos`` does: every face found, aligned, super-resolved where the generator adds
+        resolution, and pasted back into the photo enlarged ``upscale`` times. Other arguments as
+        ``super_resolve``; ``min_face_score``, ``max_faces``, ``min_factor`` and ``framing`` as the options of
+        those names."""
+        from .photos import restore_photo
+
+        settings = self._settings(preset, settings, overrides)
+        return restore_photo(self, photo, settings, seed=seed, num_samples=num_samples, batch_size=batch_size,
+                             upscale=upscale, min_face_score=min_face_score, max_faces=max_faces,
+                             min_factor=min_factor, framing=framing, progress=_progress(progress))
+
+
+def _check_counts(batch_size: int, num_samples: int, seed: int) -> None:
+    for name, value, low in (("batch_size", batch_size, 1), ("num_samples", num_samples, 1), ("seed", seed, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name}={value!r}: must be an integer >= {low}")
+
+
+def _progress(progress: Any):
+    """None (silent), the plain-line reporter on stderr for True, or the caller's own progress object."""
+    if progress is False or progress is None:
+        return None
+    if progress is True:
+        from ..progress_lines import LineProgress
+
+        return LineProgress()
+    return progress
+

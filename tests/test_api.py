@@ -1,0 +1,189 @@
+"""The Python API (``from rls_lightning import RLS``): the same pixels, codes and numbers as the commands for the
+same settings and seed, inputs of every form read as the files they stand for, settings checked, torch.hub."""
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from rls_lightning import RLS
+from rls_lightning.api import InputError, SettingsError, build_settings
+from rls_lightning.api.inputs import to_low_res
+from rls_lightning.image_io import read_image
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_LR = ROOT / "data" / "demo" / "lr8x"
+FAST = ["--steps", "4", "--refine-steps", "2"]
+
+
+def run_invert(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, str(ROOT / "invert.py"), *args], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def rows_of(folder: Path) -> dict[str, dict]:
+    with open(folder / "results.csv") as f:
+        return {row["file"]: row for row in csv.DictReader(f)}
+
+
+def pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+@pytest.fixture(scope="module")
+def demo_model() -> RLS:
+    return RLS.from_pretrained(device="cpu")
+
+
+def test_super_resolve_gives_what_invert_py_writes(demo_model, tmp_path):
+    lr_dir = tmp_path / "lr"
+    lr_dir.mkdir()
+    for stem in ("demo00", "demo01"):
+        shutil.copy(DEMO_LR / f"{stem}.png", lr_dir)
+    run_invert("--lr-dir", str(lr_dir), *FAST, "--num-samples", "2", "--seed", "3")
+    out_dir = tmp_path / "lr_rls+"
+    rows = rows_of(out_dir)
+
+    with Image.open(lr_dir / "demo01.png") as opened:  # a path and a PIL image, named as the file
+        second = opened.copy()
+    results = demo_model.super_resolve([lr_dir / "demo00.png", second], names=["demo00", "demo01"], preset="rls+",
+                                       seed=3, num_samples=2, steps=4, refine_steps=2)
+    assert [r.name for r in results] == ["demo00", "demo01"]
+    for r in results:
+        assert r.factor == 8 and r.image.size == (64, 64)
+        np.testing.assert_array_equal(np.asarray(r.image), pixels(out_dir / f"{r.name}.png"))
+        np.testing.assert_array_equal(np.asarray(r.rls_image), pixels(out_dir / f"{r.name}_rls.png"))
+        for k in range(2):
+            np.testing.assert_array_equal(np.asarray(r.samples[k]), pixels(out_dir / f"{r.name}_s{k}.png"))
+        std_map = np.clip(r.pixel_std.numpy() / 0.25 * 255.0, 0, 255).round().astype(np.uint8)
+        np.testing.assert_array_equal(std_map, pixels(out_dir / f"{r.name}_std.png"))
+        payload = torch.load(out_dir / f"{r.name}.pt", weights_only=True)
+        assert torch.equal(r.ws, payload["ws"]) and torch.equal(r.ws_rls, payload["ws_rls"])
+        assert r.ws.shape == (2, demo_model.generator.num_ws, demo_model.generator.w_dim)
+        for name, values in payload["objective_rls"].items():
+            assert r.terms_rls[name] == pytest.approx(float(values[0]), rel=1e-12)
+        for name, values in payload["objective_refine"].items():
+            assert r.terms_refine[name] == pytest.approx(float(values[0]), rel=1e-12)
+        assert torch.equal(r.pixel_std, payload["pixel_std"])
+        row = rows[f"{r.name}.png"]
+        assert round(r.lr_consistency, 6) == float(row["lr_l1_final"])
+        assert round(r.lr_consistency_rls, 6) == float(row["lr_l1_rls"])
+        assert round(r.ball_reach, 4) == float(row["ball_reach"]) and str(r.rows_on_ball) == row["rows_on_ball"]
+        assert (r.rls_steps, r.refine_steps) == (int(row["rls_steps"]), int(row["refine_steps"]))
+        # the unrounded result is the saved picture before 8-bit rounding
+        assert np.abs(r.tensor.permute(1, 2, 0).numpy() * 255 - np.asarray(r.image)).max() <= 0.5 + 1e-4
+
+
+def test_inputs_of_every_form_are_the_file_they_stand_for():
+    path = DEMO_LR / "demo03.png"
+    decoded = read_image(path, channels=3)  # the decoder of invert.py --lr-dir, float32 in [0, 1]
+    expected = torch.from_numpy(decoded.pixels).permute(2, 0, 1) * 2 - 1
+    with Image.open(path) as opened:
+        array = np.array(opened.convert("RGB"))
+        as_pil = opened.copy()
+    tensor = torch.from_numpy(array).permute(2, 0, 1).float() / 255
+    forms = [path, str(path), as_pil, array, tensor, torch.from_numpy(array).permute(2, 0, 1)]
+    images = to_low_res(forms, 64)
+    for image in images:
+        assert image.factor == 8
+        assert torch.equal(image.pixels, expected)
+    assert [image.stem for image in images[:2]] == ["demo03", "demo03"]
+    assert [image.stem for image in images[2:]] == ["image2", "image3", "image4", "image5"]
+    batch = to_low_res(torch.stack([tensor, tensor.flip(-1)]), 64)  # [N, 3, h, w]: N images
+    assert len(batch) == 2 and torch.equal(batch[1].pixels, expected.flip(-1))
+    floats = to_low_res(array.astype(np.float64) / 255, 64)[0]  # float input is used as it is
+    assert torch.allclose(floats.pixels, expected, atol=1e-6)
+    gray = to_low_res(array[:, :, 0], 64)[0]  # [h, w]: replicated to RGB, as a grayscale file is
+    assert torch.equal(gray.pixels[1], gray.pixels[0]) and torch.equal(gray.pixels[0], expected[0])
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((6, 8, 3), np.uint8), "images[0]: not square (8x6); crop it to a square first"),
+    (np.zeros((10, 10, 3), np.uint8), "images[0]: size 10x10 does not divide the generator's 64px by an integer factor"),
+    (np.full((8, 8, 3), 1.5), "images[0]: float values outside [0, 1] (from 1.5 to 1.5)"),
+    (np.full((8, 8, 3), np.nan), "images[0]: non-finite (NaN or infinite) values"),
+    (torch.zeros(8, 8, 3), "images[0]: shape (8, 8, 3): expected [3, h, w] (channels first)"),
+    ([], "images: the list is empty"),
+])
+def test_unusable_inputs_are_named_in_one_line(bad, message):
+    with pytest.raises(InputError) as caught:
+        to_low_res(bad, 64)
+    assert str(caught.value) == message
+
+
+def test_an_unreadable_file_is_named(tmp_path):
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(InputError, match=r"notes\.png: not an image file$"):
+        to_low_res([DEMO_LR / "demo00.png", tmp_path / "notes.png"], 64)
+
+
+def test_settings_are_the_preset_with_the_overrides():
+    plain = build_settings("rls+")
+    settings = build_settings("rls+", steps=7, lambda_c=0.0, refine_lr=1e-3, radius_scale=-1, patience=-1,
+                              schedule="one-cycle", trainable_noise=3)
+    assert (settings.search.steps, settings.search.lambda_c, settings.search.schedule) == (7, 0.0, "one-cycle")
+    assert settings.search.lambda_w == plain.search.lambda_w == 2e-4  # untouched: the paper's value (sec. 4)
+    refine = settings.refine
+    assert (refine.lr_w, refine.lr_noise, refine.lr_generator) == (1e-3, 1e-3, 1e-3)
+    assert refine.radius_scale is None and refine.early_stopping_patience is None
+    assert (refine.schedule, refine.trainable_noise, refine.steps) == ("one-cycle", 3, 50)
+    assert build_settings("rls+", refine_steps=0).refine.enabled is False
+    assert build_settings("pulse").search.pulse_sphere is True
+
+
+@pytest.mark.parametrize("preset, overrides, message", [
+    ("rls+", {"stpes": 3}, "unknown setting 'stpes' (did you mean steps?)"),
+    ("rls+", {"steps": 0}, "steps=0: must be an integer >= 1"),
+    ("rls+", {"lr": -0.5}, "lr=-0.5: must be a number > 0"),
+    ("rls+", {"cross": "sum"}, "cross='sum': must be one of squared-sum, mean-distance"),
+    ("rls+", {"steps": 2.5}, "steps=2.5: must be an integer >= 1"),
+    ("rls++", {}, "preset 'rls++': must be one of"),
+    ("no-anchor", {"refine_steps": 0}, "refine_steps=0: preset no-anchor skips RLS, so it needs RLS+ steps"),
+])
+def test_bad_settings_are_refused_in_one_line(preset, overrides, message):
+    with pytest.raises(SettingsError) as caught:
+        build_settings(preset, **overrides)
+    assert str(caught.value).startswith(message)
+
+
+def test_torch_hub_loads_the_model(tmp_path):
+    from rls_lightning.stylegan import load_generator
+
+    model = torch.hub.load(str(ROOT), "rls", source="local", device="cpu")
+    assert isinstance(model, RLS)
+    reference = load_generator(ROOT / "checkpoints" / "demo-faces64" / "generator.pt")
+    for (name, value), (_, expected) in zip(model.generator.state_dict().items(), reference.state_dict().items()):
+        assert torch.equal(value, expected), name
+    assert model.models.flow_path == ROOT / "checkpoints" / "demo-faces64" / "flow.pt"
+
+
+def test_restore_photo_gives_what_invert_py_photos_writes(demo_model, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(ROOT / "data" / "demo" / "photos" / "group.png", photos)
+    run_invert("--photos", str(photos), *FAST)
+    out_dir = tmp_path / "photos_rls+"
+
+    restored = demo_model.restore_photo(photos / "group.png", steps=4, refine_steps=2)
+    np.testing.assert_array_equal(np.asarray(restored.image), pixels(out_dir / "group_restored.png"))
+    assert restored.image.size[0] == pixels(photos / "group.png").shape[1] * restored.upscale
+    rows = [row for row in csv.DictReader(open(out_dir / "results.csv")) if row.get("face")]
+    assert len(restored.faces) == len(rows) == 4
+    for face in restored.faces:
+        stem = f"group_face{face.index}"
+        np.testing.assert_array_equal(np.asarray(face.result.image), pixels(out_dir / f"{stem}.png"))
+        np.testing.assert_array_equal(np.asarray(face.crop), pixels(out_dir / f"{stem}_lr.png"))
+        payload = torch.load(out_dir / f"{stem}.pt", weights_only=True)
+        assert np.allclose(face.photo_to_crop, payload["photo_to_crop"].numpy())
+        row = next(row for row in rows if row["face"] == str(face.index))
+        assert face.pasted == (row["status"] == "ok")
