@@ -123,3 +123,32 @@ def test_a_closed_tab_stops_its_job(app, browser):
     context.close()
     assert job.join(timeout=30), "the job of a closed tab is still running"
     assert job.outcome is not None and "cancelled" in str(job.outcome)
+
+
+def test_the_demo_buttons_run_with_their_own_files(app, browser):
+    """The demo buttons' files are the only ones not uploaded that a job accepts; their results, HR tile and
+    photo slider are shown from the page's own copies."""
+    runner, url = app
+    context, tab = open_page(browser, url, [])
+    try:
+        set_number(tab, "steps", 2)
+        set_number(tab, "refine_steps", 1)
+        tab.get_by_role("button", name="demo faces (8x8)").click()
+        uploaded(tab, "#upload", "demo07")  # a list shows the stem and the suffix apart
+        uploaded(tab, "#upload-hr", "demo07")
+        tab.click("#run")
+        tab.wait_for_function("() => document.querySelector('#status').innerText.includes('done')", timeout=120_000)
+        size = runner.models.resolution
+        assert natural_size(tab, "#result-hr") == (size, size)
+        hr_url = tab.eval_on_selector("#result-hr img", "i => i.src")
+        assert "/uploads/shown/" in hr_url, hr_url
+
+        tab.get_by_role("button", name="demo photo").click()
+        uploaded(tab, "#upload", "group")
+        tab.click("#run")
+        tab.wait_for_function("() => document.querySelector('#status').innerText.includes('photo(s)')",
+                              timeout=120_000)
+        tab.wait_for_selector("#photo-slider img", timeout=30_000)
+        assert runner.running.outcome.photos[0].faces == 4
+    finally:
+        context.close()

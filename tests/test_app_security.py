@@ -7,6 +7,7 @@ import io
 import os
 import re
 import signal
+import socket
 import stat
 import struct
 import subprocess
@@ -269,7 +270,6 @@ def test_the_server_serves_only_what_was_uploaded_to_it(tmp_path):
         big = upload(server.base, png_header(tmp_path / "big.png", 40000, 30000))
         text, result = call(server.base, "start", run_data(PHOTO_MODE, [file_data(big)], **TINY))
         status = result[1]
-        print(status)
         assert status.startswith("**stopped:**") and "big.png" in status and "\n" not in status, status
         assert not ABSOLUTE_PATH.search(status), status
 
@@ -282,13 +282,29 @@ def test_the_server_serves_only_what_was_uploaded_to_it(tmp_path):
         assert "faces_rls+/demo00.png" in names
         (job,) = (folder for folder in (root / "jobs").glob("job-*") if (folder / "faces_rls+").is_dir())
         assert mode(job) == 0o700 and mode(job / "faces_rls+" / "demo00.png") == 0o600
+        final = httpx.get(absolute_url(server.base, result[10]["value"]["url"]), timeout=30)
+        assert final.content == (job / "faces_rls+" / "demo00.png").read_bytes()
+        assert "/uploads/shown/" in result[10]["value"]["url"], "the page shows its own copies"
+        served = httpx.get(f"{server.base}/gradio_api/file={job / 'faces_rls+' / 'demo00.png'}", timeout=30)
+        assert served.status_code == 403, "the work folder itself is not served"
         assert mode(Path(face)) == 0o600 and Path(face).is_relative_to(root / "uploads"), "gradio's copy"
         assert files_holding(tmp, SECRET) == [], "the secret was copied into the server's folders"
     finally:
         code = server.stop(signal.SIGTERM)
     said = "".join(server.lines)
-    print(said)
     assert code == 128 + signal.SIGTERM, said
     assert "share=True" not in said and "launch()" not in said, said
     assert not list(tmp.glob("rls-app-*")), "the server's temporary folder outlives it"
     assert not list(tmp.glob("gradio*")), "gradio wrote outside the server's private folder"
+
+
+def test_a_busy_port_is_one_line_before_any_work(capsys):
+    from rls_lightning.app.__main__ import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["--port", str(port), "--accelerator", "cpu"]) == 2
+    assert capsys.readouterr().err == (f"error: --host 127.0.0.1 --port {port}: cannot serve there (Address already "
+                                       "in use); choose another --port\n")

@@ -17,9 +17,11 @@ the uploads, when the server stops (Ctrl-C or SIGTERM: exit status 130 / 143).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib.util
 import logging
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -27,7 +29,7 @@ from pathlib import Path
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before anything imports gradio
 
 from ..cli.defaults import DEMO_GENERATOR  # noqa: E402
-from ..cli.errors import UsageError, guarded  # noqa: E402
+from ..cli.errors import UsageError, describe_os_error, guarded  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_port_free(host: str, port: int) -> None:
+    """``UsageError`` before the models are loaded when ``host:port`` cannot be served on (gradio's own message
+    would advise a ``launch()`` argument)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
+            probe.bind(address)
+    except socket.gaierror:
+        raise UsageError(f"--host {host}: unknown host") from None
+    except OSError as err:
+        hint = "choose another --port" if err.errno == errno.EADDRINUSE else "--host must be an address of this machine"
+        raise UsageError(f"--host {host} --port {port}: cannot serve there ({describe_os_error(err)}); {hint}") \
+            from None
+
+
 @guarded
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -68,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     from .workspace import Workspace
 
     check_hardware(args.accelerator, 1, 1, args.precision, precision_choices=PRECISIONS)
+    check_port_free(args.host, args.port)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own requests to the local server
     silence_known_lightning_warnings()
