@@ -119,10 +119,14 @@ def test_only_its_own_job_folders_are_deleted(models, tmp_path):
     (tmp_path / "elsewhere" / "photo.txt").write_text("kept")
     (work / "job-link").symlink_to(tmp_path / "elsewhere")
     runner = Runner(models, work, accelerator="cpu", keep_jobs=2)
+    upload = tmp_path / "notes.png"  # a job that stops at once makes and prunes folders as any other
+    upload.write_text("not an image")
 
     jobs = []
     for _ in range(4):
-        jobs.append(runner.run(JobRequest([DEMO_FACES[0]], **TINY)).out_dir.parent)
+        with pytest.raises(JobFailed, match="no usable image: notes.png"):
+            runner.run(JobRequest([upload], **TINY))
+        jobs.append(runner.job_folders[-1])
         if len(jobs) == 2:  # the user puts something of theirs where the page's marker was
             (jobs[1] / JOB_MARKER).write_text("the user's own file now")
     for name, text in theirs.items():
@@ -133,7 +137,7 @@ def test_only_its_own_job_folders_are_deleted(models, tmp_path):
     assert jobs[2].exists() and jobs[3].exists() and runner.job_folders == [jobs[2], jobs[3]]
     newest = jobs[3]
     assert mode(newest) == 0o700 and mode(newest / JOB_MARKER) == 0o600
-    assert mode(newest / "faces" / "demo00.png") == 0o600, "the copy of an upload is private"
+    assert mode(newest / "faces" / "notes.png") == 0o600, "the copy of an upload is private"
 
 
 # ------------------------------------------------------------------------------------------ failures
@@ -266,12 +270,14 @@ def test_the_server_serves_only_what_was_uploaded_to_it(tmp_path):
         direct = httpx.get(f"{server.base}/gradio_api/file={secret}", timeout=30)
         assert direct.status_code == 403 and SECRET not in direct.content
 
-        # a photo whose decoding would need gigabytes (its header says so): a message, and the server goes on
-        big = upload(server.base, png_header(tmp_path / "big.png", 40000, 30000))
-        text, result = call(server.base, "start", run_data(PHOTO_MODE, [file_data(big)], **TINY))
-        status = result[1]
-        assert status.startswith("**stopped:**") and "big.png" in status and "\n" not in status, status
-        assert not ABSOLUTE_PATH.search(status), status
+        # photos whose decoding would need gigabytes (their headers say so): a message, and the server goes on
+        for width, height in ((12000, 12000), (40000, 30000)):
+            big = upload(server.base, png_header(tmp_path / "big.png", width, height))
+            text, result = call(server.base, "start", run_data(PHOTO_MODE, [file_data(big)], **TINY))
+            status = result[1]
+            assert status.startswith("**stopped:** no usable photo: big.png: ") and "\n" not in status, status
+            assert f"{width}x{height}" in status or f"{width * height} pixels" in status, status
+            assert not ABSOLUTE_PATH.search(status) and "--" not in status, status
 
         # a real job after all that: done, its zip downloadable, its files private
         text, result = call(server.base, "start", run_data(LR_MODE, [file_data(face)], **TINY))

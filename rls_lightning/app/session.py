@@ -462,6 +462,8 @@ def _page_message(message: str, job_dir: Path | None) -> str:
     """An ``invert.py`` message with the page's words: the page has no options, the job folder is not the user's,
     and no server path is shown: files of the job are named from the job folder, any other path by its name."""
     message = re.sub(r"--(lr-dir|photos|hr-dir|out-dir) \S+: ", "", message)
+    message = message.replace(" (--photo-memory); reduce the photo or raise the limit",
+                              " on this server; upload a smaller photo")
     if job_dir is not None:
         for folder in {str(job_dir), os.path.realpath(job_dir)}:
             message = message.replace(folder + os.sep, "").replace(folder, "the job folder")
