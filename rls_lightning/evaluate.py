@@ -47,18 +47,21 @@ import os
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .atomic import atomic_write_path
 from .cli.arguments import check_device, check_input_file
 from .cli.errors import UsageError, check_input_dir, check_int, check_output_dir, guarded
-from .image_io import ImageReadError, read_image, to_uint8
 from .lr_images import AMBIGUOUS, listed, match_stems
-from .metrics.fidelity import CHANNELS, SSIM_KERNEL, lr_consistency, ms_ssim, ms_ssim_fits, psnr, ssim
+from .no_grad import no_grad
 from .weights import VerificationFailed, WeightsUnavailable
 
+if TYPE_CHECKING:  # torch, the metrics and the decoder are imported when work starts: --help needs none of them
+    import torch
+
+CHANNELS = ("rgb", "y", "gray")  # metrics.fidelity.CHANNELS, named here so that --help needs no torch
 PER_IMAGE_ORDER = ["PSNR", "SSIM", "MS-SSIM", "LPIPS", "ID", "NIQE", "LR-L1"]
 DEFAULT_CHANNELS = "y"  # the paper and the official code are silent; the SR literature reports luma
 CHANNEL_PROTOCOL = {
@@ -91,10 +94,12 @@ class Evaluator:
 
     def __init__(self, weights_dir: str | Path | None, device: str | torch.device = "cpu",
                  channels: str = DEFAULT_CHANNELS, niqe_params: str | Path | None = None) -> None:
+        import torch
         from torchmetrics.image.fid import FrechetInceptionDistance
         from torchmetrics.image.kid import KernelInceptionDistance
 
         from .metrics.feature_networks import FID_PROTOCOL, load_face_identity, load_inception, load_lpips
+        from .metrics.fidelity import CHANNELS
         from .metrics.niqe import DEFAULT_PARAMS_PATH, NIQE
 
         if channels not in CHANNELS:
@@ -141,9 +146,14 @@ class Evaluator:
             self._noted_sizes.add(metric)
             self.notes.append(f"{metric} left out for images of {side} px (it needs {needs})")
 
-    @torch.no_grad()
+    @no_grad
     def score_batch(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-image metrics of same-sized ``[N, 3, H, W]`` batches in [0, 1]; feeds the set metrics too."""
+        import torch
+
+        from .image_io import to_uint8
+        from .metrics.fidelity import ms_ssim, ms_ssim_fits, psnr, ssim
+
         sr, hr = sr.to(self.device), hr.to(self.device)
         side = min(sr.shape[-2:])
         scores = {"PSNR": psnr(sr, hr, self.channels), "SSIM": ssim(sr, hr, self.channels)}
@@ -171,7 +181,7 @@ class Evaluator:
             self.set_size += len(real)
         return scores
 
-    @torch.no_grad()
+    @no_grad
     def set_metrics(self) -> dict[str, float]:
         if self.fid is None:
             return {}
@@ -204,6 +214,8 @@ class _Conversions:
 
 def _read_lr(lr_path: Path, sr: torch.Tensor, notes: list[str], conversions: _Conversions) -> torch.Tensor | None:
     """The LR input of a pair when it can be compared with the SR image, else None with a note."""
+    from .image_io import ImageReadError, read_image
+
     try:
         decoded = read_image(lr_path)
     except ImageReadError as err:
@@ -222,6 +234,9 @@ def _read_lr(lr_path: Path, sr: torch.Tensor, notes: list[str], conversions: _Co
 def _read_pair(sr_path: Path, hr_path: Path, notes: list[str],
                conversions: _Conversions) -> tuple[torch.Tensor, torch.Tensor] | None:
     """SR and HR as ``[3, H, W]`` in [0, 1], or None (noted) when either is unusable or the sizes differ."""
+    from .image_io import ImageReadError, read_image
+    from .metrics.fidelity import SSIM_KERNEL
+
     decoded = {}
     for path in (sr_path, hr_path):
         try:
@@ -270,7 +285,10 @@ def evaluate(sr_dir: Path, hr_dir: Path, lr_dir: Path | None = None, weights_dir
              channels: str = DEFAULT_CHANNELS, niqe_params: Path | None = None) -> dict:
     """Score every pair; returns ``{"pairs", "skipped", "summary", "set_metrics", "protocol", "per_image",
     "notes", "unpaired"}`` (``pairs``: the number scored; non-finite values stay floats here, see ``json_safe``)."""
+    import torch
     from rich.progress import track
+
+    from .metrics.fidelity import lr_consistency
 
     pairs, unpaired, ambiguous = pair_by_stem(sr_dir, hr_dir, sr_suffix)
     notes = list(ambiguous.values())
@@ -372,9 +390,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, default=None, help="where metrics.json/csv go (default: --sr-dir)")
     parser.add_argument("--sr-suffix", default="", help="evaluate <stem><suffix>.png, e.g. _rls for the anchors")
     parser.add_argument("--batch-size", type=int, default=16, help="image pairs scored together (>= 1)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="cpu, cuda, cuda:N or mps")
+    parser.add_argument("--device", default="auto",
+                        help="cpu, cuda, cuda:N, mps, or auto (cuda when a GPU is visible, else cpu)")
     args = parser.parse_args(argv)
+    if args.device == "auto":
+        import torch
+
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     check_input_dir("--sr-dir", args.sr_dir)
     check_input_dir("--hr-dir", args.hr_dir)
     check_input_dir("--lr-dir", args.lr_dir, required=False)

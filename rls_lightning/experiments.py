@@ -25,13 +25,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
 from .atomic import atomic_write_path
 from .cli.errors import UsageError, guarded
-from .degradations import resize_bicubic
-from .image_io import ImageReadError, load_rgb, save_png_atomic, to_uint8
 from .inversion.presets import get_preset
 from .inversion.settings import InversionSettings
 from .lr_images import IMAGE_SUFFIXES
@@ -90,6 +87,8 @@ def _slug(text: str) -> str:
 
 
 def make_lr_set(hr_paths: list[Path], factor: int, corruption: str | None, out: Path, seed: int) -> Path:
+    from .image_io import ImageReadError, load_rgb, save_png_atomic, to_uint8
+
     strength = default_strength(corruption, factor)
     for path in hr_paths:
         target = out / f"{path.stem}.png"
@@ -159,18 +158,24 @@ def run_study(name: str, hr_dir: Path, out_dir: Path, generator_path: Path, flow
               factors: list[int] | None = None, weights_dir: Path | None = None, limit: int | None = None,
               overrides: dict | None = None, batch_size: int = 4, seed: int = 0, device: str = "cpu",
               grid_rows: int = 4, log=print) -> list[dict]:
+    from .api.loading import load_models
+    from .api.model import RLS, trainer_options
+    from .degradations import resize_bicubic
     from .evaluate import evaluate, json_safe
-    from .flow.checkpoint import load_flow
-    from .inversion.job import InversionJob, TrainerOptions
+    from .image_io import load_rgb, save_png_atomic, to_uint8
     from .lr_images import scan_directory
-    from .stylegan import load_generator
 
     factors, methods = study_plan(name, factors)
-    G = load_generator(generator_path)
-    G.synthesis.fused_modconv = False
-    flow = load_flow(flow_path, G) if flow_path is not None else None
+    models = load_models(generator_path, flow_path)  # without a flow: the one trained for this generator, if any
+    model, G = RLS(models, device=device), models.generator
+    needs_flow = [m.label for m in methods if m.settings is not None
+                  and (m.settings.search.uses_flow or m.settings.search.init == "flow-mean")]
+    if needs_flow and models.flow is None:
+        raise UsageError(f"{', '.join(needs_flow)} need(s) a flow prior for {generator_path}: pass --flow (train one "
+                         "with: python train_flow.py --generator ...)")
+    if models.flow_source != "given":
+        log(models.describe_flow())
     hr_paths = sorted(p for p in hr_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
-    accelerator = "gpu" if device.startswith("cuda") else "cpu"
     if not any(G.img_resolution % factor == 0 for factor in factors):
         raise UsageError(f"--factors {' '.join(map(str, factors))}: none divides the generator's "
                          f"{G.img_resolution} px")
@@ -191,9 +196,8 @@ def run_study(name: str, hr_dir: Path, out_dir: Path, generator_path: Path, flow
             else:
                 settings = method.settings.replace(**(overrides or {}))
                 images, rejected = scan_directory(lr_dir, G.img_resolution, G.img_channels)
-                job = InversionJob(G, flow, settings, result_dir, batch_size=batch_size,
-                                   num_samples=method.num_samples, seed=seed, log=log,
-                                   trainer=TrainerOptions(accelerator=accelerator, precision="32-true"))
+                job = model.job(result_dir, settings, batch_size=batch_size, num_samples=method.num_samples,
+                                seed=seed, log=log, trainer=trainer_options(device, "32-true"))
                 job.run(images, rejected)
             metrics = evaluate(result_dir, hr_dir, lr_dir, weights_dir, device, progress=False)
             results.append({"method": method.label, "factor": factor, "folder": str(result_dir),
@@ -240,7 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--generator", type=Path, default=DEMO_GENERATOR,
                         help="StyleGAN2 checkpoint or registry name (python -m rls_lightning.weights list); "
                              "default: the demo model")
-    parser.add_argument("--flow", type=Path, default=None, help=f"default: {DEMO_FLOW} with the demo generator")
+    parser.add_argument("--flow", type=Path, default=None,
+                        help="flow prior; default: the one train_flow.py trained for --generator (in the weights "
+                             f"cache), else {DEMO_FLOW} with the demo generator")
     parser.add_argument("--weights-dir", type=Path, default=None, help="feature networks for the metrics")
     parser.add_argument("--factors", type=int, nargs="+", default=None, help="override the study's factors")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N HR images")
@@ -248,15 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--refine-steps", type=int, default=None, help="override every method's RLS+ steps")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (cuda when a GPU is visible)")
     return parser
 
 
 def validate_args(args) -> tuple[Path, Path | None]:
     """Every option checked before any work (one line naming option, value and what is allowed); returns the
-    output folder and the flow file (None: none)."""
+    output folder and the flow file (None: the one found for the generator, see ``api.loading.flow_for``)."""
     from .cli.arguments import check_device, check_input_file, check_output_folder
-    from .cli.defaults import DEMO_FLOW, DEMO_GENERATOR
+    from .cli.defaults import DEMO_GENERATOR
     from .cli.errors import check_input_dir, check_int
 
     check_input_dir("--hr-dir", args.hr_dir)
@@ -270,17 +276,20 @@ def validate_args(args) -> tuple[Path, Path | None]:
     check_int("--refine-steps", args.refine_steps, 1)  # 0 would turn the RLS+ methods into others
     check_int("--batch-size", args.batch_size, 1)
     check_int("--seed", args.seed, 0, 2**31 - 2)  # make_lr.image_seed works modulo 2^31 - 1
+    if args.device == "auto":
+        import torch
+
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     check_device("--device", args.device)
     if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.exists():
         raise UsageError(f"{DEMO_GENERATOR}: the embedded demo generator is not in this checkout; pass "
                          "--generator and --flow")
     args.generator = resolve_generator(args.generator)
     check_input_file("--generator", args.generator)
-    flow = args.flow or (DEMO_FLOW if args.generator == DEMO_GENERATOR else None)
-    check_input_file("--flow", flow, required=False)
+    check_input_file("--flow", args.flow, required=False)
     out_dir = args.out_dir or Path("runs") / args.study
     check_output_folder("--out-dir", out_dir, not_equal={"--hr-dir": args.hr_dir, "--weights-dir": args.weights_dir})
-    return out_dir, flow
+    return out_dir, args.flow
 
 
 @guarded

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from .image_io import ImageReadError, ImageTooLarge, read_image
+if TYPE_CHECKING:  # decoding (numpy, torch, PIL) is imported where a file is read: --help needs none of it
+    import torch
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
@@ -79,6 +79,8 @@ def load_low_res(path: Path, generator_resolution: int, channels: int = 3) -> Lo
     The size is checked from the file's header before decoding (a huge file costs no memory). Samples deeper
     than 8 bits are rounded to 8 bits, noted: the LR target is then the same as from an 8-bit file.
     """
+    from .image_io import ImageReadError, ImageTooLarge, read_image
+
     try:
         decoded = read_image(path, channels, max_side=generator_resolution, eight_bit=True)
     except ImageTooLarge as err:

@@ -22,15 +22,14 @@ import math
 import sys
 import zlib
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .atomic import atomic_write_path
 from .cli.errors import UsageError, check_input_dir, check_int, check_output_dir, guarded
-from .degradations import (add_gaussian_noise, add_salt_and_pepper, downsample_bicubic, gaussian_blur,
-                           gaussian_kernel1d, motion_blur, motion_blur_kernel)
-from .image_io import ImageReadError, read_image, save_png_atomic, to_uint8
 from .lr_images import IMAGE_SUFFIXES
+
+if TYPE_CHECKING:  # torch and the image code are imported when work starts: --help needs neither
+    import torch
 
 # The paper does not give strengths; these are ours, visible in every sidecar file.
 DEFAULT_STRENGTH = {"gaussian-noise": 0.05, "salt-pepper": 0.05, "gaussian-blur": 1.0, "motion-blur": None}
@@ -68,6 +67,8 @@ def check_strength(corruption: str | None, strength: float | None) -> None:
 def blur_margin(corruption: str | None, strength: float | None) -> tuple[int, str] | None:
     """``(pixels, "LR" or "HR")``: the border a blur reflects, which the image it blurs must exceed; None when
     there is no blur. Taken from the kernels themselves, so it cannot drift from them."""
+    from .degradations import gaussian_kernel1d, motion_blur_kernel
+
     if corruption == "gaussian-blur":
         return gaussian_kernel1d(strength).numel() // 2, "LR"
     if corruption == "motion-blur":
@@ -88,6 +89,9 @@ def image_seed(seed: int, name: str) -> int:
 
 def degrade(hr: torch.Tensor, factor: int, corruption: str | None, strength: float | None, seed: int) -> torch.Tensor:
     """``[N, C, H, W]`` HR in [-1, 1] -> LR in [-1, 1]: optional motion blur, D, optional LR corruption."""
+    from .degradations import (add_gaussian_noise, add_salt_and_pepper, downsample_bicubic, gaussian_blur,
+                               motion_blur)
+
     if corruption == "motion-blur":
         hr = motion_blur(hr, int(strength), seed=seed)
     lr = downsample_bicubic(hr, factor)
@@ -144,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         raise UsageError(f"--hr-dir {args.hr_dir}: no image files in it "
                          f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+
+    from .image_io import ImageReadError, read_image, save_png_atomic, to_uint8
 
     margin = blur_margin(args.corruption, strength)
     notes, written = [], 0

@@ -23,6 +23,7 @@ import difflib
 import os
 import re
 import sys
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -35,15 +36,28 @@ from .errors import UsageError, check_output_dir, describe_os_error
 __all__ = ["ParagraphHelpFormatter", "parse_args", "check_input_file", "check_output_file", "check_output_folder", "check_device"]
 
 
+PRINT_CONFIG = "--print-config"  # jsonargparse's --print_config, dashed like every other option
+
+
 class ParagraphHelpFormatter(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """jsonargparse's help (types and defaults shown) with the description's paragraphs and examples kept as
-    written, instead of being run together into one block."""
+    written, instead of being run together into one block; types named as in code (``Path``, not
+    ``<class 'Path'>``), and lines broken only at spaces, so that a path or a name such as ``demo-faces64`` is
+    never cut at its hyphen."""
+
+    def _get_type_str(self, action: argparse.Action) -> str | None:
+        text = super()._get_type_str(action)
+        return re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", text) if text else text
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        text = " ".join(text.split())
+        return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False) or [""]
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse ``argv`` (default ``sys.argv[1:]``) with ``parser``; any mistake raises ``UsageError`` (one line).
 
-    ``--help`` and jsonargparse's ``--print_config`` still print and exit 0 as usual.
+    ``--help`` and jsonargparse's ``--print-config`` still print and exit 0 as usual.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     configs = _read_config_files(parser, argv)
@@ -120,10 +134,10 @@ def _read_config_files(parser: argparse.ArgumentParser, argv: list[str]) -> dict
             problem = getattr(err, "problem", None) or str(err).splitlines()[0]
             raise UsageError(f"{value}: invalid YAML ({where}{problem})") from None
         if data is None:
-            raise UsageError(f"{value}: empty; expected lines of option: value (see --print_config)")
+            raise UsageError(f"{value}: empty; expected lines of option: value (see --print-config)")
         if not isinstance(data, dict):
             raise UsageError(f"{value}: expected lines of option: value, found a {type(data).__name__} "
-                             "(see --print_config)")
+                             "(see --print-config)")
         for key in data:
             if _normalise(str(key)) not in known:
                 guess = difflib.get_close_matches(_normalise(str(key)), sorted(known), n=1)

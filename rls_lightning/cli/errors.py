@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from ..interrupts import Interrupted
+
 EXIT_USAGE = 2
 EXIT_SIGINT = 130  # 128 + SIGINT, what shells report for Ctrl-C
 EXIT_SIGTERM = 143  # 128 + SIGTERM
@@ -44,17 +46,23 @@ def describe_os_error(err: OSError) -> str:
     return f"{where}: {reason}" if where else reason
 
 
+def _one_line_failures() -> tuple[type, ...]:
+    """The failures that are the user's to fix and say themselves in one line. Imported when a failure arrives,
+    not when a command starts: ``--help`` must not pay for torch (the checkpoint modules need it)."""
+    from ..flow.checkpoint import FlowCheckpointError
+    from ..stylegan.checkpoint_errors import CheckpointError
+
+    return UsageError, CheckpointError, FlowCheckpointError
+
+
 def guarded(main: Callable[..., int]) -> Callable[..., int]:
     """Wrap a command's ``main`` so that user and environment failures end in one line and an exit code."""
-    from ..flow.checkpoint import FlowCheckpointError
-    from ..interrupts import Interrupted
-    from ..stylegan.checkpoint_errors import CheckpointError
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs) -> int:
         try:
             return main(*args, **kwargs)
-        except (UsageError, CheckpointError, FlowCheckpointError) as err:
+        except UsageError as err:
             return fail(str(err))
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
@@ -65,6 +73,10 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
             return err.exit_code
         except OSError as err:
             return fail(describe_os_error(err))
+        except ValueError as err:
+            if isinstance(err, _one_line_failures()):
+                return fail(str(err))
+            raise
 
     return wrapper
 

@@ -8,14 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-from rich.console import Console
-from rich.table import Table
-
 from rls_lightning.cli.arguments import check_device, check_input_file, check_output_file, parse_args
 from rls_lightning.cli.errors import UsageError, check_float, check_int, guarded
-from rls_lightning.image_io import image_grid, save_png_atomic
-from rls_lightning.stylegan import load_generator
 from rls_lightning.weights import resolve_generator
 
 
@@ -36,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="truncation psi towards w_avg (default 1.0 = none; needs w_avg in the file)")
     parser.add_argument("--noise-mode", choices=["const", "random", "none"], default="const",
                         help="per-layer noise: the stored constants, fresh random, or zero (default: const)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--device", default="auto",
+                        help="torch device, or auto: cuda if available, else cpu (default)")
     return parser
 
 
@@ -55,6 +49,10 @@ def validate_args(args) -> None:
     if len(args.seeds) > MAX_SAMPLES:
         raise UsageError(f"--seeds: {len(args.seeds)} seeds; at most {MAX_SAMPLES} in one grid")
     check_float("--truncation", args.truncation)
+    if args.device == "auto":
+        import torch
+
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     check_device("--device", args.device)
     if args.out is not None:
         check_output_file("--out", args.out, not_equal={"checkpoint": args.checkpoint})
@@ -64,6 +62,14 @@ def validate_args(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(build_parser(), argv)
     validate_args(args)
+
+    import torch  # only now that the options are good: --help and a typo cost no torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from rls_lightning.image_io import image_grid, save_png_atomic
+    from rls_lightning.stylegan import load_generator
+
     console = Console()
     G = load_generator(args.checkpoint, device=args.device)
     cfg = G.config

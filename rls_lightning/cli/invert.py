@@ -29,10 +29,9 @@ import functools
 import sys
 from pathlib import Path
 
-import torch
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from rls_lightning.cli.arguments import ParagraphHelpFormatter, check_input_file, parse_args
+from rls_lightning.cli.arguments import PRINT_CONFIG, ParagraphHelpFormatter, check_input_file, parse_args
 from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.cli.errors import (UsageError, check_choice, check_float, check_hardware, check_input_dir,
                                       check_int, check_output_dir, fail, guarded)
@@ -46,7 +45,7 @@ CROSS_PRIORS = ("squared-sum", "mean-distance")
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="python invert.py", description=__doc__, default_env=False,
-                       formatter_class=ParagraphHelpFormatter)
+                       formatter_class=ParagraphHelpFormatter, print_config=PRINT_CONFIG)
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
     p.add_argument("--list-presets", action="store_true", help="describe every preset and exit")
     io = p.add_argument_group("files")
@@ -82,7 +81,7 @@ def build_parser() -> ArgumentParser:
     faces.add_argument("--min-factor", type=int, default=2,
                        help="restore a face only if the generator draws it at least this many times larger than "
                             "it is in the photo; other faces stay the plain enlargement (1: every face)")
-    faces.add_argument("--photo-memory", type=float, default=2.6,
+    faces.add_argument("--photo-memory", type=float, default=2.7,
                        help="GB of memory a photo may take to decode: 24 bytes per pixel, 48 for 16-bit files "
                             "(default: up to 12000x9000, a run within 4 GB); larger photos are refused before "
                             "decoding")
@@ -218,6 +217,8 @@ def validate_args(args) -> Path:
 
 def resolved_accelerator(accelerator: str) -> str:
     if accelerator == "auto":
+        import torch
+
         return "gpu" if torch.cuda.is_available() else "cpu"
     return "gpu" if accelerator == "cuda" else accelerator
 
@@ -371,6 +372,7 @@ def remove_if_unused(folder: Path) -> None:
 
 
 def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | None = None, barrier=None) -> int:
+    import torch
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)

@@ -7,17 +7,16 @@ invert.py and a Gaussianization report (Figure 3) beside it.
     python train_flow.py                                   # the embedded demo generator
     python train_flow.py --generator ffhq.pkl --output ffhq-flow.pt --devices 4
     python train_flow.py --config flow.yaml                # any option, in YAML
-    python train_flow.py --print_config > flow.yaml        # write the defaults as a starting point
+    python train_flow.py --print-config > flow.yaml        # write the defaults as a starting point
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from rls_lightning.cli.arguments import (ParagraphHelpFormatter, check_input_file, check_output_file,
+from rls_lightning.cli.arguments import (PRINT_CONFIG, ParagraphHelpFormatter, check_input_file, check_output_file,
                                          check_output_folder, parse_args)
 from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.cli.errors import UsageError, check_choice, check_float, check_int, guarded
@@ -29,7 +28,7 @@ if TYPE_CHECKING:  # Lightning is imported only once the options are known to be
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="python train_flow.py", description=__doc__, default_env=False,
-                       formatter_class=ParagraphHelpFormatter)
+                       formatter_class=ParagraphHelpFormatter, print_config=PRINT_CONFIG)
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
     io = p.add_argument_group("files")
     io.add_argument("--generator", type=Path, default=DEMO_GENERATOR,
@@ -151,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 def train(args, output: Path, ckpt_path: Path | None, stopper: StopAtStepBoundary) -> int:
     """Fit the flow, then write the flow file of the best checkpoint and its Gaussianization report."""
     import lightning as L
+    import torch
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     from rls_lightning.cli.common import check_resume_matches, resolve_precision

@@ -13,19 +13,22 @@ import json
 import time
 from pathlib import Path
 
-import lightning as L
-import torch
+from typing import TYPE_CHECKING
+
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from rls_lightning.cli.arguments import (ParagraphHelpFormatter, check_output_file, check_output_folder,
+from rls_lightning.cli.arguments import (PRINT_CONFIG, ParagraphHelpFormatter, check_output_file, check_output_folder,
                                          parse_args)
 from rls_lightning.cli.defaults import DEMO_GENERATOR
 from rls_lightning.cli.errors import UsageError, check_float, check_input_dir, check_int, guarded
 
+if TYPE_CHECKING:  # Lightning and torch are imported once the options are known to be good
+    import lightning as L
+
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="python -m rls_lightning.cli.train_stylegan", description=__doc__, default_env=False,
-                       formatter_class=ParagraphHelpFormatter)
+                       formatter_class=ParagraphHelpFormatter, print_config=PRINT_CONFIG)
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
     io = p.add_argument_group("files")
     io.add_argument("--data", type=Path, required=True, help="folder or .zip of square RGB images")
@@ -61,37 +64,6 @@ def build_parser() -> ArgumentParser:
                     help="'auto' = bf16-mixed on a GPU or a CPU with native bf16 (AVX512-BF16, AMX), else 32-true")
     hw.add_argument("--workers-progress", type=bool, default=True, help="show the rich progress bar")
     return p
-
-
-class Snapshot(L.Callback):
-    """Every ``every`` steps and at the end: G_ema to ``out`` (our format) and a fixed-seed sample grid."""
-
-    def __init__(self, out: Path, run_dir: Path, every: int, started: float, data: Path) -> None:
-        self.out, self.run_dir, self.every, self.started, self.data = out, run_dir, every, started, data
-
-    def write(self, trainer, module) -> None:
-        from rls_lightning.image_io import image_grid, save_png_atomic
-        from rls_lightning.stylegan import save_generator
-        from rls_lightning.stylegan.training import generator_for_export
-
-        if not trainer.is_global_zero:
-            return
-        G = generator_for_export(module, w_avg_samples=20_000)
-        save_generator(G, self.out, extra={
-            "kimg": float(module.images_seen) / 1000, "steps": int(module.iteration), "data": str(self.data),
-            "hparams": {k: v for k, v in module.hparams.items() if isinstance(v, (int, float, str, bool, dict))},
-        })
-        z = torch.randn(32, G.z_dim, generator=torch.Generator().manual_seed(1234))
-        with torch.no_grad():
-            images = G.synthesis(G.mapping(z)[:, None].expand(-1, G.num_ws, -1))
-        save_png_atomic(image_grid(images, columns=8), self.run_dir / "samples.png")
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if int(pl_module.iteration) % self.every == 0:
-            self.write(trainer, pl_module)
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        self.write(trainer, pl_module)
 
 
 def count_images(data: Path) -> int:
@@ -179,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def train(args, ckpt_path: Path | None, stopper: L.Callback) -> int:
     """Decode the images and train; the generator file and the samples are written at every snapshot."""
+    import lightning as L
+    import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
@@ -187,6 +161,7 @@ def train(args, ckpt_path: Path | None, stopper: L.Callback) -> int:
     from rls_lightning.cli.progress import CleanRichProgressBar, silence_known_lightning_warnings
     from rls_lightning.stylegan import GeneratorConfig
     from rls_lightning.stylegan.image_folder import list_images, load_images, split_names
+    from rls_lightning.stylegan.snapshots import Snapshot
     from rls_lightning.stylegan.training import OPTIMIZER_STEPS_PER_BATCH, StyleGAN2Training
 
     silence_known_lightning_warnings()

@@ -16,21 +16,25 @@ import argparse
 import json
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
-from scipy import stats
 
 from ..atomic import atomic_write_path
-from .checkpoint import load_flow
-from .maf import LatentFlow
-from .sampling import draw_z, latent_statistics, stream_seed
+from ..no_grad import no_grad
+
+if TYPE_CHECKING:  # torch, scipy and the flow are imported when work starts: --help needs none of them
+    import torch
+
+    from .maf import LatentFlow
 
 PULSE_NEGATIVE_SLOPE = 5.0
 
 
 def squared_norm_summary(squared_norms: np.ndarray, dof: int) -> dict:
     """Mean, std and KS distance of ``squared_norms`` to chi^2 with ``dof`` degrees of freedom."""
+    from scipy import stats
+
     squared_norms = np.asarray(squared_norms, dtype=np.float64)
     return {
         "mean": float(squared_norms.mean()),
@@ -43,31 +47,32 @@ def squared_norm_summary(squared_norms: np.ndarray, dof: int) -> dict:
 
 def pulse_gaussianize(w: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """PULSE's map from W to its 'Gaussian' space: ``(lrelu_5(w) - mean) / std`` (diagonal whitening only)."""
+    import torch.nn.functional as F
+
     return (F.leaky_relu(w, PULSE_NEGATIVE_SLOPE) - mean) / std
 
 
-@torch.no_grad()
+@no_grad
 def pulse_statistics(mapping: torch.nn.Module, z_dim: int, num: int, seed: int,
                      device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-dimension mean/std of ``lrelu_5(w)`` on their own samples (PULSE uses 1M; we default to 100k)."""
-    gaussianized = _LeakyMapping(mapping)
+    import torch
+
+    from .sampling import latent_statistics
+
+    gaussianized = torch.nn.Sequential(mapping, torch.nn.LeakyReLU(PULSE_NEGATIVE_SLOPE))  # lrelu_5(mapping(z))
     return latent_statistics(gaussianized, z_dim, num, seed, device)
 
 
-class _LeakyMapping(torch.nn.Module):
-    def __init__(self, mapping: torch.nn.Module) -> None:
-        super().__init__()
-        self.mapping = mapping
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return F.leaky_relu(self.mapping(z), PULSE_NEGATIVE_SLOPE)
-
-
-@torch.no_grad()
+@no_grad
 def gaussianization_report(mapping: torch.nn.Module, z_dim: int, flow: LatentFlow, *, num_samples: int = 5000,
                            pulse_stats_samples: int = 100_000, seed: int = 0,
                            device: torch.device | str = "cpu", batch_size: int = 1000) -> dict:
     """Squared norms of z, F(w) and PULSE(w) for ``num_samples`` fresh samples, summarised against chi^2."""
+    import torch
+
+    from .sampling import draw_z, stream_seed
+
     flow = flow.eval().to(device)
     mapping = mapping.eval().to(device)
     d = flow.features
@@ -100,6 +105,7 @@ def write_report(report: dict, prefix: str | Path) -> tuple[Path, Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from scipy import stats
 
     prefix = Path(prefix)
     arrays = report["_arrays"]
@@ -132,8 +138,6 @@ def write_report(report: dict, prefix: str | Path) -> tuple[Path, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..stylegan import CheckpointError, load_generator
-    from .checkpoint import FlowCheckpointError
 
     parser = argparse.ArgumentParser(prog="python -m rls_lightning.flow.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -144,9 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pulse-stats-samples", type=int, default=100_000,
                         help="separate samples for PULSE's mean/std (PULSE itself uses 1,000,000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the report's own random streams")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (cuda when a GPU is visible)")
     parser.add_argument("--force", action="store_true", help="skip the generator fingerprint check")
     args = parser.parse_args(argv)
+
+    import torch
+
+    from ..stylegan import CheckpointError, load_generator
+    from .checkpoint import FlowCheckpointError, load_flow
+
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         G = load_generator(args.generator, device=args.device)
         bundle = load_flow(args.flow, G, force=args.force, device=args.device)

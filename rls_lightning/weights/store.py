@@ -18,8 +18,6 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from . import partial_files, registry
 from .download import DownloadFailed, download
 from .limits import limits_for
@@ -51,6 +49,8 @@ def mirror_base() -> str | None:
 
 
 def hub_folder() -> Path:
+    import torch  # here, not at the top: `python -m rls_lightning.weights --help` needs no torch
+
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
