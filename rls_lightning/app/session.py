@@ -54,7 +54,7 @@ MODES = ("lr", "photos")  # aligned LR face crops (invert.py --lr-dir) or photog
 INPUT_FOLDERS = {"lr": "faces", "photos": "photos"}
 KEEP_JOBS = 8  # job folders kept in the work root; older ones are deleted when a new job starts
 JOB_MARKER = ".rls-job"  # in each job folder a runner makes, holding that runner's token: only those are deleted
-DISPLAY_MAX_SIDE = 4096  # a photo enlarged beyond this is not shown on the page (it is in the zip)
+DISPLAY_MAX_SIDE = 4096  # a restored photo larger than this is not shown on the page (it is in the zip)
 ABANDON_AFTER = 60.0  # seconds without anyone reading a job's updates before it cancels itself
 
 
@@ -164,18 +164,20 @@ class Runner:
     def made_here(self, folder: Path) -> bool:
         """Whether ``folder`` is a job folder this runner made: a real folder (not a link) in the work root
         holding ``JOB_MARKER`` with this runner's token."""
+        marker = folder / JOB_MARKER
         try:
-            return (folder.parent == self.work_root and not folder.is_symlink() and folder.is_dir()
-                    and not (folder / JOB_MARKER).is_symlink()
-                    and (folder / JOB_MARKER).read_text() == self._token)
-        except (OSError, UnicodeDecodeError):
+            if folder.parent != self.work_root or folder.is_symlink() or not folder.is_dir() or marker.is_symlink():
+                return False
+            with open(marker, "rb") as held:  # a few bytes: whatever replaced the marker may be large
+                return held.read(len(self._token) + 1) == self._token.encode()
+        except OSError:
             return False
 
     def _prune(self) -> None:
         """Delete this runner's oldest job folders, keeping ``keep_jobs - 1`` (a new one is about to be made).
         Only folders it made are candidates, and each is checked again before it goes: a user's ``job-*``
         folders in ``--work-dir`` are never touched."""
-        while len(self.job_folders) >= self.keep_jobs:
+        while self.job_folders and len(self.job_folders) >= self.keep_jobs:
             old = self.job_folders.pop(0)
             if self.made_here(old):
                 shutil.rmtree(old, ignore_errors=True)
