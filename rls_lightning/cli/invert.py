@@ -61,7 +61,9 @@ def build_parser() -> ArgumentParser:
                          "ffhq-1024 (downloaded once, verified; python -m rls_lightning.weights list); default: "
                          "the demo model")
     io.add_argument("--flow", type=Path | None, default=None,
-                    help=f"flow prior from train_flow.py; default: {DEMO_FLOW} with the demo generator")
+                    help="flow prior from train_flow.py; default: the one train_flow.py trained for --generator "
+                         f"(found in the weights cache by the generator's fingerprint), else {DEMO_FLOW} with the "
+                         "demo generator")
     io.add_argument("--force", action="store_true", help="use a flow trained for another generator anyway")
     io.add_argument("--hr-dir", type=Path | None, default=None,
                     help="ground-truth HR images (same stems), only shown as the last column of overview.png; "
@@ -377,12 +379,11 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
+    from rls_lightning.api.loading import load_models
     from rls_lightning.cli.common import resolve_precision
-    from rls_lightning.flow.checkpoint import load_flow
     from rls_lightning.folder_lock import FolderBusy, FolderLock
     from rls_lightning.interrupts import Interrupted, StopRequests
     from rls_lightning.inversion.job import TrainerOptions
-    from rls_lightning.stylegan import load_generator
 
     console = Console(stderr=True, quiet=rank != 0, soft_wrap=True)  # one line per message, even in logs
     settings = settings_from_args(args)
@@ -396,13 +397,13 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
                     held.enter_context(FolderLock(out_dir))
                 except FolderBusy as err:
                     raise UsageError(str(err)) from None
-            G = load_generator(args.generator)
-            G.synthesis.fused_modconv = args.fused_modconv
-            G.synthesis.channels_last = args.channels_last
+            models = load_models(args.generator, args.flow, force=args.force, fused_modconv=args.fused_modconv,
+                                 channels_last=args.channels_last)  # without --flow: the one found for it
+            G, flow = models.generator, models.flow
             check_int("--trainable-noise", args.trainable_noise, 0, len(G.noise_inputs))
-            flow_path = flow_path_of(args)
-            check_flow_given(settings, flow_path is not None, args.generator)
-            flow = load_flow(flow_path, G, force=args.force) if flow_path is not None else None
+            check_flow_given(settings, flow is not None, args.generator)
+            if models.flow_source == "cache":
+                console.print(models.describe_flow(), markup=False, highlight=False)
 
             images, rejected, prepared = load_inputs(args, G, log=console.print)
             if rank == 0:

@@ -4,8 +4,9 @@ Samples w = G.mapping(z) on the fly on the training device (no data set on disk)
 likelihood, keeps the checkpoint with the best validation NLL, then writes one standalone flow file for
 invert.py and a Gaussianization report (Figure 3) beside it.
 
-    python train_flow.py                                   # the embedded demo generator
-    python train_flow.py --generator ffhq.pkl --output ffhq-flow.pt --devices 4
+    python train_flow.py                                   # the embedded demo generator, into the weights cache
+    python train_flow.py --generator ffhq-1024 --devices 4 # then: invert.py --generator ffhq-1024 (no --flow)
+    python train_flow.py --generator ffhq.pkl --output ffhq-flow.pt
     python train_flow.py --config flow.yaml                # any option, in YAML
     python train_flow.py --print-config > flow.yaml        # write the defaults as a starting point
 """
@@ -20,7 +21,8 @@ from rls_lightning.cli.arguments import (PRINT_CONFIG, ParagraphHelpFormatter, c
                                          check_output_folder, parse_args)
 from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.cli.errors import UsageError, check_choice, check_float, check_int, guarded
-from rls_lightning.weights import is_registry_name, resolve_generator
+from rls_lightning.weights import resolve_generator
+from rls_lightning.weights.flows import cached_flow_path, describe_flow, flow_folder
 
 if TYPE_CHECKING:  # Lightning is imported only once the options are known to be good
     from rls_lightning.cli.common import StopAtStepBoundary
@@ -36,8 +38,11 @@ def build_parser() -> ArgumentParser:
                          "ffhq-1024 (downloaded once, verified; python -m rls_lightning.weights list); default: "
                          "the demo model")
     io.add_argument("--output", type=Path | None, default=None,
-                    help=f"flow file to write; default: {DEMO_FLOW} for the demo model, else "
-                         "<generator folder>/<generator stem>-flow.pt")
+                    help="flow file to write; default: the weights cache, under the fingerprint of the generator's "
+                         "mapping network ($TORCH_HOME/hub/checkpoints/rls-flows/), where invert.py, the web page "
+                         "and RLS.from_pretrained find it for this generator without --flow (python -m "
+                         f"rls_lightning.weights list shows it); the shipped {DEMO_FLOW} is only written when "
+                         "named here")
     io.add_argument("--run-dir", type=Path, default=Path("runs/flow"),
                     help="Lightning checkpoints (best and last) and logs go here")
     io.add_argument("--resume", type=str | None, default=None,
@@ -75,12 +80,6 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-def default_output(generator: Path) -> Path:
-    if generator == DEMO_GENERATOR:
-        return DEMO_FLOW
-    return generator.with_name(f"{generator.stem}-flow.pt")
-
-
 LOGGERS = ("csv", "tensorboard")
 MAX_SEED = 2**63 - 1  # the random streams are seeded modulo 2^63 - 1
 
@@ -98,7 +97,7 @@ def make_logger(kind: str, run_dir: Path):
 
 def validate_args(args) -> tuple[Path, Path | None]:
     """Every option checked before any work (one line naming option, value and what is allowed); returns the
-    flow file to write and the checkpoint to resume from."""
+    flow file to write (None: the weights cache, see ``weights.flows``) and the checkpoint to resume from."""
     from rls_lightning.cli.common import check_training_hardware, resume_checkpoint
     from rls_lightning.flow.maf import MAX_BLOCKS, MAX_HIDDEN_FEATURES, MAX_MADE_RESIDUAL_BLOCKS
 
@@ -120,14 +119,15 @@ def validate_args(args) -> tuple[Path, Path | None]:
     if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.exists():
         raise UsageError(f"{DEMO_GENERATOR}: the embedded demo generator is not in this checkout; "
                          "pass --generator PATH to your StyleGAN2 checkpoint")
-    if args.output is None and is_registry_name(args.generator):  # not into the torch cache beside the download
-        args.output = Path(f"{args.generator}-flow.pt")
+    args.generator_name = str(args.generator)  # as given: a registry name stays one in the cache's description
     args.generator = resolve_generator(args.generator)
     check_input_file("--generator", args.generator)
-    output = args.output or default_output(args.generator)
-    check_output_file("--output", output, not_equal={"--generator": args.generator})
+    if args.output is None:  # its file name needs the generator's fingerprint: known once the generator is loaded
+        check_output_folder("the flow cache (--output's default)", flow_folder())
+    else:
+        check_output_file("--output", args.output, not_equal={"--generator": args.generator})
     check_output_folder("--run-dir", args.run_dir)
-    return output, resume_checkpoint(args.run_dir, args.resume)
+    return args.output, resume_checkpoint(args.run_dir, args.resume)
 
 
 @guarded
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             return report_interruption(err, checkpoint, stopper.saved_step)
 
 
-def train(args, output: Path, ckpt_path: Path | None, stopper: StopAtStepBoundary) -> int:
+def train(args, output: Path | None, ckpt_path: Path | None, stopper: StopAtStepBoundary) -> int:
     """Fit the flow, then write the flow file of the best checkpoint and its Gaussianization report."""
     import lightning as L
     import torch
@@ -155,13 +155,17 @@ def train(args, output: Path, ckpt_path: Path | None, stopper: StopAtStepBoundar
 
     from rls_lightning.cli.common import check_resume_matches, resolve_precision
     from rls_lightning.cli.progress import CleanRichProgressBar, silence_known_lightning_warnings
-    from rls_lightning.flow.checkpoint import save_flow
+    from rls_lightning.flow.checkpoint import mapping_fingerprint, save_flow
     from rls_lightning.flow.lightning_module import FlowPrior, flow_config_for
     from rls_lightning.flow.report import gaussianization_report, write_report
     from rls_lightning.stylegan import load_generator
 
     silence_known_lightning_warnings()
     G = load_generator(args.generator)
+    fingerprint = mapping_fingerprint(G.mapping)
+    in_cache = output is None
+    output = cached_flow_path(fingerprint) if in_cache else output
+    output.parent.mkdir(parents=True, exist_ok=True)
     flow_config = flow_config_for(G.w_dim, num_blocks=args.blocks, hidden_features=args.hidden,
                                   made_residual_blocks=args.made_blocks, batch_norm=args.batch_norm)
     module = FlowPrior(G.mapping, G.z_dim, flow_config, num_samples=args.num_samples, batch_size=args.batch_size,
@@ -203,6 +207,12 @@ def train(args, output: Path, ckpt_path: Path | None, stopper: StopAtStepBoundar
                                "generator": str(args.generator)})
     save_flow(bundle, output)
     print(f"flow prior written to {output} (validation NLL {val_nll:.2f} nats per w)")
+    if in_cache:
+        describe_flow(output, generator=args.generator_name, fingerprint=fingerprint, val_nll=val_nll)
+        print(f"it is in the weights cache under the fingerprint of {args.generator_name}'s mapping network: "
+              "invert.py, the web page and RLS.from_pretrained use it for this generator without --flow"
+              + (f"; the shipped demo flow {DEMO_FLOW} is left as it is" if args.generator == DEMO_GENERATOR
+                 else ""))
     if args.report:
         report = gaussianization_report(module.mapping, module.hparams.z_dim, bundle.flow,
                                         num_samples=args.report_samples, seed=args.seed)

@@ -31,6 +31,7 @@ from pathlib import Path
 from ..cli.errors import UsageError, check_input_dir, guarded
 from . import registry
 from .registry import PretrainedFile, UnknownName
+from .flows import FLOWS_FOLDER, cached_flows
 from .store import WeightsUnavailable, ensure, search_folders, status
 from .verification import VerificationFailed
 
@@ -65,11 +66,16 @@ def list_files(weights_dir: Path | None, as_json: bool) -> int:
                      "resolution": entry.resolution, "verification": entry.verification, "state": state,
                      "path": str(path) if path else None, "urls": list(entry.urls), "licence": entry.licence,
                      "used_by": entry.used_by, "known": entry.known})
+    flows = cached_flows(weights_dir)
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows + [{"name": f"flow:{flow['fingerprint'][:16]}", "kind": "flow", "state": "ok", **flow}
+                                 for flow in flows], indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table
+
+    # Without a terminal (a pipe, a file) rich would wrap the table to 80 columns: give it the room it needs.
+    console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 1000)
 
     table = Table(title=f"pretrained files (searched: {', '.join(str(f) for f in search_folders(weights_dir))})")
     for column in ("name", "what", "size", "verified by", "here"):
@@ -79,7 +85,17 @@ def list_files(weights_dir: Path | None, as_json: bool) -> int:
         here = "yes" if row["state"] == "ok" else ("no" if row["state"] == "missing" else "BAD")
         verified = "sha256" if entry.sha256 else (f"prefix {entry.hash_prefix}" if entry.hash_prefix else "pinned")
         table.add_row(entry.name, what.split(" (")[0], _size(entry), verified, here)
-    Console(soft_wrap=False).print(table)
+    console.print(table)
+    if flows:
+        trained = Table(title=f"flow priors trained by train_flow.py, found by generator ({FLOWS_FOLDER}/)")
+        for column in ("generator", "fingerprint", "val NLL", "written", "path"):
+            trained.add_column(column, no_wrap=True)
+        for flow in flows:
+            nll = flow["val_nll"]
+            trained.add_row(flow["generator"], flow["fingerprint"][:16],
+                            f"{nll:.2f}" if isinstance(nll, (int, float)) else "?", flow["written"] or "?",
+                            flow["path"])
+        console.print(trained)
     print("verified by: sha256 = the registry's full hash; prefix = the hash in the file name; pinned = no hash "
           "published: size and content checked at download, its sha256 kept beside it (.sha256). Every field: "
           "list --json")
