@@ -9,11 +9,13 @@ import corpus_checkpoints
 import corpus_commands
 import corpus_evaluate
 import corpus_invert
+import corpus_photos
 import pytest
 from corpus_invert import ROOT, files, invert_args, rows
 from hostile_corpus import checksums, finished_stems, run_case, run_command
 
-CASES = [*corpus_invert.CASES, *corpus_checkpoints.CASES, *corpus_evaluate.CASES, *corpus_commands.CASES]
+CASES = [*corpus_invert.CASES, *corpus_checkpoints.CASES, *corpus_evaluate.CASES, *corpus_commands.CASES,
+         *corpus_photos.CASES]
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)

@@ -70,8 +70,8 @@ def build_parser() -> ArgumentParser:
                          "checked before the run (an unusable file is named and not shown)")
     faces = p.add_argument_group("photos (--photos)")
     faces.add_argument("--min-face-score", type=float, default=None,
-                       help="MTCNN face probability a detection needs (default: the highest score measured on "
-                            "photos without faces, see rls_lightning/photos/detection.py)")
+                       help="MTCNN face probability a detection needs (default 0.9); it must also be 10 px wide "
+                            "or more and be found again when enlarged (see rls_lightning/photos/detection.py)")
     faces.add_argument("--max-faces", type=int, default=16, help="at most this many faces per photo, largest first")
     faces.add_argument("--framing", type=str | None, default=None,
                        help="how the generator's training faces were cropped: ffhq or faces64; default: what the "
@@ -178,7 +178,13 @@ def validate_args(args) -> Path:
     output folder."""
     from rls_lightning.photos.alignment import FRAMINGS
 
+    from rls_lightning.progress_lines import step_line_every
+
     check_choice("--preset", args.preset, PRESETS)
+    try:
+        step_line_every()  # read by the progress lines of a log
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     if (args.lr_dir is None) == (args.photos is None):
         raise UsageError("give exactly one of --lr-dir (aligned LR face crops) and --photos (photographs)")
     input_option, input_dir = ("--lr-dir", args.lr_dir) if args.lr_dir is not None else ("--photos", args.photos)
@@ -376,11 +382,10 @@ def remove_if_unused(folder: Path) -> None:
 def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | None = None, barrier=None) -> int:
     import torch
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
 
     from rls_lightning.api.loading import load_models
     from rls_lightning.cli.common import resolve_precision
+    from rls_lightning.cli.progress import job_progress
     from rls_lightning.folder_lock import FolderBusy, FolderLock
     from rls_lightning.interrupts import Interrupted, StopRequests
     from rls_lightning.inversion.job import TrainerOptions
@@ -418,9 +423,8 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
             accelerator = resolved_accelerator(args.accelerator)
             devices = [local_device] if (local_device is not None and accelerator != "cpu") else 1
             precision = resolve_precision(args.precision, accelerator)
-            columns = [TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       TimeRemainingColumn()]
-            with Progress(*columns, console=console, disable=rank != 0) as progress:
+            # a live bar on a terminal; in a log (a file, a pipe) one line per image and every few steps
+            with job_progress(console, enabled=rank == 0) as progress:
                 job = make_job(args, G, flow, settings, out_dir, prepared, progress=progress, log=console.print,
                                writes_summary=rank == 0, stop=stop,
                                trainer=TrainerOptions(accelerator=accelerator, devices=devices, precision=precision))

@@ -27,7 +27,7 @@ from .alignment import invert_affine
 from .crop import warp_affine
 
 DEFAULT_FEATHER = 0.125
-_BAND_SAMPLES = 1 << 21  # samples of the enlarged photo computed at once (8 MB as float32)
+_BAND_SAMPLES = 1 << 20  # samples of the enlarged photo computed at once (4 MB as float32)
 
 
 def enlarge(photo: np.ndarray, upscale: int) -> np.ndarray:

@@ -23,14 +23,15 @@ import math
 from PIL import Image
 
 # bytes held per photo pixel while read_image decodes it (see the module docstring), measured as peak-RSS growth
-# (tests/test_photo_memory.py): an 8-bit RGB file 23 (Pillow's decoded image and its RGB copy, 4 + 4, Pillow
+# (tests/test_photo_memory.py, 12-megapixel photos): an 8-bit RGB file 23.0 (Pillow's decoded image and its RGB copy, 4 + 4, Pillow
 # storing RGB in 4 bytes; numpy's byte view, 3; the float32 result, 12; the uint8 photo made from it, 3), a 16-bit
-# one (48-bit RGB or 16-bit gray PNG, decoded at full precision in float64) 46.5
+# one (48-bit RGB or 16-bit gray PNG, decoded at full precision in float64) 46.4
 DECODE_BYTES_PER_PIXEL = 24
 DEEP_DECODE_BYTES_PER_PIXEL = 48
-# the largest photo it admits is 12000x9000 (108 megapixels, 2.59 GB), for which a whole --photos run peaked at
-# 3.65 GB (scripts/measure_photo_memory.py; the process itself, torch and the models, is about 0.6 GB of that)
-DEFAULT_MEMORY_GB = 2.6
+DECODE_OVERHEAD_BYTES = 16 * 2 ** 20  # the decoders' own buffers (measured: 9 MB for a 3-megapixel JPEG)
+# admits 12000x9000 (108 megapixels, 2.61 GB), for which a whole --photos run peaked at 3.65 GB
+# (scripts/measure_photo_memory.py; the process itself, torch and the models, is about 0.6 GB of that)
+DEFAULT_MEMORY_GB = 2.7
 DEFAULT_MIN_FACTOR = 2
 MAX_FACE_STRETCH = 2.0
 # Pillow's own decompression-bomb limit: a restored photo above it would be refused (or warned about) by Pillow,
@@ -41,7 +42,8 @@ LARGER_GENERATOR = "ffhq-1024"  # the registry's largest face generator, suggest
 
 def decode_bytes(width: int, height: int, deep: bool = False) -> int:
     """The memory decoding a ``width x height`` photo needs (``deep``: more than 8 bits per sample)."""
-    return (DEEP_DECODE_BYTES_PER_PIXEL if deep else DECODE_BYTES_PER_PIXEL) * int(width) * int(height)
+    per_pixel = DEEP_DECODE_BYTES_PER_PIXEL if deep else DECODE_BYTES_PER_PIXEL
+    return per_pixel * int(width) * int(height) + DECODE_OVERHEAD_BYTES
 
 
 def memory_problem(width: int, height: int, budget_bytes: float, deep: bool = False) -> str | None:

@@ -20,6 +20,7 @@ from ..atomic import atomic_write_path
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHUNK_BYTES = 1 << 20  # compressed bytes per IDAT chunk
+_FILTER_SAMPLES = 1 << 18  # samples filtered at once (each held as five int16 candidates)
 _CHANNELS = 3  # RGB: the filters' "left" neighbour is 3 bytes back
 
 
@@ -65,8 +66,10 @@ def write_png_bands(path: str | os.PathLike, width: int, height: int, bands: Ite
             if written + band.shape[0] > height:
                 raise ValueError(f"more than the {height} rows announced")
             raw = band.reshape(band.shape[0], -1)
-            pending += compressor.compress(filter_rows(raw, above).tobytes())
-            above = raw[-1].copy()
+            step = max(1, _FILTER_SAMPLES // raw.shape[1])  # the five candidates of a few rows at a time
+            for start in range(0, raw.shape[0], step):
+                pending += compressor.compress(filter_rows(raw[start:start + step], above).tobytes())
+                above = raw[min(start + step, raw.shape[0]) - 1].copy()
             written += band.shape[0]
             while len(pending) >= _CHUNK_BYTES:
                 out.write(_chunk(b"IDAT", pending[:_CHUNK_BYTES]))
