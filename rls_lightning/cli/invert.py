@@ -178,13 +178,7 @@ def validate_args(args) -> Path:
     output folder."""
     from rls_lightning.photos.alignment import FRAMINGS
 
-    from rls_lightning.progress_lines import step_line_every
-
     check_choice("--preset", args.preset, PRESETS)
-    try:
-        step_line_every()  # read by the progress lines of a log
-    except ValueError as err:
-        raise UsageError(str(err)) from None
     if (args.lr_dir is None) == (args.photos is None):
         raise UsageError("give exactly one of --lr-dir (aligned LR face crops) and --photos (photographs)")
     input_option, input_dir = ("--lr-dir", args.lr_dir) if args.lr_dir is not None else ("--photos", args.photos)
