@@ -6,7 +6,8 @@
 
     images: 3 of 8 done (0:01:12 elapsed, about 0:02:00 left)
 
-and, within a stage of more than ``every`` steps, one line each ``every`` steps:
+and, within a stage of more than ``every`` steps (``RLS_PROGRESS_EVERY``, default 50), one line each ``every``
+steps:
 
     RLS  x8, 4 at once: step 50 of 200 (0:00:20 in this stage, about 0:01:00 left in it)
 
@@ -16,12 +17,25 @@ Each line is flushed at once, so a log shows it as it happens.
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import time
 from typing import Callable, TextIO
 
 STEP_LINE_EVERY = 50  # steps between two lines of one stage (the paper's RLS has 200, RLS+ 50)
+EVERY_VARIABLE = "RLS_PROGRESS_EVERY"
 IMAGES_TASK = "images"  # the task whose advances are finished images (``InversionJob.run``'s first task)
+
+
+def step_line_every() -> int:
+    """``RLS_PROGRESS_EVERY`` (steps between two lines of a stage), or the default; ``ValueError`` (one line)
+    for a value that is not a whole number >= 1."""
+    text = os.environ.get(EVERY_VARIABLE, "").strip()
+    if not text:
+        return STEP_LINE_EVERY
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{EVERY_VARIABLE}={text!r}: must be a whole number of steps >= 1")
+    return int(text)
 
 
 def clock(seconds: float) -> str:
@@ -33,10 +47,10 @@ def clock(seconds: float) -> str:
 class LineProgress:
     """rich ``Progress``-like reporter that prints plain lines (see the module's docstring)."""
 
-    def __init__(self, file: TextIO | None = None, every: int = STEP_LINE_EVERY,
+    def __init__(self, file: TextIO | None = None, every: int | None = None,
                  now: Callable[[], float] = time.monotonic) -> None:
         self.file = file
-        self.every = max(1, int(every))
+        self.every = max(1, int(every)) if every is not None else step_line_every()
         self.now = now
         self.tasks: dict[int, dict] = {}
         self._ids = itertools.count()

@@ -17,6 +17,9 @@ the optimisation: one that cannot be shown (unreadable, not an image, too large,
 in one line and in its image's note, and left out of overview.png; the image is super-resolved all the same. What
 runs after the optimisation (results.csv, overview.png, the restored photos) only summarises results already on
 disk: when it fails, one "warning:" line says what is missing, every result is kept and the exit status stays 0.
+Progress: a live bar on a terminal; written to a file or a pipe (a scheduler's log, nohup, CI), plain lines instead:
+one per finished image with the time so far and an estimate of the rest, and one every RLS_PROGRESS_EVERY steps
+(default 50) of a longer stage.
 
     python invert.py --lr-dir data/demo/lr8x --hr-dir data/demo/hr
     python invert.py --lr-dir celeba_lr/ --generator ffhq.pkl --flow ffhq-flow.pt --devices 4 --precision bf16-mixed
@@ -178,7 +181,13 @@ def validate_args(args) -> Path:
     output folder."""
     from rls_lightning.photos.alignment import FRAMINGS
 
+    from rls_lightning.progress_lines import step_line_every
+
     check_choice("--preset", args.preset, PRESETS)
+    try:
+        step_line_every()  # read by the progress lines of a log
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     if (args.lr_dir is None) == (args.photos is None):
         raise UsageError("give exactly one of --lr-dir (aligned LR face crops) and --photos (photographs)")
     input_option, input_dir = ("--lr-dir", args.lr_dir) if args.lr_dir is not None else ("--photos", args.photos)
