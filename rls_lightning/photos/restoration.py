@@ -36,7 +36,7 @@ from .png_stream import write_png_bands
 MAX_PHOTO_SIDE = 12_000  # larger photos are refused from their header
 PHOTO_SUFFIXES = IMAGE_SUFFIXES | {".gif"}  # a photo may be an (animated) GIF: its first frame is used
 # A face's result is pasted only if it reproduces its own input: mean |D(x) - y| (the [0, 1] scale) at most this.
-# scripts/measure_photo_restoration.py, 19 real faces of 6 real photos at x2, x4 and x8 with the default preset:
+# scripts/measure_photo_restoration.py, 18 real faces of 6 real photos at x2 and x4 with the default preset:
 # 0.005 to 0.020 (median 0.010); faces redrawn at x1 missed theirs by 0.02 to 0.06 (issue 22).
 LR_L1_LIMIT = 0.025
 RESTORED_RECORD = ".restored.json"  # the restored photos this tool wrote in a folder (never overwrite others)
