@@ -98,11 +98,6 @@ class PreparedPhotos:
         """``InversionJob.extras``: what each face's row and ``.pt`` file say about where it came from."""
         return {stem: {"row": face.row(), "payload": face.payload()} for stem, face in self.where.items()}
 
-    @property
-    def kept(self) -> list[PhotoFace]:
-        """The faces left as the plain enlargement, photo by photo."""
-        return [face for plan in self.plans.values() for face in plan.faces if face.kept is not None]
-
 
 def list_photos(folder: Path) -> list[Path]:
     """Every entry of ``folder`` that may be a photo: files of any name (one that is not an image is then refused
@@ -113,7 +108,10 @@ def list_photos(folder: Path) -> list[Path]:
 
 def header(path: Path) -> tuple[int, int, bool] | None:
     """``(width, height, deep)`` from the file's header without decoding it (``deep``: more than 8 bits per
-    sample); None when Pillow cannot tell (then ``read_image`` says why)."""
+    sample); None when Pillow cannot tell, or for anything but a regular file (a pipe would block; then
+    ``read_image`` says why)."""
+    if not path.is_file():
+        return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is what is checked here
