@@ -109,7 +109,8 @@ def test_inputs_of_every_form_are_the_file_they_stand_for():
 
 @pytest.mark.parametrize("bad, message", [
     (np.zeros((6, 8, 3), np.uint8), "images[0]: not square (8x6); crop it to a square first"),
-    (np.zeros((10, 10, 3), np.uint8), "images[0]: size 10x10 does not divide the generator's 64px by an integer factor"),
+    (np.zeros((10, 10, 3), np.uint8),
+     "images[0]: size 10x10 does not divide the generator's 64px by an integer factor"),
     (np.full((8, 8, 3), 1.5), "images[0]: float values outside [0, 1] (from 1.5 to 1.5)"),
     (np.full((8, 8, 3), np.nan), "images[0]: non-finite (NaN or infinite) values"),
     (torch.zeros(8, 8, 3), "images[0]: shape (8, 8, 3): expected [3, h, w] (channels first)"),

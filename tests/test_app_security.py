@@ -186,14 +186,14 @@ def test_no_failure_after_the_optimisation_costs_a_result(models, tmp_path, monk
 
 
 def test_out_of_memory_is_a_message_and_the_next_job_runs(models, tmp_path, monkeypatch):
-    from rls_lightning.cli import invert
+    from rls_lightning.api import folders
 
     def exhausted(*args, **kwargs):
         raise MemoryError("Unable to allocate 5.21 GiB for an array with shape (12000, 16000, 3)")
 
     runner = Runner(models, tmp_path / "work", accelerator="cpu")
     with monkeypatch.context() as patch:
-        patch.setattr(invert, "load_inputs", exhausted)
+        patch.setattr(folders, "read_inputs", exhausted)
         with pytest.raises(JobFailed, match=r"^out of memory: upload a smaller photo"):
             runner.run(JobRequest([DEMO_FACES[0]], mode="photos", **TINY))
     assert runner.run(JobRequest([DEMO_FACES[0]], **TINY)).images[0].status == "ok"

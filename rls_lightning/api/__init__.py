@@ -1,16 +1,25 @@
 """The Python API: ``RLS`` loads a generator and its flow prior, then super-resolves images or restores photographs
 in memory (``model``); inputs of any form (``inputs``), settings as keyword arguments (``settings``), results
 (``results``), the generator and flow chosen as the commands choose them (``loading``), the engine run in memory
-(``engine``) and photographs (``photos``). ``invert.py`` and the web page run their jobs through it.
+(``engine``), photographs (``photos``) and runs over folders (``folders``). ``invert.py``, the studies and the web
+page run their jobs through it.
 
     from rls_lightning import RLS
     model = RLS.from_pretrained()
     out = model.super_resolve("data/demo/lr8x/demo00.png", steps=20, refine_steps=5)
-"""
-from .inputs import InputError
-from .model import RLS
-from .results import PhotoRestoration, RestoredFace, SuperResolution
-from .settings import SettingsError, build_settings
 
-__all__ = ["RLS", "InputError", "PhotoRestoration", "RestoredFace", "SettingsError", "SuperResolution",
-           "build_settings"]
+The names below are imported on first use, so that the light parts (``settings``, ``folders``) cost the commands no
+torch before their options are checked.
+"""
+
+_WHERE = {"RLS": "model", "InputError": "inputs", "PhotoRestoration": "results", "RestoredFace": "results",
+          "SuperResolution": "results", "SettingsError": "settings", "build_settings": "settings"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

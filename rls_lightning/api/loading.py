@@ -25,6 +25,10 @@ class LoadedModels:
     flow_path: Path | None
     flow_source: str  # one of FLOW_SOURCES: how the flow was chosen
 
+    @property
+    def resolution(self) -> int:
+        return self.generator.img_resolution
+
     def describe_flow(self) -> str:
         """One line saying which flow prior is used and why (printed by the commands)."""
         if self.flow_path is None:

@@ -158,12 +158,14 @@ class RLS:
         resolution, and pasted back into the photo enlarged ``upscale`` times. Other arguments as
         ``super_resolve``; ``min_face_score``, ``max_faces``, ``min_factor`` and ``framing`` as the options of
         those names."""
+        from .folders import PhotoOptions
         from .photos import restore_photo
 
         settings = self._settings(preset, settings, overrides)
+        options = PhotoOptions(framing=framing, min_face_score=min_face_score, max_faces=max_faces, upscale=upscale,
+                               min_factor=min_factor)
         return restore_photo(self, photo, settings, seed=seed, num_samples=num_samples, batch_size=batch_size,
-                             upscale=upscale, min_face_score=min_face_score, max_faces=max_faces,
-                             min_factor=min_factor, framing=framing, progress=_progress(progress))
+                             options=options, progress=_progress(progress))
 
 
 def _check_counts(batch_size: int, num_samples: int, seed: int) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ..image_io import to_uint8
+from .folders import PhotoOptions, read_inputs
 from .inputs import InputError, pixels_from_array, pixels_from_tensor, is_path
 from .results import PhotoRestoration, RestoredFace, SuperResolution
 
@@ -47,12 +48,10 @@ def _place(photo: Any, folder: Path) -> Path | None:
     return None
 
 
-def restore_photo(model, photo: Any, settings, *, seed: int, num_samples: int, batch_size: int, upscale: int,
-                  min_face_score: float | None, max_faces: int, min_factor: int, framing: str | None,
-                  progress) -> PhotoRestoration:
+def restore_photo(model, photo: Any, settings, *, seed: int, num_samples: int, batch_size: int,
+                  options: PhotoOptions, progress) -> PhotoRestoration:
     from ..inversion.outputs import read_record
-    from ..photos.detection import DEFAULT_MIN_SCORE
-    from ..photos.restoration import prepare_photos, reproduces_input, restore_photos
+    from ..photos.restoration import reproduces_input, restore_photos
 
     G = model.generator
     with tempfile.TemporaryDirectory(prefix="rls-photo-") as work:
@@ -64,9 +63,7 @@ def restore_photo(model, photo: Any, settings, *, seed: int, num_samples: int, b
         def note(line) -> None:  # the temporary folder is no business of the caller's
             notes.append(str(line).replace(f"{folder}/", "").replace(f"{out_dir}/", ""))
 
-        prepared = prepare_photos(folder, G.img_resolution, framing or G.config.framing,
-                                  min_score=min_face_score or DEFAULT_MIN_SCORE, max_faces=max_faces,
-                                  upscale=upscale, min_factor=min_factor, log=note)
+        prepared = read_inputs(G, photos=folder, options=options, log=note).prepared
         if not prepared.photos:
             reason = prepared.rejected[0].reason if prepared.rejected else "not readable"
             raise InputError(f"{source or 'photo'}: {reason}")

@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generator", default=str(DEMO_GENERATOR),
                    help="StyleGAN2 checkpoint (path or registry name), as for invert.py; default: the demo model")
     p.add_argument("--flow", type=Path, default=None,
-                   help="flow prior from train_flow.py; default: the demo flow with the demo generator")
+                   help="flow prior from train_flow.py; default: the one train_flow.py trained for the generator "
+                        "(found in the weights cache), else the demo flow with the demo generator")
     p.add_argument("--force", action="store_true", help="use a flow trained for another generator anyway")
     p.add_argument("--work-dir", type=Path, default=None,
                    help="where each job's uploads and outputs go (default: a new temporary folder, removed when "

@@ -1,10 +1,10 @@
 """The web page's job runner, free of gradio: uploaded files and settings in, ``invert.py``'s outputs out.
 
 A job copies the uploaded files into a fresh folder of its own (``<work root>/job-<n>-<token>/faces`` or
-``.../photos``), builds the options ``invert.py`` would get for them (its own parser's defaults, then the page's
-values), checks them with ``invert.py``'s own ``validate_args`` and builds the settings with its
-``settings_from_args``, then runs the same steps as ``invert.py``'s ``run`` (``load_inputs``, ``make_job``,
-``InversionJob.run``, ``write_summary``) on the models loaded once at start. So the output folder (``faces_<preset>``
+``.../photos``), makes a ``JobPlan`` of the request (the settings from the Python API's ``build_settings``, which
+checks every value, with ``invert.py``'s defaults for what the page does not set), then runs the same steps as
+``invert.py`` through the same API (``api.folders.read_inputs``, ``RLS.job``, ``InversionJob.run``,
+``api.folders.write_summary``) on the models loaded once at start. So the output folder (``faces_<preset>``
 beside the inputs) holds exactly what ``python invert.py --lr-dir faces`` (or ``--photos photos``) writes with the
 same settings and seed; ``<out folder>.zip`` holds all of it. What the page shows but ``invert.py`` does not write
 (the LR input enlarged, the bicubic enlargement, HR images) goes to ``display/``, outside the output folder.
@@ -37,13 +37,15 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..api import folders
+from ..api.folders import after_the_results as _after_the_results
+from ..api.loading import LoadedModels
 from ..cli.defaults import DEMO_GENERATOR
-from ..cli.errors import UsageError, describe_os_error
-from ..cli.invert import _after_the_results
+from ..cli.errors import UsageError, check_int, describe_os_error
 from ..fingerprint import first_line
 from ..interrupts import Interrupted, StopRequests
 from ..inversion.presets import PRESETS
-from .controls import preset_values
+from .controls import CONTROLS, preset_values
 from .outputs import ImageResult, JobResult, PhotoResult, safe_name, zip_outputs
 from .progress import PREVIEW_EVERY, Cancellation, JobProgress, StepUpdate
 from .workspace import PRIVATE_FILE, private_copy, private_folder
@@ -60,41 +62,22 @@ ABANDON_AFTER = 60.0  # seconds without anyone reading a job's updates before it
 
 # ---------------------------------------------------------------------------------------------------- models
 
-@dataclasses.dataclass
-class Models:
-    """The generator and flow every job uses (loaded once, like ``invert.py`` loads them for a run)."""
-
-    generator: object
-    flow: object | None
-    generator_path: Path
-    flow_path: Path | None
-
-    @property
-    def resolution(self) -> int:
-        return self.generator.img_resolution
+Models = LoadedModels  # the generator and flow every job uses (loaded once, as invert.py loads them for a run)
 
 
 def load_models(generator: str | Path = DEMO_GENERATOR, flow: str | Path | None = None,
                 force: bool = False) -> Models:
-    """``--generator`` (a path or a registry name) and ``--flow`` (default: the demo flow with the demo generator),
-    with ``invert.py``'s defaults for the generator's inference options."""
-    from ..cli.invert import build_parser, flow_path_of
-    from ..cli.arguments import parse_args
-    from ..flow.checkpoint import load_flow
-    from ..stylegan import load_generator
+    """``--generator`` (a path or a registry name) and ``--flow`` (default: the flow found for the generator, as
+    for ``invert.py``: ``api.loading.flow_for``), with ``invert.py``'s defaults for the inference options."""
+    from ..api.loading import load_models as load
     from ..weights import resolve_generator
 
-    args = parse_args(build_parser(), [])
-    args.generator = resolve_generator(generator)
-    args.flow = Path(flow) if flow is not None else None
-    if not Path(args.generator).is_file():
+    path = resolve_generator(generator)
+    if not Path(path).is_file():
         raise UsageError(f"--generator {generator}: no such file")
-    G = load_generator(args.generator)
-    G.synthesis.fused_modconv = args.fused_modconv
-    G.synthesis.channels_last = args.channels_last
-    flow_path = flow_path_of(args)
-    bundle = load_flow(flow_path, G, force=force) if flow_path is not None else None
-    return Models(G, bundle, Path(args.generator), flow_path)
+    if flow is not None and not Path(flow).is_file():
+        raise UsageError(f"--flow {flow}: no such file")
+    return load(path, flow, force=force)
 
 
 # ---------------------------------------------------------------------------------------------------- requests
@@ -126,6 +109,26 @@ class JobRequest:
             value = getattr(self, name)
             out[name] = None if value is None or defaults.get(name) == value else value
         return out
+
+
+@dataclasses.dataclass
+class JobPlan:
+    """What a request becomes before any work: its folders and the method's settings."""
+
+    mode: str
+    input_dir: Path
+    hr_dir: Path | None
+    out_dir: Path
+    settings: object  # inversion.settings.InversionSettings
+    photo_options: folders.PhotoOptions
+
+    @property
+    def lr_dir(self) -> Path | None:
+        return self.input_dir if self.mode == "lr" else None
+
+    @property
+    def photos(self) -> Path | None:
+        return self.input_dir if self.mode == "photos" else None
 
 
 class JobFailed(Exception):
@@ -214,38 +217,42 @@ class Runner:
 
     # ------------------------------------------------------------------ the job
 
-    def build_args(self, request: JobRequest, job_dir: Path):
-        """The ``invert.py`` options of this job: its parser's defaults, then the request's values; checked by
-        ``invert.py``'s own ``validate_args``. Returns ``(args, out_dir)``."""
-        from ..cli.arguments import parse_args
-        from ..cli.invert import build_parser, validate_args
+    def plan(self, request: JobRequest, job_dir: Path) -> JobPlan:
+        """The uploads copied into ``job_dir`` and the request checked as ``invert.py`` checks its options (the
+        settings by the API's ``build_settings``); ``JobFailed`` with one line for the page otherwise."""
+        from ..api.settings import SettingsError, build_settings
+        from ..cli.invert import default_out_dir
 
         if request.mode not in MODES:
             raise JobFailed(f"unknown input kind {request.mode!r}")
         if not request.files:
             raise JobFailed("upload one or more images first")
-        input_dir = job_dir / INPUT_FOLDERS[request.mode]
-        self._copy_uploads(request.files, input_dir)
-        args = parse_args(build_parser(), [])
-        args.lr_dir, args.photos = (input_dir, None) if request.mode == "lr" else (None, input_dir)
-        if request.hr_files and request.mode == "lr":  # a photo's faces have no ground truth of their own
-            args.hr_dir = job_dir / "hr"
-            self._copy_uploads(request.hr_files, args.hr_dir)
-        args.generator, args.flow = self.models.generator_path, self.models.flow_path
-        args.preset, args.num_samples, args.seed = request.preset, request.num_samples, request.seed
-        args.upscale, args.batch_size = request.upscale, request.batch_size
-        args.accelerator, args.precision = self.accelerator, self.precision
-        for name, value in request.overrides().items():
-            setattr(args, name, value)
-        for name in ("steps", "refine_steps", "num_samples", "seed", "upscale", "batch_size"):
-            value = getattr(args, name)
-            if isinstance(value, float) and value.is_integer():
-                setattr(args, name, int(value))
+        values = {name: getattr(request, name) for name in ("num_samples", "seed", "upscale", "batch_size")}
+        overrides = request.overrides()
+        for group in (values, overrides):
+            for name, value in group.items():
+                if isinstance(value, float) and value.is_integer() and name in INTEGERS:
+                    group[name] = int(value)
         try:
-            out_dir = validate_args(args)
+            check_int(_LABELS["num_samples"], values["num_samples"], 1)
+            check_int("upscale", values["upscale"], 1, 16)
+            check_int("batch size", values["batch_size"], 1)
+            check_int(_LABELS["seed"], values["seed"], 0)
+            settings = build_settings(request.preset, **overrides)
+        except SettingsError as err:
+            raise JobFailed(_page_message(_labelled(str(err)), job_dir)) from None
         except UsageError as err:
             raise JobFailed(_page_message(str(err), job_dir)) from None
-        return args, out_dir
+        input_dir = job_dir / INPUT_FOLDERS[request.mode]
+        self._copy_uploads(request.files, input_dir)
+        hr_dir = None
+        if request.hr_files and request.mode == "lr":  # a photo's faces have no ground truth of their own
+            hr_dir = job_dir / "hr"
+            self._copy_uploads(request.hr_files, hr_dir)
+        request.num_samples, request.seed, request.upscale, request.batch_size = (
+            values["num_samples"], values["seed"], values["upscale"], values["batch_size"])
+        return JobPlan(request.mode, input_dir, hr_dir, default_out_dir(input_dir, request.preset), settings,
+                       folders.PhotoOptions(upscale=values["upscale"]))
 
     def run(self, request: JobRequest, emit: Callable[[StepUpdate], None] = lambda update: None,
             stop: StopRequests | None = None, on_each_step: Callable[[], None] | None = None) -> JobResult:
@@ -258,9 +265,9 @@ class Runner:
             self._busy.release()
 
     def _run(self, request, emit, stop, on_each_step) -> JobResult:
-        from ..cli.invert import (check_flow_given, check_ground_truth, check_inputs, load_inputs, make_job,
-                                  resolved_accelerator, settings_from_args, write_summary)
+        from ..api.model import RLS
         from ..cli.common import resolve_precision
+        from ..cli.invert import check_flow_given, resolved_accelerator
         from ..flow.checkpoint import FlowCheckpointError
         from ..folder_lock import FolderLock
         from ..image_io import ImageReadError
@@ -282,11 +289,13 @@ class Runner:
         G, flow = self.models.generator, self.models.flow
         try:
             job_dir = self._new_job_dir()
-            args, out_dir = self.build_args(request, job_dir)
-            settings = settings_from_args(args)
-            check_flow_given(settings, flow is not None, args.generator)
+            plan = self.plan(request, job_dir)
+            settings, out_dir = plan.settings, plan.out_dir
+            check_flow_given(settings, flow is not None, self.models.generator_path)
             with FolderLock(out_dir):
-                images, rejected, prepared = load_inputs(args, G, log=note)
+                inputs = folders.read_inputs(G, lr_dir=plan.lr_dir, photos=plan.photos, options=plan.photo_options,
+                                             log=note)
+                images, rejected, prepared = inputs.images, inputs.rejected, inputs.prepared
                 for item in rejected:
                     say(f"{item.path.name}: {item.reason}")
                 for image in images:
@@ -295,32 +304,33 @@ class Runner:
                 if request.mode == "photos":
                     from ..lr_images import IMAGE_SUFFIXES
 
-                    for path in sorted(args.photos.iterdir()):
+                    for path in sorted(plan.photos.iterdir()):
                         if path.suffix.lower() not in IMAGE_SUFFIXES:
                             say(f"{path.name}: skipped, not an image file")
-                try:
-                    check_inputs(args, images, rejected, prepared, see="see the messages")
-                except UsageError:
+                if folders.nothing_to_do(inputs, lr_dir=plan.lr_dir, photos=plan.photos) is not None:
                     what = "image" if request.mode == "lr" else "photo"
-                    raise JobFailed(f"no usable {what}: " + ("; ".join(messages) or "nothing uploaded")) from None
+                    raise JobFailed(f"no usable {what}: " + ("; ".join(messages) or "nothing uploaded"))
                 # before the optimisation, so that an unusable HR file costs one line, never the results
-                ground_truth = check_ground_truth(args.hr_dir, images, say) or {}
-                accelerator = resolved_accelerator(args.accelerator)
+                ground_truth = folders.check_ground_truth(plan.hr_dir, images, say) or {}
+                accelerator = resolved_accelerator(self.accelerator)
                 progress = JobProgress(emit, self.preview_every, on_each_step)
-                job = make_job(args, G, flow, settings, out_dir, prepared, progress=progress, log=note,
-                               writes_summary=True, stop=stop,
-                               trainer=TrainerOptions(accelerator=accelerator, devices=1,
-                                                      precision=resolve_precision(args.precision, accelerator)))
+                job = RLS(self.models).job(
+                    out_dir, settings, batch_size=request.batch_size, num_samples=request.num_samples,
+                    seed=request.seed, progress=progress, log=note, stop=stop, save_inputs=prepared is not None,
+                    trainer=TrainerOptions(accelerator=accelerator, devices=1,
+                                           precision=resolve_precision(self.precision, accelerator)))
+                if prepared is not None:  # each face's crop carries where it came from
+                    job.extras = prepared.extras
                 try:
                     job.run(images, rejected)
                 except torch.OutOfMemoryError:
                     raise JobFailed(f"out of {accelerator.upper()} memory: upload fewer images or use fewer "
                                     "samples") from None
                 # from here on only summaries of results already on disk: each failure is a message, not the end
-                write_summary(args, job, images, rejected, prepared, out_dir, ground_truth, warn=say)
+                folders.write_summary(job, inputs, out_dir, hr_dir=plan.hr_dir, ground_truth=ground_truth, warn=say)
             zip_path = _after_the_results(f"{out_dir.name}.zip",
                                           lambda: zip_outputs(out_dir, job_dir / f"{out_dir.name}.zip"), say)
-            return self._result(args, settings, images, prepared, ground_truth, out_dir, zip_path,
+            return self._result(request, settings, images, prepared, ground_truth, out_dir, zip_path,
                                 job_dir / "display", messages, lines, say)
         except Interrupted:
             raise JobCancelled("cancelled") from None
@@ -334,13 +344,13 @@ class Runner:
 
     # ------------------------------------------------------------------ what the page shows
 
-    def _result(self, args, settings, images, prepared, ground_truth: dict[str, Path], out_dir: Path,
+    def _result(self, request: JobRequest, settings, images, prepared, ground_truth: dict[str, Path], out_dir: Path,
                 zip_path: Path | None, display: Path, messages: list[str], lines: list[str],
                 say: Callable[[str], None]) -> JobResult:
         """What the page shows of a finished job. Made after the results are on disk, so a failure here costs
         one message and the pictures it was making, never a result."""
         private_folder(display)
-        results = [self._image_result(args, image, ground_truth.get(image.stem), out_dir, display, say)
+        results = [self._image_result(request, image, ground_truth.get(image.stem), out_dir, display, say)
                    for image in sorted(images, key=lambda i: i.stem)]
         photos = []
         if prepared is not None:
@@ -353,7 +363,7 @@ class Runner:
                 photos.append(photo)
         return JobResult(out_dir, zip_path, settings.name, settings.refine.enabled, results, photos, messages, lines)
 
-    def _image_result(self, args, image, hr_file: Path | None, out_dir: Path, display: Path,
+    def _image_result(self, request: JobRequest, image, hr_file: Path | None, out_dir: Path, display: Path,
                       say: Callable[[str], None]) -> ImageResult:
         from ..degradations import downsample_bicubic, resize_bicubic
         from ..image_io import read_image, to_uint8
@@ -364,7 +374,7 @@ class Runner:
         result = ImageResult(
             stem=stem, status=row.get("status", "missing"), note=_page_message(row.get("note", ""), None),
             lr=None, bicubic=None, rls=_existing(out_dir / f"{stem}_rls.png"), final=_existing(out_dir / f"{stem}.png"),
-            samples=[p for k in range(args.num_samples) if (p := out_dir / f"{stem}_s{k}.png").is_file()],
+            samples=[p for k in range(request.num_samples) if (p := out_dir / f"{stem}_s{k}.png").is_file()],
             std=_existing(out_dir / f"{stem}_std.png"),
             lr_l1_rls=_float(row.get("lr_l1_rls")), lr_l1_final=_float(row.get("lr_l1_final")))
 
@@ -458,6 +468,18 @@ class RunningJob:
 
 # an absolute POSIX path: a "/" not inside a word, a relative path or a URL ("1/2", "a/b", "http://...")
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/[^\s'\"]+")
+
+
+INTEGERS = {"num_samples", "seed", "upscale", "batch_size", "steps", "refine_steps"}
+_LABELS = {control.name: control.label for control in CONTROLS}
+
+
+def _labelled(message: str) -> str:
+    """The API's ``steps=0: ...`` as the page's ``RLS steps 0: ...`` (the label of the control)."""
+    match = re.match(r"(\w+)=('?)(.*?)\2: ", message)
+    if match is None:
+        return message
+    return f"{_LABELS.get(match.group(1), match.group(1))} {match.group(3)}: {message[match.end():]}"
 
 
 def _page_message(message: str, job_dir: Path | None) -> str:

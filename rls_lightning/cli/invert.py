@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import sys
 from pathlib import Path
 
@@ -42,8 +43,6 @@ from rls_lightning.inversion.presets import PRESETS
 from rls_lightning.weights import resolve_generator
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "auto")
-SCHEDULES = ("constant", "one-cycle")
-CROSS_PRIORS = ("squared-sum", "mean-distance")
 
 
 def build_parser() -> ArgumentParser:
@@ -135,39 +134,29 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-OVERRIDES = ("steps", "lr", "lambda_w", "lambda_g", "lambda_c", "cross", "schedule", "keep_best", "refine_steps",
-             "refine_lr", "radius_scale", "trainable_noise", "patience")  # the options overriding a preset
-
-
 def settings_from_args(args):
+    from rls_lightning.api.settings import OVERRIDES
+
     return build_settings(args.preset, **{name: getattr(args, name) for name in OVERRIDES})
 
 
-def build_settings(preset: str, *, steps=None, lr=None, lambda_w=None, lambda_g=None, lambda_c=None, cross=None,
-                   schedule=None, keep_best=None, refine_steps=None, refine_lr=None, radius_scale=None,
-                   trainable_noise=None, patience=None):
-    """The settings of ``--preset preset`` with the given overrides (None: the preset's value), exactly as the
-    command line builds them (also used by the web page, ``rls_lightning.app``)."""
-    from rls_lightning.inversion.presets import get_preset
+def build_settings(preset: str, **overrides):
+    """The settings of ``--preset preset`` with the given overrides (None: the preset's value): the API's
+    ``build_settings``, its messages worded as this command's options."""
+    from rls_lightning.api.settings import SettingsError, build_settings as settings_of
 
-    settings = get_preset(preset)
-    search = {k: v for k, v in dict(steps=steps, lr=lr, lambda_w=lambda_w, lambda_g=lambda_g,
-                                    lambda_c=lambda_c, schedule=schedule, cross=cross,
-                                    keep_best=keep_best).items() if v is not None}
-    refine = {k: v for k, v in dict(steps=refine_steps, schedule=schedule, keep_best=keep_best,
-                                    trainable_noise=trainable_noise).items() if v is not None}
-    if refine_lr is not None:
-        refine.update(lr_w=refine_lr, lr_noise=refine_lr, lr_generator=refine_lr)
-    if radius_scale is not None:
-        refine["radius_scale"] = None if radius_scale < 0 else radius_scale
-    if patience is not None:
-        refine["early_stopping_patience"] = None if patience < 0 else patience
-    if refine_steps == 0:
-        refine = {"enabled": False}
-    settings = settings.replace(search=search, refine=refine)
-    if not settings.refine.from_anchor and not settings.refine.enabled:
-        raise UsageError(f"--refine-steps 0: preset {settings.name} skips RLS, so it needs RLS+ steps (at least 1)")
-    return settings
+    try:
+        return settings_of(preset, **overrides)
+    except SettingsError as err:
+        raise UsageError(_as_option(str(err))) from None
+
+
+def _as_option(message: str) -> str:
+    """``refine_steps=0: ...`` (the API's words) as ``--refine-steps 0: ...`` (this command's)."""
+    match = re.match(r"(\w+)=('?)(.*?)\2: ", message)
+    if match is None:
+        return message
+    return f"--{match.group(1).replace('_', '-')} {match.group(3)}: {message[match.end():]}"
 
 
 def default_out_dir(lr_dir: Path, preset: str) -> Path:
@@ -179,6 +168,7 @@ def default_out_dir(lr_dir: Path, preset: str) -> Path:
 def validate_args(args) -> Path:
     """Every option checked before any work (one line naming option, value and what is allowed); returns the
     output folder."""
+    from rls_lightning.api.settings import CROSS_PRIORS, SCHEDULES
     from rls_lightning.photos.alignment import FRAMINGS
 
     from rls_lightning.progress_lines import step_line_every
@@ -234,11 +224,6 @@ def resolved_accelerator(accelerator: str) -> str:
     return "gpu" if accelerator == "cuda" else accelerator
 
 
-def flow_path_of(args) -> Path | None:
-    """``--flow``, or the demo flow with the demo generator."""
-    return args.flow or (DEMO_FLOW if args.generator == DEMO_GENERATOR else None)
-
-
 def check_flow_given(settings, has_flow: bool, generator) -> None:
     needs_flow = settings.search.uses_flow or settings.search.init == "flow-mean"
     if needs_flow and not has_flow:
@@ -246,117 +231,12 @@ def check_flow_given(settings, has_flow: bool, generator) -> None:
                          "(train one with: python train_flow.py --generator ...)")
 
 
-def load_inputs(args, G, log=print):
-    """``(images, rejected, prepared)``: the LR images of ``--lr-dir``, or the aligned face crops of ``--photos``
-    (``prepared``: where each face came from; None for ``--lr-dir``), and the files that cannot be used."""
-    if args.photos is not None:
-        from rls_lightning.photos.detection import DEFAULT_MIN_SCORE
-        from rls_lightning.photos.restoration import prepare_photos
+def photo_options(args):
+    """The ``--photos`` options as the API's ``PhotoOptions``."""
+    from rls_lightning.api.folders import PhotoOptions
 
-        prepared = prepare_photos(args.photos, G.img_resolution, args.framing or G.config.framing,
-                                  min_score=args.min_face_score or DEFAULT_MIN_SCORE,
-                                  max_faces=args.max_faces, upscale=args.upscale, min_factor=args.min_factor,
-                                  memory_gb=args.photo_memory, log=log)
-        return prepared.faces, prepared.rejected, prepared
-    from rls_lightning.lr_images import scan_directory
-
-    images, rejected = scan_directory(args.lr_dir, G.img_resolution, G.img_channels)
-    return images, rejected, None
-
-
-def check_inputs(args, images, rejected, prepared, see: str) -> None:
-    """``UsageError`` when nothing can be done: no usable LR image, or no readable photo."""
-    if not images and args.photos is None:
-        raise UsageError(f"--lr-dir {args.lr_dir}: no usable image ({len(rejected)} file(s) skipped"
-                         + (f", {see}" if rejected else "") + ")")
-    if args.photos is not None and not prepared.photos:
-        raise UsageError(f"--photos {args.photos}: no readable photo ({len(rejected)} file(s) skipped"
-                         + (f", {see}" if rejected else "") + ")")
-
-
-def make_job(args, G, flow, settings, out_dir: Path, prepared, *, progress, log, writes_summary: bool, stop,
-             trainer):
-    """The ``InversionJob`` of a run (faces from photos also write their LR crop and carry where they came from)."""
-    from rls_lightning.inversion.job import InversionJob
-
-    job = InversionJob(G, flow, settings, out_dir, batch_size=args.batch_size, num_samples=args.num_samples,
-                       seed=args.seed, progress=progress, log=log, writes_summary=writes_summary, stop=stop,
-                       trainer=trainer, save_inputs=args.photos is not None)
-    if args.photos is not None:
-        job.extras = prepared.extras
-    return job
-
-
-def check_ground_truth(hr_dir: Path | None, images, log=print) -> dict[str, Path] | None:
-    """Before any optimisation: the ``--hr-dir`` file of each LR image that overview.png can show (None without
-    ``--hr-dir``). Each one it cannot show (see ``overview.usable_ground_truth``) is one line in the log and a note
-    in its image's row of results.csv; the image itself is super-resolved all the same."""
-    from rls_lightning.overview import usable_ground_truth
-
-    if hr_dir is None:
-        return None
-    usable, unusable = usable_ground_truth(hr_dir, [image.stem for image in images])
-    for image in images:
-        if image.stem in unusable:
-            log(str(unusable[image.stem]))
-            image.note = "; ".join(filter(None, [image.note, unusable[image.stem].note]))
-    return usable
-
-
-def _warn(line: str) -> None:
-    print(f"warning: {line}", file=sys.stderr)
-
-
-def _after_the_results(what: str, make, warn):
-    """``make()``, or None with one ``warning:`` line when it fails: what runs after the optimisation only
-    summarises results that are already on disk, so its failure must not cost them (or the exit status)."""
-    from rls_lightning.cli.errors import describe_os_error
-    from rls_lightning.fingerprint import first_line
-    from rls_lightning.interrupts import Interrupted
-
-    try:
-        return make()
-    except Interrupted:
-        raise
-    except Exception as err:  # noqa: BLE001 - any failure of a summary; its type is said for a bug report
-        reason = describe_os_error(err) if isinstance(err, OSError) else f"{type(err).__name__}: {first_line(err)}"
-        warn(f"{what} not written ({reason}); every finished result is kept")
-        return None
-
-
-def write_summary(args, job, images, rejected, prepared, out_dir: Path, ground_truth: dict[str, Path] | None = None,
-                  warn=_warn) -> tuple[Path | None, Path | None]:
-    """After the job: ``results.csv``, the restored photos (``--photos``) and ``overview.png`` (``ground_truth``:
-    from ``check_ground_truth``; checked here when not given). Each that fails is None with one ``warning:``
-    line, and the others are still written."""
-    from rls_lightning.overview import write_overview, write_photo_overview
-
-    if args.photos is not None:
-        import warnings
-
-        from PIL import Image
-
-        from rls_lightning.photos.report import write_photo_results
-        from rls_lightning.photos.restoration import restore_photos
-
-        csv_path = _after_the_results("results.csv", lambda: write_photo_results(prepared, out_dir, rejected), warn)
-        restored = _after_the_results("the restored photos", lambda: restore_photos(prepared, out_dir, log=warn),
-                                      warn)
-        shown = [p for p in prepared.photos if out_dir / f"{p.stem}_restored.png" in (restored or [])]
-        with warnings.catch_warnings():  # photos up to 12000 px (checked), past Pillow's bomb warning
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            overview = _after_the_results("overview.png", lambda: write_photo_overview(shown, restored, out_dir),
-                                          warn) if restored is not None else None
-    else:
-        csv_path = _after_the_results("results.csv", lambda: job.write_results_csv(rejected), warn)
-        if args.hr_dir is None:
-            ground_truth = None  # no ground-truth column, whatever was passed
-        elif ground_truth is None:
-            ground_truth = _after_the_results("the ground-truth column", lambda: check_ground_truth(
-                args.hr_dir, images, warn), warn)
-        overview = _after_the_results("overview.png", lambda: write_overview(
-            [image.path for image in images], out_dir, ground_truth), warn)
-    return csv_path, overview
+    return PhotoOptions(framing=args.framing, min_face_score=args.min_face_score, max_faces=args.max_faces,
+                        upscale=args.upscale, min_factor=args.min_factor, memory_gb=args.photo_memory)
 
 
 def remove_if_unused(folder: Path) -> None:
@@ -386,7 +266,9 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
     import torch
     from rich.console import Console
 
+    from rls_lightning.api import folders
     from rls_lightning.api.loading import load_models
+    from rls_lightning.api.model import RLS
     from rls_lightning.cli.common import resolve_precision
     from rls_lightning.cli.progress import job_progress
     from rls_lightning.folder_lock import FolderBusy, FolderLock
@@ -407,30 +289,37 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
                     raise UsageError(str(err)) from None
             models = load_models(args.generator, args.flow, force=args.force, fused_modconv=args.fused_modconv,
                                  channels_last=args.channels_last)  # without --flow: the one found for it
-            G, flow = models.generator, models.flow
+            model, G, flow = RLS(models), models.generator, models.flow
             check_int("--trainable-noise", args.trainable_noise, 0, len(G.noise_inputs))
             check_flow_given(settings, flow is not None, args.generator)
             if models.flow_source == "cache":
                 console.print(models.describe_flow(), markup=False, highlight=False)
 
-            images, rejected, prepared = load_inputs(args, G, log=console.print)
+            inputs = folders.read_inputs(G, lr_dir=args.lr_dir, photos=args.photos, options=photo_options(args),
+                                         log=console.print)
+            images, rejected = inputs.images, inputs.rejected
             if rank == 0:
                 for item in rejected:
                     console.print(f"[yellow]{item}[/yellow]")
                 for image in images:
                     if image.note:
                         console.print(f"{image.path}: {image.note}")
-            check_inputs(args, images, rejected, prepared, see="see the lines above")
+            problem = folders.nothing_to_do(inputs, lr_dir=args.lr_dir, photos=args.photos)
+            if problem is not None:
+                raise UsageError(problem)
             plain = functools.partial(console.print, markup=False, highlight=False)  # file names are not markup
-            ground_truth = check_ground_truth(args.hr_dir, images, plain) if args.photos is None else None
+            ground_truth = folders.check_ground_truth(args.hr_dir, images, plain) if args.photos is None else None
             accelerator = resolved_accelerator(args.accelerator)
             devices = [local_device] if (local_device is not None and accelerator != "cpu") else 1
             precision = resolve_precision(args.precision, accelerator)
             # a live bar on a terminal; in a log (a file, a pipe) one line per image and every few steps
             with job_progress(console, enabled=rank == 0) as progress:
-                job = make_job(args, G, flow, settings, out_dir, prepared, progress=progress, log=console.print,
-                               writes_summary=rank == 0, stop=stop,
-                               trainer=TrainerOptions(accelerator=accelerator, devices=devices, precision=precision))
+                job = model.job(out_dir, settings, batch_size=args.batch_size, num_samples=args.num_samples,
+                                seed=args.seed, progress=progress, log=console.print, writes_summary=rank == 0,
+                                stop=stop, save_inputs=args.photos is not None,
+                                trainer=TrainerOptions(accelerator=accelerator, devices=devices, precision=precision))
+                if inputs.prepared is not None:  # each face's crop carries where it came from
+                    job.extras = inputs.prepared.extras
                 try:
                     job.run(images, rejected, shard=(rank, world))
                 except torch.OutOfMemoryError:
@@ -441,8 +330,9 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
                     if barrier is not None:  # a failing rank must not leave the others waiting forever
                         barrier()
             if rank == 0:
-                csv_path, overview = write_summary(args, job, images, rejected, prepared, out_dir, ground_truth,
-                                                   warn=lambda line: plain(f"warning: {line}"))
+                csv_path, overview = folders.write_summary(job, inputs, out_dir, hr_dir=args.hr_dir,
+                                                           ground_truth=ground_truth,
+                                                           warn=lambda line: plain(f"warning: {line}"))
                 shows = ("photo | restored | faces" if args.photos is not None
                          else f"LR | RLS | RLS+{' | HR' if args.hr_dir else ''}")
                 what = "face(s)" if args.photos is not None else "image(s)"
