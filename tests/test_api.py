@@ -188,3 +188,25 @@ def test_restore_photo_gives_what_invert_py_photos_writes(demo_model, tmp_path):
         assert np.allclose(face.photo_to_crop, payload["photo_to_crop"].numpy())
         row = next(row for row in rows if row["face"] == str(face.index))
         assert face.pasted == (row["status"] == "ok")
+
+
+def test_bad_arguments_are_refused_before_any_work(tmp_path, monkeypatch):
+    from conftest import randomized_generator
+
+    from rls_lightning.stylegan import save_generator
+
+    with pytest.raises(ValueError, match=r"^device 'gpu': must be one of auto, cpu, cuda, cuda:N, mps$"):
+        RLS.from_pretrained(device="gpu")
+    with pytest.raises(ValueError, match=r"^precision '16': must be one of"):
+        RLS.from_pretrained(precision="16")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # an empty cache: no flow trained for it
+    save_generator(randomized_generator(), tmp_path / "G.pt")
+    model = RLS.from_pretrained(generator=tmp_path / "G.pt", device="cpu")
+    assert model.flow is None and model.models.flow_source == "none"
+    image = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"^preset rls\+ needs a flow prior for .*G\.pt: give flow="):
+        model.super_resolve(image)
+    with pytest.raises(ValueError, match=r"^batch_size=0: must be an integer >= 1$"):
+        model.super_resolve(image, preset="pulse", batch_size=0)
+    with pytest.raises(FileNotFoundError, match=r"nothing\.pt: no such file"):
+        RLS.from_pretrained(generator=tmp_path / "nothing.pt")

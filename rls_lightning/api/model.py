@@ -115,8 +115,8 @@ class RLS:
         if (settings.search.uses_flow or settings.search.init == "flow-mean") and self.models.flow is None:
             raise ValueError(f"preset {settings.name} needs a flow prior for {self.models.generator_path}: give "
                              "flow=, or train one with: python train_flow.py --generator ...")
-        noise = settings.refine.trainable_noise
-        if noise > len(self.models.generator.noise_inputs):
+        noise = overrides.get("trainable_noise")  # as invert.py --trainable-noise (presets' 9 fit at any size)
+        if noise is not None and noise > len(self.models.generator.noise_inputs):
             raise ValueError(f"trainable_noise={noise}: this generator has "
                              f"{len(self.models.generator.noise_inputs)} noise maps")
         return settings
@@ -169,9 +169,9 @@ class RLS:
 
 
 def _check_counts(batch_size: int, num_samples: int, seed: int) -> None:
-    for name, value, low in (("batch_size", batch_size, 1), ("num_samples", num_samples, 1), ("seed", seed, 0)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name}={value!r}: must be an integer >= {low}")
+    for name, value, low in (("batch_size", batch_size, 1), ("num_samples", num_samples, 1), ("seed", seed, None)):
+        if not isinstance(value, int) or isinstance(value, bool) or (low is not None and value < low):
+            raise ValueError(f"{name}={value!r}: must be an integer" + (f" >= {low}" if low is not None else ""))
 
 
 def _progress(progress: Any):
