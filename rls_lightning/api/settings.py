@@ -34,7 +34,13 @@ OVERRIDES = {
 
 
 class SettingsError(ValueError):
-    """A preset or setting that cannot be used; one line naming it, its value and what is allowed."""
+    """A preset or setting that cannot be used; one line naming it, its value and what is allowed
+    (``setting=value: reason``). ``setting``, ``value`` and ``reason`` let a command or the page word it its own
+    way (``--refine-steps 0: ...``, ``RLS+ steps 0: ...``)."""
+
+    def __init__(self, setting: str, value, reason: str, shown: str | None = None) -> None:
+        self.setting, self.value, self.reason = setting, value, reason
+        super().__init__(f"{setting}={shown if shown is not None else repr(value)}: {reason}")
 
 
 def _is_int(value) -> bool:
@@ -71,9 +77,9 @@ def check_overrides(overrides: dict) -> None:
         if name not in OVERRIDES:
             guess = difflib.get_close_matches(name, OVERRIDES, n=1)
             hint = f"did you mean {guess[0]}?" if guess else f"settings: {', '.join(OVERRIDES)}"
-            raise SettingsError(f"unknown setting {name!r} ({hint})")
+            raise SettingsError(name, value, f"unknown setting ({hint})")
         if value is not None and not _acceptable(name, value):
-            raise SettingsError(f"{name}={value!r}: must be {OVERRIDES[name]}")
+            raise SettingsError(name, value, f"must be {OVERRIDES[name]}")
 
 
 def build_settings(preset: str = "rls+", **overrides) -> InversionSettings:
@@ -85,7 +91,7 @@ def build_settings(preset: str = "rls+", **overrides) -> InversionSettings:
     """
     if preset not in PRESETS:
         guess = difflib.get_close_matches(str(preset), PRESETS, n=1)
-        raise SettingsError(f"preset {preset!r}: must be one of {', '.join(PRESETS)}"
+        raise SettingsError("preset", preset, f"must be one of {', '.join(PRESETS)}"
                             + (f" (did you mean {guess[0]}?)" if guess else ""))
     check_overrides(overrides)
     given = {name: value for name, value in overrides.items() if value is not None}
@@ -104,5 +110,5 @@ def build_settings(preset: str = "rls+", **overrides) -> InversionSettings:
         refine = {"enabled": False}
     settings = get_preset(preset).replace(search=search, refine=refine)
     if not settings.refine.from_anchor and not settings.refine.enabled:
-        raise SettingsError(f"refine_steps=0: preset {settings.name} skips RLS, so it needs RLS+ steps (at least 1)")
+        raise SettingsError("refine_steps", 0, f"preset {settings.name} skips RLS, so it needs RLS+ steps (at least 1)")
     return settings

@@ -240,7 +240,7 @@ class Runner:
             check_int(_LABELS["seed"], values["seed"], 0)
             settings = build_settings(request.preset, **overrides)
         except SettingsError as err:
-            raise JobFailed(_page_message(_labelled(str(err)), job_dir)) from None
+            raise JobFailed(_page_message(_labelled(err), job_dir)) from None
         except UsageError as err:
             raise JobFailed(_page_message(str(err), job_dir)) from None
         input_dir = job_dir / INPUT_FOLDERS[request.mode]
@@ -474,12 +474,9 @@ INTEGERS = {"num_samples", "seed", "upscale", "batch_size", "steps", "refine_ste
 _LABELS = {control.name: control.label for control in CONTROLS}
 
 
-def _labelled(message: str) -> str:
-    """The API's ``steps=0: ...`` as the page's ``RLS steps 0: ...`` (the label of the control)."""
-    match = re.match(r"(\w+)=('?)(.*?)\2: ", message)
-    if match is None:
-        return message
-    return f"{_LABELS.get(match.group(1), match.group(1))} {match.group(3)}: {message[match.end():]}"
+def _labelled(err) -> str:
+    """The API's ``SettingsError`` worded with the page's control: ``RLS steps 0: must be ...``."""
+    return f"{_LABELS.get(err.setting, err.setting)} {err.value}: {err.reason}"
 
 
 def _page_message(message: str, job_dir: Path | None) -> str:

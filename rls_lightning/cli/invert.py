@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import re
 import sys
 from pathlib import Path
 
@@ -147,16 +146,8 @@ def build_settings(preset: str, **overrides):
 
     try:
         return settings_of(preset, **overrides)
-    except SettingsError as err:
-        raise UsageError(_as_option(str(err))) from None
-
-
-def _as_option(message: str) -> str:
-    """``refine_steps=0: ...`` (the API's words) as ``--refine-steps 0: ...`` (this command's)."""
-    match = re.match(r"(\w+)=('?)(.*?)\2: ", message)
-    if match is None:
-        return message
-    return f"--{match.group(1).replace('_', '-')} {match.group(3)}: {message[match.end():]}"
+    except SettingsError as err:  # worded as this command's option: --refine-steps 0: ...
+        raise UsageError(f"--{err.setting.replace('_', '-')} {err.value}: {err.reason}") from None
 
 
 def default_out_dir(lr_dir: Path, preset: str) -> Path:
@@ -170,7 +161,6 @@ def validate_args(args) -> Path:
     output folder."""
     from rls_lightning.api.settings import CROSS_PRIORS, SCHEDULES
     from rls_lightning.photos.alignment import FRAMINGS
-
     from rls_lightning.progress_lines import step_line_every
 
     check_choice("--preset", args.preset, PRESETS)
