@@ -100,9 +100,22 @@ def _cpu_name() -> str:
     return platform.processor() or "cpu"
 
 
+def _cpu_flags() -> list[str]:
+    """The CPU features that decide our speed (AVX2 only vs AVX512 with native bf16, AMX)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                return sorted(f for f in flags if f in {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})
+    except OSError:
+        pass
+    return []
+
+
 def machine(device: torch.device) -> dict:
     return {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
+        "cpu_flags": _cpu_flags(),
         "cpu_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "commit": _commit(),

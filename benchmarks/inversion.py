@@ -28,24 +28,32 @@ from rls_lightning.stylegan import Generator
 
 
 class StepTimer(L.Callback):
+    """Seconds per optimizer step as the loop runs them: from one step's start to the next one's, so the time
+    between steps (loop bookkeeping, hooks, the loader) counts too; the last step ends at the end of training."""
+
     def __init__(self, warmup: int) -> None:
         self.warmup, self.times, self._start = warmup, [], None
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+    def _lap(self, trainer, pl_module) -> None:
         sync(pl_module.device)
-        self._start = time.perf_counter()
+        now = time.perf_counter()
+        if self._start is not None and trainer.global_step > self.warmup:
+            self.times.append(now - self._start)
+        self._start = now
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        sync(pl_module.device)
-        if trainer.global_step > self.warmup:
-            self.times.append(time.perf_counter() - self._start)
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._lap(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module):
+        self._lap(trainer, pl_module)
 
 
 def time_stage(module: L.LightningModule, steps: int, warmup: int, accelerator: str, precision: str,
                callbacks: list) -> float:
+    """The stage as ``InversionJob`` runs it: one epoch of ``steps + warmup`` steps."""
     timer = StepTimer(warmup)
     L.Trainer(accelerator=accelerator, devices=1, precision=precision, max_steps=steps + warmup,
-              max_epochs=steps + warmup, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
               enable_model_summary=False, callbacks=[timer, *callbacks]).fit(module)
     return sum(timer.times) / max(1, len(timer.times))
 

@@ -52,7 +52,7 @@ class PerImageEarlyStopping(L.Callback):
         self.best = torch.full_like(pl_module.last_loss, math.inf)
         self.wait = torch.zeros_like(pl_module.last_loss, dtype=torch.long)
 
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = pl_module.last_loss
         improved = loss < self.best
         self.best = torch.where(improved, loss, self.best)

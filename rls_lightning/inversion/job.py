@@ -217,7 +217,7 @@ class InversionJob:
     def _trainer(self, steps: int, callbacks: list) -> L.Trainer:
         opts = self.trainer_options
         return L.Trainer(accelerator=opts.accelerator, devices=opts.devices, precision=opts.precision,
-                         max_steps=steps, max_epochs=steps, logger=False, enable_checkpointing=False,
+                         max_steps=steps, max_epochs=1, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                          callbacks=callbacks)
 

@@ -1,8 +1,8 @@
 """Named settings for ``invert.py --preset``: the paper's method, its ablations, the official code, the baselines.
 
 Sources: the paper (sections 3-4, Tables 2 and 5, Figures 5 and 9) and the public repositories of the official
-code (mgheisar/RLS_PLUS: ``rls.py``, ``rls_plus.py``), PULSE (alex-damian/pulse: ``PULSE.py``, ``SphericalOptimizer.py``)
-and BRGM (razvanmarinescu/brgm-pytorch: ``projector.py``).
+code (mgheisar/RLS_PLUS: ``rls.py``, ``rls_plus.py``), PULSE (alex-damian/pulse: ``PULSE.py``,
+``SphericalOptimizer.py``) and BRGM (razvanmarinescu/brgm-pytorch: ``projector.py``).
 """
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ _add("rls+official", SearchSettings(
     steps=200, lr_w=0.1, lr_noise=0.1, lr_generator=1e-4, schedule="one-cycle", early_stopping_patience=None,
     keep_best=True, renormalize_noise=True),
     "What the official scripts run by default (rls.py, rls_plus.py): 500 + 200 steps, one-cycle schedules, "
-    "loss 10*L1 (on [0, 1]) + 0.002*NLL + 0.004*gauss + 0.5*mean pairwise distance, w/noise lr 0.1, best step kept, noise "
-    "renormalised, no early stopping.")
+    "loss 10*L1 (on [0, 1]) + 0.002*NLL + 0.004*gauss + 0.5*mean pairwise distance, w/noise lr 0.1, best step kept, "
+    "noise renormalised, no early stopping.")
 _add("pulse", SearchSettings(
     steps=100, lr=0.4, schedule="one-cycle", init="pulse-random", likelihood="l2", likelihood_weight=100.0,
     lambda_w=0.0, lambda_g=0.0, lambda_c=0.0, pulse_sphere=True, geocross_weight=0.05, trainable_noise=5,
@@ -50,8 +50,8 @@ _add("brgm", SearchSettings(
     lambda_c=0.0, gaussian_prior_weight=100.0, cosine_cross_weight=0.1, cosine_cross_weight_above_16x=1.0),
     _NO_REFINE,
     "BRGM (Marinescu et al. 2021): 501 steps, Adam lr 0.1, W+ from the mean w, noise fixed; pixel MSE on the "
-    "0-255 scale (weight 0.001, i.e. 0.001 * 255^2 on our [0, 1] MSE), Gaussian prior 100 * mean(((w - mean) / std)^2), cosine cross prior 0.1 (1 above "
-    "16x). BRGM's VGG16 perceptual term is left out: it needs pretrained weights that cannot be downloaded here.")
+    "0-255 scale (weight 0.001, i.e. 0.001 * 255^2 on our [0, 1] MSE), Gaussian prior 100 * mean(((w - mean) / "
+    "std)^2), cosine cross prior 0.1 (1 above 16x). BRGM's VGG16 perceptual term is left out: it needs pretrained weights that cannot be downloaded here.")
 # Ablations of RLS (Table 5, Figure 9).
 _add("no-prior", SearchSettings(lambda_w=0.0, lambda_g=0.0, lambda_c=0.0), _NO_REFINE,
      "'w/o Regu.' (Table 5): the latent search without any prior.")

@@ -119,8 +119,6 @@ class Refinement(InversionStage):
             if self.settings.keep_best:
                 # These losses belong to the parameters before this step's update: remember those.
                 self._remember_best(self.last_loss, running=self.stopped_at == 0)
-        self.log("refine_loss", losses.mean(), on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=losses.shape[0])
         return losses.sum()
 
     def configure_optimizers(self):

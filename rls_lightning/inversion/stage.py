@@ -1,4 +1,4 @@
-"""What the two inversion stages share: the degradation, a one-item-per-epoch loader, frozen-module handling."""
+"""What the two inversion stages share: the degradation, a loader of one item per step, frozen-module handling."""
 from __future__ import annotations
 
 import dataclasses
@@ -27,8 +27,10 @@ class StageResult:
 class InversionStage(L.LightningModule):
     """Base of ``LatentSearch`` and ``Refinement``.
 
-    One optimizer step per epoch: epoch-end callbacks (``PerImageEarlyStopping``) then see every step, and
-    ``Trainer(max_steps=S, max_epochs=S)`` runs exactly S steps.
+    A stage is one epoch of S optimizer steps: ``Trainer(max_steps=S, max_epochs=1)`` with a loader of S items
+    (the items carry nothing: the data, the LR targets, is a buffer of the module). One epoch rather than one per
+    step, because every epoch costs Lightning's epoch hooks and a loader restart on top of the step itself.
+    Callbacks that act after every step (the l1-ball projection, early stopping) use ``on_train_batch_end``.
     """
 
     frozen_modules: tuple[str, ...] = ()
@@ -77,7 +79,8 @@ class InversionStage(L.LightningModule):
         return self
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader([0], batch_size=None)
+        steps = self.trainer.max_steps if self.trainer.max_steps > 0 else 1  # max_steps -1: one step per epoch
+        return DataLoader(range(steps), batch_size=None)
 
     def degrade(self, images: torch.Tensor) -> torch.Tensor:
         """D(x): antialiased bicubic downsampling by the job's factor (paper Eq. 3), in float32 even under

@@ -1,6 +1,7 @@
 """NVIDIA stylegan2-ada-pytorch / stylegan3-repo StyleGAN2 snapshots (``.pkl``), read without NVIDIA's code.
 
-Reference: ``shared/reference/stylegan2-checkpoint-formats.md`` section 2. Hyper-parameters come from
+Format: NVlabs/stylegan2-ada-pytorch ``training/networks.py`` (``Generator``, ``MappingNetwork``, ``SynthesisNetwork``)
+and the ``persistence`` pickles written by its ``train.py``. Hyper-parameters come from
 ``G_ema``'s ``init_kwargs``; tensors are renamed to ours by dropping the fixed FIR buffers. Every value read from
 the pickle is checked for its type before use: the file is untrusted input (see ``safe_unpickler``).
 """
@@ -18,7 +19,7 @@ from .safe_unpickler import PersistentObject, UntrustedFileError, restricted_loa
 
 TF_PICKLE_HINT = ("this looks like an original TensorFlow StyleGAN2 pickle; convert it first with "
                   "stylegan2-ada-pytorch's legacy.py or rosinality's convert_weight.py")
-# NVIDIA's defaults for what a snapshot may leave out (reference section 2).
+# NVIDIA's defaults for what a snapshot may leave out (the keyword defaults of training/networks.py).
 _DEFAULTS = {"img_channels": 3, "num_layers": 8, "lr_multiplier": 0.01, "channel_base": 32768, "channel_max": 512}
 
 

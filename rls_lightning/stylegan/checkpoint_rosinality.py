@@ -1,6 +1,7 @@
 """rosinality stylegan2-pytorch ``.pt`` checkpoints (``{'g_ema': state_dict, 'latent_avg'?: [512]}``).
 
-Reference: ``shared/reference/stylegan2-checkpoint-formats.md`` sections 1 and 3. Hyper-parameters are not stored,
+Format: rosinality/stylegan2-pytorch ``model.py`` (``Generator``) as saved by its ``train.py``. Hyper-parameters are
+not stored,
 so they are inferred from tensor shapes; keys are renamed to ours (NVIDIA's names) with reshapes only. Every
 tensor is checked (``safe_unpickler.check_tensors``) before a shape is read from it.
 """
@@ -107,7 +108,7 @@ def _torgb_keys(ours: str, theirs: str) -> list[tuple[str, str, str]]:
 
 
 def key_table(config: GeneratorConfig) -> list[tuple[str, str, str]]:
-    """``(our key, rosinality key, reshape)`` for every tensor (reference section 3)."""
+    """``(our key, rosinality key, reshape)`` for every tensor (the parameter names of rosinality's ``model.py``)."""
     table = []
     for i in range(config.mapping_layers):
         table += [(f"mapping.fc{i}.weight", f"style.{i + 1}.weight", ""),

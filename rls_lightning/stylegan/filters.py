@@ -1,4 +1,5 @@
-"""Fixed FIR resampling used by StyleGAN2 (checkpoint-formats reference, section 4, items 5, 10 and 12).
+"""Fixed FIR resampling used by StyleGAN2 (Karras et al. 2020, section 2 and appendix B; stylegan2-ada-pytorch
+``torch_utils/ops/upfirdn2d.py``, rosinality ``model.py`` ``Upsample`` / ``Blur``).
 
 Both official implementations use the separable binomial filter ``[1, 3, 3, 1]``. It is not learned, so it is
 rebuilt here rather than read from checkpoints.

@@ -38,7 +38,7 @@ _W_AVG = "mapping.w_avg"
 def state_dict_shapes(config: GeneratorConfig) -> dict[str, tuple[int, ...]]:
     """Shape of every tensor of ``Generator(config).state_dict()`` (``mapping.w_avg`` aside), by arithmetic alone.
 
-    The table of ``shared/reference/stylegan2-checkpoint-formats.md`` section 2, minus the fixed FIR buffers:
+    The parameters of stylegan2-ada-pytorch's ``training/networks.py`` ``Generator``, minus the fixed FIR buffers:
     ``C(r) = min(channel_base // r, channel_max)``; a layer's ``affine`` maps w to its input channels.
     """
     w_dim = config.w_dim

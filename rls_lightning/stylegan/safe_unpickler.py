@@ -3,9 +3,9 @@
 * NVIDIA training snapshots (``restricted_load``). NVIDIA's own loader (``legacy.load_network_pkl``) imports
   ``torch_utils`` and *executes* the network source code embedded in every persistent object. Here the
   persistent-object constructor is replaced by a function that returns its metadata untouched, and every other
-  global must be on a short allow-list of tensor and numpy rebuilders (``shared/reference/stylegan2-checkpoint-
-  formats.md`` section 2). Anything else is refused before it is called. The network tree that comes out is
-  walked without recursion and must be a tree (a pickle can make a module its own child).
+  global must be on a short allow-list of tensor and numpy rebuilders (those that stylegan2-ada-pytorch's
+  ``torch_utils/persistence.py`` pickles contain). Anything else is refused before it is called. The network tree
+  that comes out is walked without recursion and must be a tree (a pickle can make a module its own child).
 * ``torch.save`` files (``load_torch_untrusted``): ``torch.load(weights_only=True)``, with torch's refusals and
   its many kinds of failure on a damaged file turned into one line (``UntrustedFileError``) that never suggests
   turning the safety off.
