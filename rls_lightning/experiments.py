@@ -168,6 +168,9 @@ def run_study(name: str, hr_dir: Path, out_dir: Path, generator_path: Path, flow
     factors, methods = study_plan(name, factors)
     models = load_models(generator_path, flow_path)  # without a flow: the one trained for this generator, if any
     model, G = RLS(models, device=device), models.generator
+    if not any(G.img_resolution % factor == 0 for factor in factors):
+        raise UsageError(f"--factors {' '.join(map(str, factors))}: none divides the generator's "
+                         f"{G.img_resolution} px")
     needs_flow = [m.label for m in methods if m.settings is not None
                   and (m.settings.search.uses_flow or m.settings.search.init == "flow-mean")]
     if needs_flow and models.flow is None:
@@ -176,9 +179,6 @@ def run_study(name: str, hr_dir: Path, out_dir: Path, generator_path: Path, flow
     if models.flow_source != "given":
         log(models.describe_flow())
     hr_paths = sorted(p for p in hr_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
-    if not any(G.img_resolution % factor == 0 for factor in factors):
-        raise UsageError(f"--factors {' '.join(map(str, factors))}: none divides the generator's "
-                         f"{G.img_resolution} px")
     results = []
     for factor in factors:
         if G.img_resolution % factor:

@@ -32,10 +32,13 @@ def tiny_generator() -> Generator:
 
 
 @pytest.fixture(autouse=True)
-def no_downloads(monkeypatch):
-    """No test reaches the internet: registry files are offline unless a test serves them on 127.0.0.1."""
+def no_downloads(monkeypatch, tmp_path_factory):
+    """No test reaches the internet: registry files are offline unless a test serves them on 127.0.0.1. Each test
+    gets its own empty torch hub cache, so no test reads a flow or a weight file that another test (or the user)
+    left in the real cache, and none writes there: a test that passes only after another one ran cannot pass CI."""
     monkeypatch.setenv("RLS_OFFLINE", "1")
     monkeypatch.delenv("RLS_WEIGHTS_MIRROR", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))
 
 
 def _random_metric_weights(folder: Path) -> dict[str, Path]:

@@ -100,23 +100,24 @@ def test_cli_trains_resumes_and_keeps_the_held_out_split(tmp_path):
     data.mkdir()
     for i, image in enumerate(colour_images(40)):
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(data / f"{i:03d}.png")
-    common = ["--data", str(data), "--out", str(tmp_path / "G.pt"), "--run-dir", str(tmp_path / "run"),
+    # no --out: the generator goes into the run folder, never over the shipped demo generator
+    common = ["--data", str(data), "--run-dir", str(tmp_path / "run"),
               "--resolution", "8", "--w-dim", "16", "--mapping-layers", "2", "--channel-base", "64",
               "--channel-max", "16", "--batch-size", "8", "--holdout", "8", "--snapshot-every", "2",
               "--accelerator", "cpu", "--workers-progress", "false"]
     assert main([*common, "--kimg", "0.032"]) == 0  # 4 batches of 8
-    first = torch.load(tmp_path / "G.pt", weights_only=True)["extra"]
+    first = torch.load(tmp_path / "run" / "generator.pt", weights_only=True)["extra"]
     assert (first["steps"], first["kimg"]) == (4, 0.032)
     # resumed with another snapshot interval (Lightning then does not recognise its checkpoint callback's state)
     assert main([*common, "--kimg", "0.064", "--resume", "last", "--snapshot-every", "1"]) == 0
-    second = torch.load(tmp_path / "G.pt", weights_only=True)["extra"]
+    second = torch.load(tmp_path / "run" / "generator.pt", weights_only=True)["extra"]
     assert (second["steps"], second["kimg"]) == (8, 0.064)  # continued, not restarted
     checkpoints = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert checkpoints == ["last.ckpt"]  # overwritten by the resumed run, so a third run continues from step 8
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 16
     split = json.loads((tmp_path / "run" / "split.json").read_text())
     assert len(split["held_out"]) == 8 and (tmp_path / "run" / "samples.png").is_file()
-    assert load_generator(tmp_path / "G.pt").img_resolution == 8
+    assert load_generator(tmp_path / "run" / "generator.pt").img_resolution == 8
 
 
 def test_cli_sigterm_stops_at_a_step_and_resumes(tmp_path, capsys):

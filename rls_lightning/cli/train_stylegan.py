@@ -32,7 +32,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
     io = p.add_argument_group("files")
     io.add_argument("--data", type=Path, required=True, help="folder or .zip of square RGB images")
-    io.add_argument("--out", type=Path, default=DEMO_GENERATOR, help="generator file written at every snapshot")
+    io.add_argument("--out", type=Path | None, default=None,
+                    help="generator file written at every snapshot (default: <run-dir>/generator.pt; the shipped "
+                         f"{DEMO_GENERATOR} is only written when named here)")
     io.add_argument("--run-dir", type=Path, default=Path("runs/stylegan"), help="checkpoints, samples, logs, split")
     io.add_argument("--resume", type=str | None, default=None, help="'last' or a .ckpt path to continue from")
     io.add_argument("--holdout", type=int, default=1000, help="images held out for validation (never trained on)")
@@ -125,6 +127,8 @@ def validate_args(args) -> Path | None:
     if count - args.holdout < per_step:
         raise UsageError(f"--holdout {args.holdout}: leaves {max(count - args.holdout, 0)} of the {count} images "
                          f"of --data {args.data} for training, fewer than one step ({per_step})")
+    if args.out is None:
+        args.out = Path(args.run_dir) / "generator.pt"
     check_output_file("--out", args.out, not_equal={"--data": args.data})
     check_output_folder("--run-dir", args.run_dir, not_equal={"--data": args.data})
     return resume_checkpoint(args.run_dir, args.resume)

@@ -452,6 +452,30 @@ class InversionJob:
             batches += [items[i:i + self.batch_size] for i in range(0, len(items), self.batch_size)]
         return batches
 
+    def start_progress(self, total: int) -> None:
+        """The progress tasks the step callbacks advance: finished images (of ``total``) and optimiser steps."""
+        if self.progress is not None:
+            self._tasks = (self.progress.add_task("images", total=total),
+                           self.progress.add_task("steps", total=None))
+
+    def optimise(self, images: list[LowResImage],
+                 on_image: Callable[[LowResImage, list[SampleResult]], None]) -> None:
+        """RLS, then RLS+ when enabled, over ``images`` batch by batch (restarting diverged items);
+        ``on_image(image, samples)`` as soon as all ``num_samples`` samples of an image are done. Inputs are told
+        apart by identity, not name, so that in-memory images sharing a name stay apart."""
+        pending: dict[int, list[SampleResult]] = {}
+        for items in self.batches(images):
+            if self.stop is not None:
+                self.stop.check()
+            results = self.search_with_restarts(items)
+            if self.settings.refine.enabled:
+                self.refinement_with_restarts(items, results)
+            for (image, _), result in zip(items, results):
+                samples = pending.setdefault(id(image), [])
+                samples.append(result)
+                if len(samples) == self.num_samples:
+                    on_image(image, pending.pop(id(image)))
+
     def refuse_unsafe(self, images: list[LowResImage]) -> tuple[list[LowResImage], list[Rejected]]:
         """Inputs whose outputs would collide with another input's or overwrite a file that is not ours."""
         collisions = claim_output_names([image.stem for image in images], self.num_samples, self.save_inputs)
@@ -502,20 +526,8 @@ class InversionJob:
                  f"({', '.join(sorted({f'x{i.factor}' for i in images}))}) into {self.out_dir}")
         if self.done:
             self.log(f"resuming: {self.done} image(s) already done in {self.out_dir}")
-        if self.progress is not None:
-            self._tasks = (self.progress.add_task("images", total=len(todo)),
-                           self.progress.add_task("steps", total=None))
+        self.start_progress(len(todo))
         rows = []
-        pending: dict[str, list[SampleResult]] = {}
-        for items in self.batches(todo):
-            if self.stop is not None:
-                self.stop.check()
-            results = self.search_with_restarts(items)
-            if self.settings.refine.enabled:
-                self.refinement_with_restarts(items, results)
-            for (image, _), result in zip(items, results):
-                pending.setdefault(image.stem, []).append(result)
-                if len(pending[image.stem]) == self.num_samples:
-                    rows.append(self.finish_image(image, pending.pop(image.stem), rejected))
+        self.optimise(todo, lambda image, samples: rows.append(self.finish_image(image, samples, rejected)))
         self.write_results_csv(rejected)
         return rows
