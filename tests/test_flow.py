@@ -53,14 +53,14 @@ def test_log_prob_is_the_change_of_variables_formula():
         assert flow.log_prob(row[None]).item() == pytest.approx(expected.item(), abs=1e-8)
 
 
-def test_frozen_masks_keep_eq1_and_the_gradient():
-    """Inside ``frozen_masks`` the density is still Eq. 1 against a brute-force Jacobian (a lost mask would break
+def test_frozen_keep_eq1_and_the_gradient():
+    """Inside ``frozen`` the density is still Eq. 1 against a brute-force Jacobian (a lost mask would break
     the triangular Jacobian the MAF's log-determinant assumes), equal to outside, and the class forward returns."""
     flow = warmed_flow()
     w = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
     outside = flow.log_prob(w)
     (outside_grad,) = torch.autograd.grad(outside.sum(), w)
-    with flow.frozen_masks():
+    with flow.frozen():
         inside = flow.log_prob(w)
         (inside_grad,) = torch.autograd.grad(inside.sum(), w)
         for row in w.detach():
@@ -71,7 +71,46 @@ def test_frozen_masks_keep_eq1_and_the_gradient():
             assert flow.log_prob(row[None]).item() == pytest.approx(expected.item(), abs=1e-8)
     torch.testing.assert_close(inside, outside, atol=1e-10, rtol=0)
     torch.testing.assert_close(inside_grad, outside_grad, atol=1e-10, rtol=0)
-    assert all("forward" not in vars(m) for m in flow.modules())
+    assert flow._folded is None  # nflows' own pass again after the block
+
+
+@pytest.mark.parametrize("residual_blocks, batch_norm", [(2, True), (0, True), (1, False)])
+def test_the_folded_pass_is_nflows_pass(residual_blocks, batch_norm):
+    """The folded pass of ``frozen()`` gives nflows' F(w), log|det J| and gradient on a flow whose every weight is
+    perturbed (nflows starts each residual block's last layer at zero, which would hide a wrong residual path),
+    and Eq. 1 against a brute-force Jacobian."""
+    torch.manual_seed(3)
+    d = 6
+    flow = LatentFlow(FlowConfig(features=d, hidden_features=12, num_blocks=3, made_residual_blocks=residual_blocks,
+                                 batch_norm=batch_norm)).double()
+    flow.set_standardisation(torch.randn(d).double(), torch.rand(d).double() + 0.5)
+    with torch.no_grad():
+        for parameter in flow.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+        for module in flow.modules():
+            if hasattr(module, "running_var"):
+                module.running_mean.normal_()
+                module.running_var.uniform_(0.5, 2.0)
+    flow.eval()
+    w = torch.randn(4, d, dtype=torch.float64, requires_grad=True)
+    u_ref, logdet_ref = flow.forward_with_logdet(w)
+    (grad_ref,) = torch.autograd.grad(flow.log_prob(w).sum(), w)
+    with flow.frozen():
+        assert flow._folded  # the folded pass runs, not a fallback
+        u, logdet = flow.forward_with_logdet(w)
+        (grad,) = torch.autograd.grad(flow.log_prob(w).sum(), w)
+        jac = torch.autograd.functional.jacobian(lambda x: flow.to_gaussian(x[None])[0], w[0].detach())
+        expected = stats.multivariate_normal(np.zeros(d), np.eye(d)).logpdf(u[0].detach().numpy()) \
+            + torch.linalg.slogdet(jac)[1].item()
+        assert flow.log_prob(w[:1]).item() == pytest.approx(expected, rel=1e-9)
+    for ours, nflows in ((u, u_ref), (logdet, logdet_ref), (grad, grad_ref)):
+        torch.testing.assert_close(ours, nflows, atol=1e-12, rtol=1e-12)
+
+
+def test_a_flow_in_training_mode_is_not_folded():
+    flow = warmed_flow().train()
+    with flow.frozen():
+        assert flow._folded is None
 
 
 def test_inverse_and_sampling():

@@ -123,7 +123,7 @@ class LatentSearch(InversionStage):
     def on_train_start(self) -> None:
         self._frozen_flow = contextlib.ExitStack()
         if self.flow is not None:  # frozen here, and now on the training device
-            self._frozen_flow.enter_context(self.flow.frozen_masks())
+            self._frozen_flow.enter_context(self.flow.frozen())
 
     def on_train_end(self) -> None:
         super().on_train_end()
