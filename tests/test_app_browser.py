@@ -10,6 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 DEMO_FACE = ROOT / "data" / "demo" / "lr8x" / "demo00.png"
+DEMO_HR_FACE = ROOT / "data" / "demo" / "hr" / "demo00.png"
+TILES = ("lr", "bicubic", "rls", "final", "hr")
 
 pytestmark = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),  # gradio's own pandas calls
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
@@ -150,5 +152,68 @@ def test_the_demo_buttons_run_with_their_own_files(app, browser):
                               timeout=120_000)
         tab.wait_for_selector("#photo-slider img", timeout=30_000)
         assert runner.running.outcome.photos[0].faces == 4
+    finally:
+        context.close()
+
+
+def tile_boxes(tab) -> dict:
+    """Per tile: the rendered box of its picture, of the block holding it and of its caption, and the natural size."""
+    return tab.evaluate("""keys => Object.fromEntries(keys.map(k => {
+        const img = document.querySelector('#result-' + k + ' img');
+        const block = document.querySelector('#result-' + k);
+        const caption = document.querySelector('#caption-' + k);
+        const box = e => e ? e.getBoundingClientRect().toJSON() : null;
+        return [k, {img: box(img), block: box(block), caption: box(caption),
+                    natural: img ? [img.naturalWidth, img.naturalHeight] : null,
+                    fit: img ? getComputedStyle(img).objectFit : null,
+                    caption_text: caption ? caption.innerText.trim() : null}]; }))""", list(TILES))
+
+
+def test_a_new_job_clears_the_last_results_and_tiles_show_whole_pictures_in_one_row(app, browser):
+    """Job 1 (with HR) finishes: LR | bicubic | RLS | RLS+ | HR side by side, each picture whole and enlarged, its
+    caption above it, not over it. Job 2 starts: while it runs, none of job 1's pictures, table rows or zip is on
+    the page. Job 2 runs no RLS+ steps: its result tile says so."""
+    runner, url = app
+    context, tab = open_page(browser, url, [])
+    try:
+        tab.set_input_files("#upload input[type=file]", str(DEMO_FACE))
+        uploaded(tab, "#upload", "demo00.png")
+        tab.set_input_files("#upload-hr input[type=file]", str(DEMO_HR_FACE))
+        uploaded(tab, "#upload-hr", "demo00.png")
+        set_number(tab, "steps", 2)
+        set_number(tab, "refine_steps", 1)
+        tab.click("#run")
+        tab.wait_for_function("() => document.querySelector('#status').innerText.includes('done:')", timeout=120_000)
+        tab.wait_for_selector("#download a")
+        for key in TILES:
+            natural_size(tab, f"#result-{key}")
+        boxes = tile_boxes(tab)
+        tops = {round(b["img"]["y"]) for b in boxes.values()}
+        assert len(tops) == 1, f"the five tiles are not in one row: {boxes}"
+        size = runner.models.resolution
+        for key, b in boxes.items():
+            img, block, caption = b["img"], b["block"], b["caption"]
+            assert b["natural"] == [size, size], key
+            # the whole picture is drawn, enlarged, square as the file is, inside its block (nothing clipped)
+            assert img["width"] > size and abs(img["width"] - img["height"]) < 1, (key, img)
+            assert b["fit"] == "contain", key
+            assert block["x"] - 0.5 <= img["x"] and img["x"] + img["width"] <= block["x"] + block["width"] + 0.5, key
+            assert block["y"] - 0.5 <= img["y"] and img["y"] + img["height"] <= block["y"] + block["height"] + 0.5, key
+            assert caption["y"] + caption["height"] <= img["y"] + 0.5, f"{key}: the caption covers the picture"
+        assert boxes["final"]["caption_text"] == "RLS+"
+        assert "demo00" in tab.inner_text("#consistency")
+
+        set_number(tab, "steps", 150)
+        set_number(tab, "refine_steps", 0)
+        tab.click("#run")
+        tab.wait_for_function("() => document.querySelector('#status').innerText.includes('step')", timeout=60_000)
+        assert runner.running is not None and not runner.running.finished, "job 2 ended before it could be looked at"
+        assert tab.query_selector("#download a") is None, "job 1's zip is offered while job 2 runs"
+        shown = [k for k in TILES if tab.query_selector(f"#result-{k} img[src]")]
+        assert shown == [], f"job 1's pictures are shown while job 2 runs: {shown}"
+        assert "demo00" not in tab.inner_text("#consistency"), "job 1's table is shown while job 2 runs"
+        tab.wait_for_function("() => document.querySelector('#status').innerText.includes('done:')", timeout=180_000)
+        tab.wait_for_selector("#result-final img[src]")
+        assert tile_boxes(tab)["final"]["caption_text"] == "RLS only (rls+: no RLS+ steps)"
     finally:
         context.close()

@@ -31,11 +31,15 @@ DEMO_DATA = PROJECT_ROOT / "data" / "demo"
 DEMO_FACES = DEMO_DATA / "lr8x"
 DEMO_HR = DEMO_DATA / "hr"
 DEMO_PHOTOS = DEMO_DATA / "photos"
+TILE_LABELS = {"lr": "LR (enlarged)", "bicubic": "bicubic", "rls": "RLS", "final": "RLS+", "hr": "HR"}
 MODE_LABELS = {"aligned LR face crops (like --lr-dir)": "lr", "photos (like --photos)": "photos"}
 
 CSS = """
 .pixelated img { image-rendering: pixelated; }
-.result-tile img { object-fit: contain; }
+#result-row .result-tile .image-frame { width: 100%; }
+#result-row .result-tile img { object-fit: contain; width: 100% !important; height: auto !important;
+                               max-width: none !important; max-height: none !important; }
+.tile-caption p { margin: 0; font-size: 0.85em; text-align: center; }
 #status { min-height: 2.5em; }
 """
 THEME_FONTS = ("ui-sans-serif", "system-ui", "sans-serif")  # no web fonts: the page works offline
@@ -91,16 +95,21 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
             with gr.Column(scale=2, min_width=480):
                 status = gr.Markdown("", elem_id="status")
                 preview = gr.Image(label="current estimate", type="numpy", format="png", interactive=False,
-                                   height=160, elem_id="preview", elem_classes=["pixelated"])
+                                   height=160, elem_id="preview", elem_classes=["pixelated"], visible=False)
                 messages = gr.Markdown("", elem_id="messages")
                 chooser = gr.Dropdown([], label="image", visible=False, elem_id="chooser")
-                with gr.Row():
-                    tiles = {}
-                    for key, label in (("lr", "LR (enlarged)"), ("bicubic", "bicubic"), ("rls", "RLS"),
-                                       ("final", "RLS+"), ("hr", "HR")):
-                        tiles[key] = gr.Image(label=label, type="filepath", interactive=False, height=180,
-                                              elem_id=f"result-{key}", elem_classes=["pixelated", "result-tile"],
-                                              visible=key != "hr")
+                with gr.Row(equal_height=True, elem_id="result-row"):
+                    tiles, captions, tile_columns = {}, {}, {}
+                    for key, label in TILE_LABELS.items():
+                        # the caption is its own component above the picture: gradio's block label would cover
+                        # the image's top rows; min_width 0 keeps all five tiles in one row
+                        with gr.Column(min_width=0, visible=key != "hr", elem_classes=["tile-column"]) as column:
+                            captions[key] = gr.Markdown(label, elem_id=f"caption-{key}",
+                                                        elem_classes=["tile-caption"])
+                            tiles[key] = gr.Image(show_label=False, type="filepath", interactive=False,
+                                                  buttons=[], container=False, elem_id=f"result-{key}",
+                                                  elem_classes=["pixelated", "result-tile"])
+                        tile_columns[key] = column
                 slider = gr.ImageSlider(label="bicubic | RLS+", type="filepath", interactive=False,
                                         elem_id="slider", visible=False, height=320)
                 samples = gr.Gallery(label="the K samples and their standard deviation", columns=6, height=200,
@@ -112,8 +121,8 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
                                      "on the [0, 1] scale", interactive=False, elem_id="consistency")
                 download = gr.File(label="all outputs (zip)", interactive=False, elem_id="download")
 
-        tile_list = [tiles[k] for k in ("lr", "bicubic", "rls", "final", "hr")]
-        result_outputs = [chooser, *tile_list, slider, samples, photo_slider]
+        tile_list = [tiles[k] for k in TILE_LABELS]
+        result_outputs = [chooser, *tile_list, captions["final"], tile_columns["hr"], slider, samples, photo_slider]
         outputs = [state, status, preview, messages, table, download, *result_outputs]
 
         def on_preset(name):
@@ -132,15 +141,18 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
             """The comparison, slider and samples of one image of ``result`` (and the photo it comes from)."""
             if result is None or not result.images:
                 hidden = [gr.update(value=None) for _ in tile_list]
-                return [gr.update(visible=False), *hidden, gr.update(visible=False), gr.update(visible=False),
+                return [gr.update(choices=[], value=None, visible=False), *hidden,
+                        gr.update(value=TILE_LABELS["final"]), gr.update(visible=False),
+                        gr.update(value=None, visible=False), gr.update(value=None, visible=False),
                         _photo_update(result, None, workspace)]
             shown = _Shown(workspace, result)
             chosen = next((r for r in result.images if r.stem == stem), result.images[0])
-            final_label = "RLS+" if result.refined else f"result ({result.preset})"
+            final_label = result_label(result)
             final = shown(chosen.final)
             values = [gr.update(value=shown(chosen.lr)), gr.update(value=shown(chosen.bicubic)),
-                      gr.update(value=shown(chosen.rls)), gr.update(value=final, label=final_label),
-                      gr.update(value=shown(chosen.hr), visible=chosen.hr is not None)]
+                      gr.update(value=shown(chosen.rls)), gr.update(value=final),
+                      gr.update(value=shown(chosen.hr)),
+                      gr.update(value=final_label), gr.update(visible=chosen.hr is not None)]
             bicubic = shown(chosen.bicubic)
             slider_value = (bicubic, final) if bicubic and final else None
             gallery = [(path, f"sample {k + 1}") for k, p in enumerate(chosen.samples) if (path := shown(p))]
@@ -173,6 +185,8 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
                 yield [gr.skip(), "upload one or more images first", gr.skip(), "", gr.skip(), gr.skip(), *skip]
                 return
             job = runner.start(request)
+            # the previous job's results go the moment this one starts: no old tile, table or zip beside it
+            yield [None, "**starting** ...", gr.update(value=None, visible=True), "", None, None, *show(None, None)]
             try:
                 for event in job.updates():
                     if event is None:
@@ -183,7 +197,8 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
                                gr.skip(), gr.skip(), gr.skip(), *skip]
                     elif isinstance(event, JobFailed):
                         gr.Warning(str(event))
-                        yield [None, f"**stopped:** {event}", gr.skip(), "", None, None, *show(None, None)]
+                        yield [None, f"**stopped:** {event}", gr.update(value=None, visible=False), "", None, None,
+                               *show(None, None)]
                     else:
                         workspace.keep_shown(folder.name for folder in runner.job_folders)
                         for message in event.messages:
@@ -191,7 +206,8 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
                         done = f"**done**: {len(event.images)} image(s)" + (
                             f" in {len(event.photos)} photo(s)" if event.photos else "")
                         notes = "\n".join(f"- {m}" for m in event.messages)
-                        yield [event, done, gr.skip(), notes, event.consistency_rows(),
+                        # the last batch's estimate would pass for the selected image's: hidden with the results
+                        yield [event, done, gr.update(value=None, visible=False), notes, event.consistency_rows(),
                                _Shown(workspace, event)(event.zip_path), *show(event, None)]
             finally:  # the page was closed or Stop pressed: stop the job after its current step
                 if not job.finished:
@@ -203,6 +219,15 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
         stop.click(None, None, None, cancels=[running], queue=False)
         chooser.change(show, [state, chooser], result_outputs, queue=False)
     return page
+
+
+def result_label(result: JobResult) -> str:
+    """What made ``<stem>.png``: RLS+ (naming a preset other than the default), or the search alone."""
+    if result.refined:
+        return TILE_LABELS["final"] if result.preset == "rls+" else f"RLS+ ({result.preset})"
+    if result.preset in ("pulse", "brgm"):
+        return f"{result.preset.upper()} result"
+    return f"RLS only ({result.preset}: no RLS+ steps)"
 
 
 class _Shown:
