@@ -203,7 +203,7 @@ def test_a_new_job_clears_the_last_results_and_tiles_show_whole_pictures_in_one_
         assert boxes["final"]["caption_text"] == "RLS+"
         assert "demo00" in tab.inner_text("#consistency")
 
-        set_number(tab, "steps", 150)
+        set_number(tab, "steps", 300)  # long enough to be looked at while it runs, even on a fast machine
         set_number(tab, "refine_steps", 0)
         tab.click("#run")
         tab.wait_for_function("() => document.querySelector('#status').innerText.includes('step')", timeout=60_000)
