@@ -78,6 +78,18 @@ def set_number(tab, name: str, value: int) -> None:
     box.press("Tab")
 
 
+def run_demo_face(tab, steps: int, refine_steps: int, with_hr: bool = False) -> None:
+    """Upload the demo LR face (and its HR face), set the step counts and press Run."""
+    tab.set_input_files("#upload input[type=file]", str(DEMO_FACE))
+    uploaded(tab, "#upload", "demo00.png")
+    if with_hr:
+        tab.set_input_files("#upload-hr input[type=file]", str(DEMO_HR_FACE))
+        uploaded(tab, "#upload-hr", "demo00.png")
+    set_number(tab, "steps", steps)
+    set_number(tab, "refine_steps", refine_steps)
+    tab.click("#run")
+
+
 def natural_size(tab, selector: str) -> tuple[int, int]:
     tab.wait_for_function("s => { const i = document.querySelector(s + ' img');"
                           " return i && i.complete && i.naturalWidth > 0; }", arg=selector, timeout=30_000)
@@ -89,11 +101,7 @@ def test_run_a_demo_face_and_download_the_zip(app, browser):
     outside = []
     context, tab = open_page(browser, url, outside)
     try:
-        tab.set_input_files("#upload input[type=file]", str(DEMO_FACE))
-        uploaded(tab, "#upload", "demo00.png")
-        set_number(tab, "steps", 6)
-        set_number(tab, "refine_steps", 2)
-        tab.click("#run")
+        run_demo_face(tab, steps=6, refine_steps=2)
         tab.wait_for_selector("#download a", timeout=90_000)
         size = runner.models.resolution
         for key in ("lr", "bicubic", "rls", "final"):
@@ -176,13 +184,7 @@ def test_a_new_job_clears_the_last_results_and_tiles_show_whole_pictures_in_one_
     runner, url = app
     context, tab = open_page(browser, url, [])
     try:
-        tab.set_input_files("#upload input[type=file]", str(DEMO_FACE))
-        uploaded(tab, "#upload", "demo00.png")
-        tab.set_input_files("#upload-hr input[type=file]", str(DEMO_HR_FACE))
-        uploaded(tab, "#upload-hr", "demo00.png")
-        set_number(tab, "steps", 2)
-        set_number(tab, "refine_steps", 1)
-        tab.click("#run")
+        run_demo_face(tab, steps=2, refine_steps=1, with_hr=True)
         tab.wait_for_function("() => document.querySelector('#status').innerText.includes('done:')", timeout=120_000)
         tab.wait_for_selector("#download a")
         for key in TILES:
