@@ -80,8 +80,8 @@ class _Reorder:
 
 def _fold_affine(transform: MaskedAffineAutoregressiveTransform) -> _Affine:
     made: MADE = transform.autoregressive_net
-    if getattr(made, "context_layer", None) is not None:
-        raise TypeError("a conditional MADE cannot be folded")
+    if getattr(made, "context_layer", None) is not None or not made.use_residual_blocks:
+        raise TypeError("only an unconditional MADE of residual blocks is folded")
     residual = []
     for block in made.blocks:
         if getattr(block, "use_batch_norm", False) or not hasattr(block, "linear_layers"):
@@ -89,8 +89,10 @@ def _fold_affine(transform: MaskedAffineAutoregressiveTransform) -> _Affine:
         (w1, b1), (w2, b2) = (_masked(layer) for layer in block.linear_layers)
         residual.append((w1, b1, w2, b2))
     weight, bias = _masked(made.final_layer)
-    return _Affine(initial=_masked(made.initial_layer), residual=residual, scale=(weight[0::2], bias[0::2]),
-                   shift=(weight[1::2], bias[1::2]), epsilon=transform._epsilon)
+    # contiguous copies: a strided view would be copied again by every matrix product of the hot loop
+    rows = {half: (weight[half::2].contiguous(), bias[half::2].contiguous()) for half in (0, 1)}
+    return _Affine(initial=_masked(made.initial_layer), residual=residual, scale=rows[0], shift=rows[1],
+                   epsilon=transform._epsilon)
 
 
 def _fold_batch_norm(layer: BatchNorm) -> _Elementwise:

@@ -105,12 +105,12 @@ class LatentFlow(nn.Module):
             raise ValueError(f"expected w of shape [N, {self.features}], got {tuple(w.shape)}")
         x = (at_least_float32(w) - self.w_mean) / self.w_std
         if self._folded is not None:
-            u, logdet = run_folded(self._folded_for(x), x)
+            u, logdet = run_folded(self._folded_steps(), x)
         else:
             u, logdet = self.transform(x)
         return at_least_float32(u), at_least_float32(logdet) - self.w_std.log().sum()
 
-    def _folded_for(self, x: torch.Tensor) -> list:
+    def _folded_steps(self) -> list:
         key = (self.w_mean.device, self.w_mean.dtype)  # a move to another device inside ``frozen`` is followed
         if key not in self._folded:
             self._folded[key] = fold(self.transform._transforms)
@@ -133,7 +133,8 @@ class LatentFlow(nn.Module):
         """For use while the flow's weights do not change and it is in eval mode (the prior during inversion):
         ``forward_with_logdet`` runs the folded pass of ``flow.frozen`` (the masks applied, batch norm and the
         affine steps reduced to a few operations once, not at every call: 12-27% of the flow's forward+backward
-        at the demo model's size, see benchmarks/RESULTS.md). Gradients still reach the input w. A flow that cannot be folded keeps nflows' pass."""
+        at the demo model's size, see benchmarks/RESULTS.md). Gradients still reach the input w. A flow that
+        cannot be folded keeps nflows' pass."""
         try:
             self._folded = {(self.w_mean.device, self.w_mean.dtype): fold(self.transform._transforms)}
         except TypeError:
