@@ -1,3 +1,4 @@
+import copy
 import csv
 import json
 import math
@@ -105,6 +106,40 @@ def test_the_folded_pass_is_nflows_pass(residual_blocks, batch_norm):
         assert flow.log_prob(w[:1]).item() == pytest.approx(expected, rel=1e-9)
     for ours, nflows in ((u, u_ref), (logdet, logdet_ref), (grad, grad_ref)):
         torch.testing.assert_close(ours, nflows, atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
+@pytest.mark.parametrize("rows, bf16", [(1, False), (10, False), (80, False), (10, True)])
+def test_the_packed_pass_matches_nflows_in_float64(rows, bf16):
+    """On the CPU the folded MADE layers run oneDNN products of prepacked W and W^T (in bf16 under bf16 autocast):
+    F(w), log|det J| and the gradient of log p(w) must equal nflows' pass of the same flow in float64, to float32
+    precision, or to what bf16 products allow."""
+    torch.manual_seed(5)
+    d = 16
+    flow = LatentFlow(FlowConfig(features=d, hidden_features=32, num_blocks=3))
+    flow.set_standardisation(torch.randn(d), torch.rand(d) + 0.5)
+    with torch.no_grad():
+        for parameter in flow.parameters():
+            parameter.add_(0.2 * torch.randn_like(parameter))
+        for module in flow.modules():
+            if hasattr(module, "running_var"):
+                module.running_var.uniform_(0.5, 2.0)
+    flow.eval()
+    reference = copy.deepcopy(flow).double()
+    w = torch.randn(rows, d, requires_grad=True)
+    w64 = w.detach().double().requires_grad_(True)
+    u_ref, logdet_ref = reference.forward_with_logdet(w64)
+    (grad_ref,) = torch.autograd.grad(reference.log_prob(w64).sum(), w64)
+    with flow.frozen(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        u, logdet = flow.forward_with_logdet(w)
+        (grad,) = torch.autograd.grad(flow.log_prob(w).sum(), w)
+        layers = [layer for step in flow._folded_steps() if hasattr(step, "layers") for layer in step.layers]
+        dtype = torch.bfloat16 if bf16 else torch.float32
+        assert layers and all(dtype in layer.packed for layer in layers)  # the oneDNN path ran, every layer
+    assert u.dtype == logdet.dtype == grad.dtype == torch.float32
+    tolerance = 5e-2 if bf16 else 1e-5  # bf16 keeps 8 bits of mantissa
+    for ours, exact in ((u, u_ref), (logdet, logdet_ref), (grad, grad_ref)):
+        torch.testing.assert_close(ours.double(), exact, rtol=tolerance, atol=tolerance * exact.abs().max().item())
 
 
 def test_a_flow_in_training_mode_is_not_folded():

@@ -15,6 +15,12 @@ once (per device and dtype) into plain tensors:
   constant log-determinant ``sum(log a)``;
 * the order reversal: an index.
 
+Each MADE and its affine step is one autograd node with its backward written out (``_MadeAffineFunction``). On the
+CPU, in float32 or under bf16 autocast, each masked layer's products (``x W^T`` forward, ``g W`` backward) go
+through oneDNN with ``W`` and ``W^T`` cast and packed once into its blocked layout (``FrozenLinear``): at the
+inversion's shape (a few W+ rows at a time) that is about twice as fast as ``F.linear``, whose BLAS path is slow for
+so few rows on some CPUs (``benchmarks/RESULTS.md``). Other devices and dtypes keep ``F.linear``.
+
 The result equals nflows' pass up to floating-point rounding (tests compare it with nflows and with a brute-force
 Jacobian); gradients reach the input w only.
 """
@@ -28,6 +34,7 @@ from nflows.transforms import BatchNorm, MaskedAffineAutoregressiveTransform
 from nflows.transforms.made import MADE, MaskedLinear
 from nflows.transforms.permutations import Permutation
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 
 def at_least_float32(x: torch.Tensor) -> torch.Tensor:
@@ -35,27 +42,130 @@ def at_least_float32(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
-def _masked(layer: MaskedLinear) -> tuple[torch.Tensor, torch.Tensor]:
-    return (layer.weight * layer.mask).detach(), layer.bias.detach()
+def _onednn_linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+
+
+class FrozenLinear:
+    """A masked MADE layer with constant weights: ``x W^T + b`` (``__call__``) and the product a backward pass
+    needs, ``g W`` (``transposed``). Given a compute dtype (``onednn_dtype``) both run through oneDNN with ``W``,
+    ``W^T`` and ``b`` cast and packed once for it, at the first such call and for its number of rows; otherwise
+    ``F.linear`` and ``matmul``."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        self.weight, self.bias = weight.detach().contiguous(), bias.detach().contiguous()
+        self.packed: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._unpackable: set[torch.dtype] = set()
+
+    def pack(self, rows: int, dtype: torch.dtype) -> bool:
+        """Packs ``W`` and ``W^T`` in ``dtype`` once; False where this torch or CPU cannot."""
+        if dtype not in self.packed and dtype not in self._unpackable:
+            try:
+                reorder = torch.ops.mkldnn._reorder_linear_weight
+                weight = self.weight.to(dtype)
+                self.packed[dtype] = (reorder(weight, rows), reorder(weight.t().contiguous(), rows),
+                                      self.bias.to(dtype))
+            except (AttributeError, RuntimeError):  # no oneDNN in this torch, or no such dtype on this CPU
+                self._unpackable.add(dtype)
+        return dtype in self.packed
+
+    def __call__(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        if dtype is None:
+            return F.linear(x, self.weight, self.bias)
+        weight, _, bias = self.packed[dtype]
+        return _onednn_linear(x.to(dtype).contiguous(), weight, bias)
+
+    def transposed(self, grad: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        if dtype is None:
+            return grad @ self.weight.to(grad.dtype)
+        return _onednn_linear(grad.to(dtype).contiguous(), self.packed[dtype][1], None)
+
+
+def onednn_dtype(x: torch.Tensor, layers: list[FrozenLinear]) -> torch.dtype | None:
+    """The dtype in which ``layers`` run through oneDNN for ``x``, or None: float32 for float32 CPU tensors; under
+    CPU bf16 autocast, bfloat16 (what autocast would lower ``F.linear`` to, without re-casting the weights at every
+    call as autocast does for tensors that need no gradient). Float32 layers only, every one packed."""
+    if x.device.type != "cpu":
+        return None
+    if torch.is_autocast_enabled("cpu"):
+        dtype = torch.get_autocast_dtype("cpu")
+        if dtype != torch.bfloat16:
+            return None
+    elif x.dtype == torch.float32:
+        dtype = torch.float32
+    else:
+        return None
+    usable = all(layer.weight.dtype == torch.float32 and layer.pack(x.shape[0], dtype) for layer in layers)
+    return dtype if usable else None
+
+
+def _masked(layer: MaskedLinear) -> FrozenLinear:
+    return FrozenLinear(layer.weight * layer.mask, layer.bias)
+
+
+def _relu_backward(grad: torch.Tensor, pre_activation: torch.Tensor) -> torch.Tensor:
+    """``grad * [pre_activation > 0]``, the derivative autograd uses for ``relu``, in one operation."""
+    return torch.ops.aten.threshold_backward(grad, pre_activation.to(grad.dtype), 0)
+
+
+class _MadeAffineFunction(torch.autograd.Function):
+    """``(y, log|det|)`` of one MADE and its affine step as a single autograd node, with the backward written out
+    (the weights are frozen, so only the input's gradient is needed). Per row, with ``L0`` the initial layer,
+    residual blocks ``h <- h + L2(relu(L1(relu(h))))``, ``r, m = L_out(h)``, ``s = softplus(r) + eps``:
+    ``y = m + s * x`` and ``log|det| = sum log s``. Backward, for ``gy`` and ``gl``:
+    ``gs = gy * x + gl / s``, ``gr = gs * sigmoid(r)``, ``gh = L_out^T [gr, gy]``, through each block in reverse
+    ``gt = (L2^T gh) * [t > 0]``, ``gh += (L1^T gt) * [h_in > 0]``, and ``gx = gy * s + L0^T gh``.
+
+    One node instead of ~25 keeps the autograd engine's per-node cost out of the inversion's step."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, made: "_Affine") -> tuple[torch.Tensor, torch.Tensor]:
+        dtype = ctx.dtype = onednn_dtype(x, made.layers)
+        h = made.initial(x, dtype)
+        saved = []
+        for first, second in made.residual:
+            t = first(F.relu(h), dtype)
+            saved += [h, t]
+            h = h + second(F.relu(t), dtype)
+        d = x.shape[1]
+        out = at_least_float32(made.output(h, dtype))
+        raw, shift = out[:, :d], out[:, d:]
+        scale = F.softplus(raw) + made.epsilon
+        ctx.made = made
+        ctx.save_for_backward(x, raw, scale, *saved)
+        return torch.addcmul(shift, scale, x), scale.log().sum(1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y: torch.Tensor, grad_log_det: torch.Tensor):
+        made: _Affine = ctx.made
+        dtype = ctx.dtype
+        x, raw, scale, *saved = ctx.saved_tensors
+        grad_raw = torch.addcmul(grad_y * x, grad_log_det[:, None], scale.reciprocal()) * torch.sigmoid(raw)
+        grad_h = made.output.transposed(torch.cat([grad_raw, grad_y], 1), dtype)
+        pre_activations = list(zip(saved[0::2], saved[1::2]))  # (h_in, t) of each residual block
+        for (first, second), (h_in, t) in zip(reversed(made.residual), reversed(pre_activations)):
+            grad_t = _relu_backward(second.transposed(grad_h, dtype), t)
+            grad_h = grad_h + _relu_backward(first.transposed(grad_t, dtype), h_in)
+        return torch.addcmul(made.initial.transposed(grad_h, dtype), grad_y, scale).to(x.dtype), None
 
 
 @dataclasses.dataclass
 class _Affine:
-    """One MADE and its affine step: ``initial``, residual blocks ``(W1, b1, W2, b2)``, then scale / shift rows."""
+    """One MADE and its affine step: ``initial``, residual blocks ``(first, second)``, then ``output``, whose rows
+    are the ``d`` unconstrained scales followed by the ``d`` shifts."""
 
-    initial: tuple[torch.Tensor, torch.Tensor]
-    residual: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]
-    scale: tuple[torch.Tensor, torch.Tensor]
-    shift: tuple[torch.Tensor, torch.Tensor]
+    initial: FrozenLinear
+    residual: list[tuple[FrozenLinear, FrozenLinear]]
+    output: FrozenLinear
     epsilon: float
 
+    @property
+    def layers(self) -> list[FrozenLinear]:
+        return [self.initial, *(layer for block in self.residual for layer in block), self.output]
+
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = F.linear(x, *self.initial)
-        for w1, b1, w2, b2 in self.residual:  # MADE's residual blocks: relu, linear, relu, linear, skip
-            h = h + F.linear(F.relu(F.linear(F.relu(h), w1, b1)), w2, b2)
-        unconstrained = at_least_float32(F.linear(h, *self.scale))
-        scale = F.softplus(unconstrained) + self.epsilon
-        return torch.addcmul(at_least_float32(F.linear(h, *self.shift)), scale, x), scale.log().sum(1)
+        return _MadeAffineFunction.apply(x, self)
 
 
 @dataclasses.dataclass
@@ -86,13 +196,14 @@ def _fold_affine(transform: MaskedAffineAutoregressiveTransform) -> _Affine:
     for block in made.blocks:
         if getattr(block, "use_batch_norm", False) or not hasattr(block, "linear_layers"):
             raise TypeError(f"MADE block {type(block).__name__} cannot be folded")
-        (w1, b1), (w2, b2) = (_masked(layer) for layer in block.linear_layers)
-        residual.append((w1, b1, w2, b2))
-    weight, bias = _masked(made.final_layer)
-    # contiguous copies: a strided view would be copied again by every matrix product of the hot loop
-    rows = {half: (weight[half::2].contiguous(), bias[half::2].contiguous()) for half in (0, 1)}
-    return _Affine(initial=_masked(made.initial_layer), residual=residual, scale=rows[0], shift=rows[1],
-                   epsilon=transform._epsilon)
+        first, second = block.linear_layers
+        residual.append((_masked(first), _masked(second)))
+    final = made.final_layer
+    weight = final.weight * final.mask
+    # nflows interleaves each feature's scale and shift rows (params.view(-1, d, 2)): all scales first, then shifts
+    rows = torch.cat([torch.arange(0, weight.shape[0], 2), torch.arange(1, weight.shape[0], 2)])
+    return _Affine(initial=_masked(made.initial_layer), residual=residual,
+                   output=FrozenLinear(weight[rows], final.bias[rows]), epsilon=transform._epsilon)
 
 
 def _fold_batch_norm(layer: BatchNorm) -> _Elementwise:
