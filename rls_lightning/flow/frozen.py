@@ -6,8 +6,8 @@ layer recomputes its softplus weight, square root and log-determinant, the permu
 log-determinant, all at every call. With the flow in eval mode and frozen, all of that is constant, so it is folded
 once (per device and dtype) into plain tensors:
 
-* each MADE layer: ``W * mask`` and its bias; the output layer split into its scale and shift rows (nflows
-  interleaves them: ``params.view(-1, d, 2)``);
+* each MADE layer: ``W * mask`` and its bias; the output layer's rows reordered to all scales, then all shifts
+  (nflows interleaves them: ``params.view(-1, d, 2)``);
 * the affine step of a block: ``y = (softplus(s) + 1e-3) * x + t``, ``log|det| = sum log(softplus(s) + 1e-3)``
   (nflows 0.14's ``MaskedAffineAutoregressiveTransform``, with its scale and shift in float32 as in
   ``Float32MaskedAffine``);
