@@ -1,7 +1,9 @@
 """The web page in a real browser: Debian's chromium (``/usr/bin/chromium``, installed by ``.ci/run``) driven by
 Playwright's Python package (no browser download). Uploads a demo LR face, runs a few steps, checks the result
 images and the zip; a closed tab stops its job; nothing is fetched from outside 127.0.0.1."""
+import csv
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -159,7 +161,18 @@ def test_the_demo_buttons_run_with_their_own_files(app, browser):
         tab.wait_for_function("() => document.querySelector('#status').innerText.includes('photo(s)')",
                               timeout=120_000)
         tab.wait_for_selector("#photo-slider img", timeout=30_000)
-        assert runner.running.outcome.photos[0].faces == 4
+        outcome = runner.running.outcome
+        assert outcome.photos[0].faces == 4
+        # the divider starts between faces, not across the middle one: where the restored picture's clip begins
+        # (in its own width) lies on no face box of results.csv
+        tab.wait_for_function("() => (document.querySelectorAll('#photo-slider img')[1] || {style: {}})"
+                              ".style.clipPath", timeout=10_000)
+        clip = tab.eval_on_selector_all("#photo-slider img", "imgs => imgs[1].style.clipPath")
+        left = float(re.search(r"inset\(\S+ \S+ \S+ ([\d.]+)%\)", clip).group(1)) / 100 * 190  # 190 px wide
+        boxes = [[float(v) for v in row["box"].split()]
+                 for row in csv.DictReader(open(outcome.out_dir / "results.csv"))]
+        assert any(x0 < 95 < x1 for x0, _, x1, _ in boxes)
+        assert all(not x0 <= left <= x1 for x0, _, x1, _ in boxes), (clip, boxes)
     finally:
         context.close()
 

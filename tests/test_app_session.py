@@ -1,5 +1,7 @@
 """The web page's gradio-free runner (``rls_lightning.app.session``): the same outputs as ``invert.py`` for the
 same settings and seed, bad inputs as one-line messages, cancellation, the zip."""
+import csv
+import random
 import shutil
 import threading
 import zipfile
@@ -9,7 +11,7 @@ import pytest
 import torch
 
 from rls_lightning.app.controls import preset_values
-from rls_lightning.app.outputs import JobResult, output_files
+from rls_lightning.app.outputs import JobResult, divider_position, output_files
 from rls_lightning.app.progress import StepUpdate
 from rls_lightning.app.session import JobCancelled, JobFailed, JobRequest, Runner, load_models
 from rls_lightning.cli import invert
@@ -132,6 +134,42 @@ def test_a_photo_gives_the_same_files_as_invert_py_photos(runner, tmp_path):
         if name.endswith(".png"):
             assert (result.out_dir / name).read_bytes() == (cli_out / name).read_bytes(), name
     assert [p.faces for p in result.photos] == [4] and result.photos[0].restored.is_file()
+    # the slider's divider starts between faces: off every box of results.csv (the demo's middle face sits at 50%)
+    boxes = [[float(v) for v in row["box"].split()] for row in csv.DictReader(open(result.out_dir / "results.csv"))]
+    divider = result.photos[0].divider / 100 * 190  # the demo photo is 190 px wide
+    assert any(x0 < 95 < x1 for x0, _, x1, _ in boxes)
+    assert all(not x0 <= divider <= x1 for x0, _, x1, _ in boxes), (divider, boxes)
+
+
+def _divider_by_scanning(spans, width, margin=0.1, steps=20_000):
+    """The same rule by brute force: mark covered columns on a fine grid, take each uncovered run's middle."""
+    xs = [width * (i + 0.5) / steps for i in range(steps)]
+    free = [not any(x0 - margin * (x1 - x0) <= x <= x1 + margin * (x1 - x0) for x0, x1 in spans) for x in xs]
+    runs, begin = [], None
+    for i, ok in enumerate(free + [False]):
+        if ok and begin is None:
+            begin = i
+        elif not ok and begin is not None:
+            runs.append((xs[begin] + xs[i - 1]) / 2)
+            begin = None
+    if not runs:
+        return 50.0
+    return 100 * min(runs, key=lambda x: (abs(x - width / 2), x)) / width
+
+
+def test_photo_slider_divider_against_a_scan():
+    rng = random.Random(7)
+    cases = [([], 100.0), ([(40.0, 60.0)], 100.0), ([(-5.0, 105.0)], 100.0), ([(0.0, 45.0), (55.0, 100.0)], 100.0)]
+    for _ in range(60):
+        width = rng.uniform(50, 400)
+        spans = []
+        for _ in range(rng.randint(1, 6)):
+            x0 = rng.uniform(-0.1 * width, width)
+            spans.append((x0, x0 + rng.uniform(0.03, 0.3) * width))
+        cases.append((spans, width))
+    for spans, width in cases:
+        assert divider_position(spans, width) == pytest.approx(_divider_by_scanning(spans, width), abs=0.02), spans
+    assert divider_position([(40.0, 60.0)], 100.0) == 19.0  # one face in the middle: the left stretch's middle
 
 
 def test_cancel_stops_within_a_few_steps(runner):

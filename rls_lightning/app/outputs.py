@@ -57,6 +57,26 @@ class PhotoResult:
     enlarged: Path | None  # plain bicubic enlargement; None when too large to show or not made
     restored: Path | None  # None when it could not be written
     faces: int
+    divider: float = 50.0  # where the comparison slider's divider starts, in percent of the width
+
+
+def divider_position(face_spans: list[tuple[float, float]], width: float, margin: float = 0.1) -> float:
+    """Where a before/after slider's divider should start, in percent of ``width``: in the middle of the stretch
+    without faces (``face_spans``: each face's ``(x0, x1)``, widened by ``margin`` of its width on both sides) whose
+    middle is nearest the photo's, so that it starts between faces rather than across one; the photo's middle when
+    the faces leave no such stretch."""
+    covered = sorted((x0 - margin * (x1 - x0), x1 + margin * (x1 - x0)) for x0, x1 in face_spans)
+    gaps, start = [], 0.0
+    for x0, x1 in covered:
+        if min(x0, width) > start:
+            gaps.append((start, min(x0, width)))
+        start = max(start, x1)
+    if start < width:
+        gaps.append((start, width))
+    if not gaps:
+        return 50.0
+    centre = min(((a + b) / 2 for a, b in gaps), key=lambda x: (abs(x - width / 2), x))
+    return round(100 * centre / width, 2)
 
 
 @dataclasses.dataclass

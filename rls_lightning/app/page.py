@@ -255,7 +255,7 @@ def _photo_update(result: JobResult | None, stem: str | None, workspace: Workspa
     enlarged, restored = shown(photo.enlarged), shown(photo.restored)
     if enlarged is None or restored is None:
         return gr.update(value=None, visible=False)
-    return gr.update(value=(enlarged, restored), visible=True,
+    return gr.update(value=(enlarged, restored), visible=True, slider_position=photo.divider,
                      label=f"{photo.name}: bicubic | restored ({photo.faces} face(s))")
 
 

@@ -46,7 +46,7 @@ from ..fingerprint import first_line
 from ..interrupts import Interrupted, StopRequests
 from ..inversion.presets import PRESETS
 from .controls import CONTROLS, preset_values
-from .outputs import ImageResult, JobResult, PhotoResult, safe_name, zip_outputs
+from .outputs import ImageResult, JobResult, PhotoResult, divider_position, safe_name, zip_outputs
 from .progress import PREVIEW_EVERY, Cancellation, JobProgress, StepUpdate
 from .workspace import PRIVATE_FILE, private_copy, private_folder
 
@@ -355,11 +355,12 @@ class Runner:
         photos = []
         if prepared is not None:
             for path in prepared.photos:
-                faces = sum(1 for face in prepared.where.values() if face.photo == path)
-                photo = PhotoResult(path.name, None, _existing(out_dir / f"{path.stem}_restored.png"), faces)
+                faces = [face for face in prepared.where.values() if face.photo == path]
+                photo = PhotoResult(path.name, None, _existing(out_dir / f"{path.stem}_restored.png"), len(faces))
                 if photo.restored is not None:
                     photo.enlarged = _after_the_results(f"{path.name}'s enlargement", lambda: _enlarged_photo(
                         path, photo.restored, display, say), say)
+                    photo.divider = _slider_divider(path, faces)
                 photos.append(photo)
         return JobResult(out_dir, zip_path, settings.name, settings.refine.enabled, results, photos, messages, lines)
 
@@ -512,6 +513,18 @@ def _enlarged_photo(photo: Path, restored: Path, display: Path, say: Callable[[s
     pixels = read_image(photo, channels=3).pixels
     enlarged = enlarge(pixels, max(1, round(size[0] / pixels.shape[1])))
     return _save_rgb((enlarged * 255).round().astype(np.uint8), display / f"{photo.stem}_bicubic.png")
+
+
+def _slider_divider(photo: Path, faces: list) -> float:
+    """The photo slider's starting divider, in percent: off the faces found in ``photo`` (``divider_position``)."""
+    with warnings.catch_warnings():  # the photo passed the job's size checks; only its header is read here
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(photo) as header:
+                width = header.width
+        except (OSError, Image.DecompressionBombError):
+            return 50.0
+    return divider_position([(float(face.box[0]), float(face.box[2])) for face in faces], width)
 
 
 def _read_row(out_dir: Path, stem: str) -> dict:
