@@ -15,19 +15,20 @@ ratios are of medians. The generator runs unfused modulated convolutions, ``inve
 It reports ``rls_step_over_generator`` (RLS step at batch 1 / bare ``rls`` forward+backward at batch 1),
 ``rls_batch8_per_image_over_batch1`` and ``rls_plus_step_over_generator`` (RLS+ step at batch 1 / bare ``rls+``),
 for each of ``--runs`` runs, with ``generator_rls_batch8_per_image_over_batch1``, the bare generator's own batching
-gain, which bounds the second ratio from below. Random networks of the demo model's size; the flow of the paper's shape.
+gain: the loop's ratio differs from it only by how its own per-step cost spreads over a batch. Random networks of
+the demo model's size; the flow of the paper's shape. ``--precision bf16-mixed`` runs the stages and the paired
+generator passes under bf16 autocast.
 """
 from __future__ import annotations
 
 import argparse
 import logging
-import warnings
-
-import torch
 import statistics
 import time
+import warnings
 
 import lightning as L
+import torch
 from _common import emit, generator_config, untrained_flow
 from generator_speed import workload
 
@@ -42,7 +43,8 @@ def stage_module(stage: str, G: Generator, flow, batch: int, factor: int):
     generator = torch.Generator().manual_seed(batch)
     lr_size = G.img_resolution // factor
     targets = torch.rand(batch, 3, lr_size, lr_size, generator=generator) * 2 - 1
-    init = torch.randn(batch, G.num_ws, G.w_dim, generator=generator) * 0.1  # as inversion.py: a random network has no w_avg
+    # as inversion.py: a random network has no w_avg
+    init = torch.randn(batch, G.num_ws, G.w_dim, generator=generator) * 0.1
     if stage == "rls":
         return LatentSearch(G, flow, targets, factor, SearchSettings(), init), []
     settings = RefineSettings(early_stopping_patience=10_000)  # the callback's cost is counted, it never stops

@@ -142,6 +142,22 @@ def test_the_packed_pass_matches_nflows_in_float64(rows, bf16):
         torch.testing.assert_close(ours.double(), exact, rtol=tolerance, atol=tolerance * exact.abs().max().item())
 
 
+def test_packed_products_that_disagree_with_f_linear_are_not_used(monkeypatch):
+    """The oneDNN entry points are torch-internal: if they ever compute something else, a probe at packing time
+    catches it and the layers keep F.linear, so the density stays right."""
+    from rls_lightning.flow import frozen
+
+    monkeypatch.setattr(frozen, "_onednn_linear", lambda x, packed, bias: x.new_zeros(x.shape[0], packed.shape[0]))
+    flow = warmed_flow(d=8).float()
+    w = torch.randn(10, 8)
+    outside = flow.log_prob(w)
+    with flow.frozen():
+        inside = flow.log_prob(w)
+        layers = [layer for step in flow._folded_steps() if hasattr(step, "layers") for layer in step.layers]
+        assert layers and not any(layer.packed for layer in layers)
+    torch.testing.assert_close(inside, outside, rtol=1e-5, atol=1e-5)
+
+
 def test_a_flow_in_training_mode_is_not_folded():
     flow = warmed_flow().train()
     with flow.frozen():

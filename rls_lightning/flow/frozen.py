@@ -58,16 +58,32 @@ class FrozenLinear:
         self._unpackable: set[torch.dtype] = set()
 
     def pack(self, rows: int, dtype: torch.dtype) -> bool:
-        """Packs ``W`` and ``W^T`` in ``dtype`` once; False where this torch or CPU cannot."""
+        """Packs ``W`` and ``W^T`` in ``dtype`` once; False where this torch or CPU cannot, or where the packed
+        products disagree with ``F.linear`` on a probe (these oneDNN entry points are torch-internal)."""
         if dtype not in self.packed and dtype not in self._unpackable:
             try:
                 reorder = torch.ops.mkldnn._reorder_linear_weight
                 weight = self.weight.to(dtype)
-                self.packed[dtype] = (reorder(weight, rows), reorder(weight.t().contiguous(), rows),
-                                      self.bias.to(dtype))
+                packed = (reorder(weight, rows), reorder(weight.t().contiguous(), rows), self.bias.to(dtype))
+                if self._agrees(packed, dtype):
+                    self.packed[dtype] = packed
+                else:
+                    self._unpackable.add(dtype)
             except (AttributeError, RuntimeError):  # no oneDNN in this torch, or no such dtype on this CPU
                 self._unpackable.add(dtype)
         return dtype in self.packed
+
+    def _agrees(self, packed: tuple[torch.Tensor, torch.Tensor, torch.Tensor], dtype: torch.dtype) -> bool:
+        out_features, in_features = self.weight.shape
+        x = torch.linspace(-1, 1, in_features, dtype=self.weight.dtype)[None]
+        g = torch.linspace(1, -1, out_features, dtype=self.weight.dtype)[None]
+        tolerance = 1e-4 if dtype == torch.float32 else 3e-2
+        for ours, exact in ((_onednn_linear(x.to(dtype), packed[0], packed[2]), F.linear(x, self.weight, self.bias)),
+                            (_onednn_linear(g.to(dtype), packed[1], None), g @ self.weight)):
+            scale = exact.abs().max().item() + 1e-6
+            if ours.shape != exact.shape or (ours.float() - exact).abs().max().item() > tolerance * scale:
+                return False
+        return True
 
     def __call__(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         if dtype is None:
