@@ -175,10 +175,10 @@ class _Affine:
     residual: list[tuple[FrozenLinear, FrozenLinear]]
     output: FrozenLinear
     epsilon: float
+    layers: list[FrozenLinear] = dataclasses.field(init=False)  # all of the above, listed once (hot path)
 
-    @property
-    def layers(self) -> list[FrozenLinear]:
-        return [self.initial, *(layer for block in self.residual for layer in block), self.output]
+    def __post_init__(self) -> None:
+        self.layers = [self.initial, *(layer for block in self.residual for layer in block), self.output]
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return _MadeAffineFunction.apply(x, self)
