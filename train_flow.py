@@ -1,11 +1,12 @@
 """Train the normalizing-flow latent prior: see ``python train_flow.py --help``."""
-import sys
+from rls_lightning.interrupts import for_process  # first: from here on a signal ends the command in one line
 
-try:
-    from rls_lightning.cli.train_flow import main
-except KeyboardInterrupt:  # Ctrl-C while torch is still being imported
-    print("interrupted before start-up finished", file=sys.stderr)
-    raise SystemExit(130) from None
+
+def main() -> int:
+    from rls_lightning.cli.train_flow import main as command  # torch is imported here, under the handlers
+
+    return command()
+
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    for_process(main)

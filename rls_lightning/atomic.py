@@ -11,6 +11,16 @@ from typing import Iterator
 
 
 MIN_FREE_BYTES = 1 << 20  # below this a failed write is taken for a full disk
+_TEMPORARY_NAME_BYTES = 100  # of the target's name kept in its temporary's: any name that fits fits with it
+
+
+def temporary_name(name: str) -> str:
+    """``.<name>.tmp-<pid>-<12 hex>``: unique even across machines sharing a file system (two ranks may have the
+    same process id); a long ``name`` is cut to its first bytes, so that a target name the file system accepts
+    never fails for its temporary's length."""
+    raw = os.fsencode(name)
+    shown = os.fsdecode(raw[:_TEMPORARY_NAME_BYTES]) if len(raw) > _TEMPORARY_NAME_BYTES else name
+    return f".{shown}.tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
 @contextlib.contextmanager
@@ -21,8 +31,7 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Unique even across machines sharing a file system (two ranks may have the same process id).
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+    tmp = path.with_name(temporary_name(path.name))
     try:
         yield tmp
         os.replace(tmp, path)

@@ -162,7 +162,7 @@ def run_study(name: str, hr_dir: Path, out_dir: Path, generator_path: Path, flow
     from .api.model import RLS, trainer_options
     from .degradations import resize_bicubic
     from .evaluate import evaluate, json_safe
-    from .image_io import load_rgb, save_png_atomic, to_uint8
+    from .image_io import load_rgb, open_image, save_png_atomic, to_uint8
     from .lr_images import scan_directory
 
     factors, methods = study_plan(name, factors)
@@ -208,13 +208,13 @@ def run_study(name: str, hr_dir: Path, out_dir: Path, generator_path: Path, flow
         rows = []
         for path in [p for p in hr_paths if (out_dir / f"lr_x{factor}" / "bicubic" / f"{p.stem}.png").is_file()][
                 :grid_rows]:  # an unreadable HR image has no LR image and no results
-            lr = np.asarray(Image.open(out_dir / f"lr_x{factor}" / "bicubic" / f"{path.stem}.png").convert("RGB"))
-            row = [lr] + [np.asarray(Image.open(folder / f"{path.stem}.png").convert("RGB"))
+            lr = np.asarray(open_image(out_dir / f"lr_x{factor}" / "bicubic" / f"{path.stem}.png").convert("RGB"))
+            row = [lr] + [np.asarray(open_image(folder / f"{path.stem}.png").convert("RGB"))
                           for folder in columns.values()]
-            row.append(np.asarray(Image.open(path).convert("RGB")))
+            row.append(np.asarray(open_image(path).convert("RGB")))
             if methods[0].num_samples > 1:
                 for folder in columns.values():
-                    row += [np.asarray(Image.open(s).convert("RGB"))
+                    row += [np.asarray(open_image(s).convert("RGB"))
                             for s in sorted(folder.glob(f"{path.stem}_s*.png"))[1:]]
             rows.append(row)
         labels = ["LR"] + list(columns) + ["HR"]
@@ -313,4 +313,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from rls_lightning.interrupts import for_process
+
+    for_process(main)

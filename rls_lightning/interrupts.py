@@ -5,17 +5,29 @@
 ``requested`` between optimiser steps and stops there, and a second signal raises at once for a user who does not
 want to wait. The exit status is the shell's convention, 128 + the signal number (130, 143), so that a scheduler
 never records an interrupted job as a success.
+
+``Interrupted`` derives from ``BaseException``, like ``KeyboardInterrupt``: a stop is never a property of the file
+being read when it arrives, so the ``except Exception`` that turns any failure of a hostile file into one line
+(checkpoint loading, image decoding, a summary) must not catch it. It did, and a signal during loading was reported
+as "not a usable generator checkpoint", or during the reading of inputs as one bad image, the run going on.
+
+``for_process`` covers the rest of a command's life: from the first line of its script to the last instant of the
+interpreter's exit, a signal ends it with 130 / 143 and one line, never a traceback.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
+import logging
+import os
 import signal
-from typing import Iterator
+import sys
+from typing import Callable, Iterator
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
-class Interrupted(Exception):
+class Interrupted(BaseException):
     """The command was stopped by ``signum``; ``exit_code`` is 128 + signum."""
 
     def __init__(self, signum: int) -> None:
@@ -68,3 +80,39 @@ class StopRequests:
         """Raise ``Interrupted`` if a signal was recorded (call at safe points)."""
         if self.requested is not None:
             raise Interrupted(self.requested)
+
+
+def _raise_interrupted(signum, frame) -> None:
+    raise Interrupted(signum)
+
+
+def _exit_at_once(signum, frame) -> None:
+    """After the command has returned, nothing is left to stop safely: leave with the signal's status, quietly."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(128 + signum)
+
+
+def for_process(main: Callable[[], int]) -> None:
+    """Run a command's ``main`` as the whole process: a signal raises ``Interrupted`` until ``main`` returns
+    (commands catch it and report the stop; ``StopRequests`` refines it while they work), and after that exits at
+    once with 130 / 143 rather than printing a traceback from the interpreter's shutdown (threads being joined,
+    buffers flushed). Never returns."""
+    for signum in HANDLED:
+        signal.signal(signum, _raise_interrupted)
+    try:
+        code = main()
+    except Interrupted as err:  # before the command's own handling started (its imports, its argument parsing)
+        print(f"interrupted ({signal.Signals(err.signum).name}) before start-up finished", file=sys.stderr)
+        code = err.exit_code
+    for signum in HANDLED:
+        signal.signal(signum, _exit_at_once)
+    # The interpreter's own shutdown puts the default handlers back before its last steps, and a signal then kills
+    # the process (-2, -15) instead of exiting 130 / 143: what it would do that matters is done here, then _exit.
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)

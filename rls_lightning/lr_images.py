@@ -2,13 +2,16 @@
 
 Each file is either loaded (converted when that is safe: grayscale, palette, RGBA, 16-bit, CMYK, EXIF-rotated,
 first frame of an animation; see ``image_io.read_image``) with a note saying what was done, or rejected with a
-one-line reason (corrupt, not an image, wrong size, a folder, a broken symbolic link).
+one-line reason (corrupt, not an image, a format other than ``image_io.ALLOWED_FORMATS``, wrong size, a folder, a
+broken symbolic link).
 """
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .names import printable
 
 if TYPE_CHECKING:  # decoding (numpy, torch, PIL) is imported where a file is read: --help needs none of it
     import torch
@@ -58,7 +61,7 @@ class Rejected:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.path}: skipped, {self.reason}"
+        return f"{printable(self.path)}: skipped, {self.reason}"
 
 
 def size_problem(width: int, height: int, generator_resolution: int) -> str | None:

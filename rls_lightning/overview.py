@@ -14,7 +14,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
-from .image_io import ImageReadError, read_image, save_png_atomic
+from .image_io import ImageReadError, open_image, read_image, save_png_atomic
 from .lr_images import AMBIGUOUS, listed, match_stems
 
 MAX_ROWS = 16
@@ -88,7 +88,7 @@ def write_overview(lr_paths: list[Path], out_dir: Path, ground_truth: dict[str, 
         result, anchor = out_dir / f"{stem}.png", out_dir / f"{stem}_rls.png"
         if not result.is_file():
             continue
-        with Image.open(result) as image:
+        with open_image(result) as image:
             size = image.size[0]
         paths = [lr_path, anchor, result] + ([ground_truth.get(stem)] if ground_truth is not None else [])
         rows.append([_tile(path, size) for path in paths])
@@ -119,11 +119,11 @@ def write_photo_overview(photos: list[Path], restored: list[Path], out_dir: Path
     photo | each super-resolved face, all scaled to ``height`` pixels."""
     rows = []
     for photo, result in list(zip(photos, restored))[:max_rows]:
-        with Image.open(photo) as original, Image.open(result) as final:
+        with open_image(photo) as original, open_image(result) as final:
             tiles = [_fit_height(original, height), _fit_height(final, height)]
         for face in sorted(out_dir.glob(f"{photo.stem}_face[0-9]*.png")):
             if face.stem[len(photo.stem) + 5:].isdigit():  # <stem>_face<k>.png, not _rls / _lr
-                with Image.open(face) as image:
+                with open_image(face) as image:
                     tiles.append(_fit_height(image, height))
         rows.append(tiles)
     if not rows:

@@ -23,10 +23,15 @@ def file_data(path: str | Path) -> dict:
     return {"path": str(path), "orig_name": Path(path).name, "meta": FILE_DATA}
 
 
+def upload_answer(base: str, path: Path) -> httpx.Response:
+    """POST ``path`` to the server's upload route; its answer, whatever the status."""
+    with open(path, "rb") as data:
+        return httpx.post(f"{base}{API}/upload", files={"files": (path.name, data)}, timeout=60)
+
+
 def upload(base: str, path: Path) -> str:
     """POST ``path`` to the server's upload route; the server-side path it answers with."""
-    with open(path, "rb") as data:
-        answer = httpx.post(f"{base}{API}/upload", files={"files": (path.name, data)}, timeout=60)
+    answer = upload_answer(base, path)
     answer.raise_for_status()
     return answer.json()[0]
 

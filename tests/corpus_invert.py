@@ -4,6 +4,7 @@ out of range, a learning rate that makes the optimisation diverge, odd folders, 
 from __future__ import annotations
 
 import csv
+import os
 import functools
 import shutil
 import tempfile
@@ -291,4 +292,118 @@ CASES = [
          culprit="--trainable-noise 99: must be an integer from 0 to"),
     Case("invert-no-anchor-without-refinement", "invert",
          lambda d: invert_args(d, "--preset", "no-anchor", "--refine-steps", "0"), culprit="needs RLS+ steps"),
+]
+
+
+# ---------------------------------------------------------------------- issue 28: planted records, odd names
+
+VICTIMS = ("victim.txt", "victim2.txt", "victim3.txt", "victim4.txt")
+RERUN = ["--steps", "4"]  # other settings than the first run: every image is redone
+
+
+def _first_run(folder: Path, names=("face.png", "other.png")) -> list[str]:
+    """Run once (as a user did earlier), plant the victims beside the output folder; return the rerun's argv."""
+    from hostile_corpus import run_command
+
+    args = invert_args(folder, names=names)
+    assert run_command("invert", args).code == 0
+    for name in VICTIMS:
+        (folder / name).write_text(f"{name}: someone's file outside --out-dir")
+    return args + RERUN
+
+
+def _record(folder: Path, stem: str) -> Path:
+    return folder / "out" / ".progress" / f"{stem}.json"
+
+
+def _planted_paths_setup(folder: Path) -> list[str]:
+    """Someone who can write the (shared) output folder lists files outside it in a record."""
+    import json
+
+    args = _first_run(folder)
+    record = json.loads(_record(folder, "face").read_text())
+    record["files"] += [str(folder / "victim.txt"), "../victim2.txt", "../../" + folder.name + "/victim3.txt",
+                        "face_s1.png/../../victim4.txt"]
+    _record(folder, "face").write_text(json.dumps(record))
+    return args
+
+
+def _planted_paths_check(folder: Path, outcome: Outcome) -> None:
+    table = rows(folder / "out")
+    assert table["other.png"]["status"] == "ok"  # the other image is redone
+    assert table["face.png"]["status"] == "skipped" and "exists and was not written by this tool" in \
+        table["face.png"]["note"], table  # its files are no longer known to be ours: left alone
+    notes = [line for line in outcome.stderr.splitlines() if "progress record ignored" in line]
+    assert len(notes) == 1 and str(_record(folder, "face")) in notes[0] and "victim.txt" in notes[0], outcome.stderr
+    assert all((folder / name).is_file() for name in VICTIMS)  # (their contents: run_case's checksums)
+
+
+def _planted_links_setup(folder: Path) -> list[str]:
+    """The record lists only names of ours, but they are links to files outside the folder."""
+    import json
+
+    args = _first_run(folder)
+    out = folder / "out"
+    record = json.loads(_record(folder, "face").read_text())
+    (out / "face.png").unlink()
+    (out / "face.png").symlink_to(folder / "victim.txt")  # replaced by the rerun's result
+    (out / "face_s3.png").symlink_to(folder / "victim2.txt")  # deleted by the rerun as an old sample file
+    (out / "face_std.png").symlink_to("../victim3.txt")
+    record["files"] += ["face_s3.png", "face_std.png"]
+    _record(folder, "face").write_text(json.dumps(record))
+    return args
+
+
+def _planted_links_check(folder: Path, outcome: Outcome) -> None:
+    out = folder / "out"
+    assert {row["status"] for row in rows(out).values()} == {"ok"}
+    assert not (out / "face.png").is_symlink() and (out / "face.png").is_file()
+    assert not os.path.lexists(out / "face_s3.png") and not os.path.lexists(out / "face_std.png")
+    assert all((folder / name).is_file() for name in VICTIMS)
+
+
+def _progress_link_setup(folder: Path) -> list[str]:
+    args = _first_run(folder, names=("face.png",))
+    elsewhere = folder / "elsewhere"
+    (folder / "out" / ".progress").rename(elsewhere)
+    (folder / "out" / ".progress").symlink_to(elsewhere)
+    return args
+
+
+_FIRST_RUN_FILES = tuple(f"out/{name}" for name in ("other.png", "other_rls.png", "other.pt", ".progress/other.json",
+                                                     "results.csv", "overview.png"))
+_FACE_FILES = tuple(f"out/{name}" for name in ("face.png", "face_rls.png", "face.pt", ".progress/face.json"))
+LONG_STEM = "n" * 240  # a name ext4 accepts, with room for its outputs
+TOO_LONG_STEM = "t" * 250  # its anchor <stem>_rls.png would be 258 bytes
+ODD_NAMES = (f"{LONG_STEM}.png", f"{TOO_LONG_STEM}.png", os.fsdecode(b"caf\xe9 \xff.png"), "new\nline.png",
+             "tab\tand\x1b[31mred.png", "[bold]markup.png", "zzz_normal.png")
+
+
+def _odd_names_check(folder: Path, outcome: Outcome) -> None:
+    out = folder / "out"
+    text = (out / "results.csv").read_bytes().decode("utf-8")  # strictly UTF-8, one row per line
+    assert len(text.splitlines()) == 1 + len(ODD_NAMES), text
+    table = rows(out)
+    shown = {f"{LONG_STEM}.png", f"{TOO_LONG_STEM}.png", "caf\\xe9 \\xff.png", "new\\nline.png",
+             "tab\\tand\\x1b[31mred.png", "[bold]markup.png", "zzz_normal.png"}
+    assert set(table) == shown, sorted(table)
+    assert {name for name, row in table.items() if row["status"] != "ok"} == {f"{TOO_LONG_STEM}.png"}
+    assert "258 bytes long, more than the 255" in table[f"{TOO_LONG_STEM}.png"]["note"]
+    written = files(out)
+    for name in ODD_NAMES:
+        stem = name[:-4]
+        assert (stem != TOO_LONG_STEM) == (f"{stem}.png" in written) == (f"{stem}_rls.png" in written), stem
+    skipped = [line for line in outcome.stderr.splitlines() if "skipped" in line]
+    assert len(skipped) == 1 and TOO_LONG_STEM in skipped[0], outcome.stderr
+    assert "\udce9" not in outcome.stderr and "\x1b" not in outcome.stderr
+
+
+CASES += [
+    Case("invert-planted-record-paths", "invert", _planted_paths_setup, code=0, check=_planted_paths_check,
+         mutable=_FIRST_RUN_FILES),
+    Case("invert-planted-record-links", "invert", _planted_links_setup, code=0, check=_planted_links_check,
+         mutable=_FIRST_RUN_FILES + _FACE_FILES),
+    Case("invert-progress-folder-is-a-link", "invert", _progress_link_setup,
+         culprit="is a link to somewhere else, not this tool's progress folder"),
+    Case("invert-odd-names", "invert", lambda d: invert_args(d, names=ODD_NAMES), code=0, check=_odd_names_check),
 ]

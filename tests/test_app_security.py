@@ -6,6 +6,7 @@ import errno
 import io
 import os
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from app_server import call, file_data, free_port, upload
+from app_server import call, file_data, free_port, upload, upload_answer
 from rls_lightning.app.session import JOB_MARKER, JobFailed, JobRequest, Runner, load_models
 from rls_lightning.app.workspace import GRADIO_UPLOAD_FOLDER, UploadRefused, Workspace
 from rls_lightning.cli.defaults import DEMO_GENERATOR
@@ -138,6 +139,50 @@ def test_only_its_own_job_folders_are_deleted(models, tmp_path):
     newest = jobs[3]
     assert mode(newest) == 0o700 and mode(newest / JOB_MARKER) == 0o600
     assert mode(newest / "faces" / "notes.png") == 0o600, "the copy of an upload is private"
+
+
+def test_a_folder_put_where_a_job_folder_was_is_never_deleted(models, tmp_path, caplog):
+    """Issue 9: what identifies the page's job folder is the folder itself, as recorded when the page made it,
+    not a marker file anyone can copy."""
+    work = tmp_path / "work"
+    runner = Runner(models, work, accelerator="cpu", keep_jobs=3)
+    notes = tmp_path / "notes.png"
+    notes.write_text("not an image")
+
+    def failed_job() -> Path:
+        with pytest.raises(JobFailed, match="no usable image"):
+            runner.run(JobRequest([notes], **TINY))
+        return runner.job_folders[-1]
+
+    done = runner.run(JobRequest([DEMO_FACES[0]], **TINY))  # its zip and pictures are written after the folder
+    finished = done.out_dir.parent
+    replaced, copied, linked = failed_job(), failed_job(), failed_job()
+    assert not finished.exists(), "the page's own folder, written to by its finished job, is pruned"
+
+    # the issue: a folder at a pruned job's exact path (on ext4 it even gets the old inode) with a copy of its marker
+    marker = (replaced / JOB_MARKER).read_bytes()
+    shutil.rmtree(replaced)
+    replaced.mkdir()
+    (replaced / JOB_MARKER).write_bytes(marker)
+    (replaced / "photo.txt").write_text("the user's")
+    # a copy of a job folder, marker and all, put in its place while the page's own folder is moved away
+    shutil.copytree(copied, tmp_path / "copy")
+    copied.rename(tmp_path / "moved")
+    (tmp_path / "copy").rename(copied)
+    (copied / "notes.txt").write_text("the user's too")
+    # the page's own folder, moved away, with a link to it in its place
+    linked.rename(tmp_path / "linked")
+    linked.symlink_to(tmp_path / "linked")
+
+    with caplog.at_level("WARNING"):
+        newest = [failed_job(), failed_job(), failed_job()]
+    assert (replaced / "photo.txt").read_text() == "the user's" and (replaced / JOB_MARKER).read_bytes() == marker
+    assert (copied / "notes.txt").read_text() == "the user's too" and (copied / JOB_MARKER).read_bytes() == marker
+    assert (tmp_path / "moved" / JOB_MARKER).is_file(), "a job folder moved out of the work folder is not followed"
+    assert linked.is_symlink() and (tmp_path / "linked" / JOB_MARKER).is_file()
+    for folder in (replaced, copied, linked):
+        assert f"{folder.name}: not deleted" in caplog.text, folder
+    assert runner.job_folders == newest and all(folder.is_dir() for folder in newest)
 
 
 # ------------------------------------------------------------------------------------------ failures
@@ -302,6 +347,70 @@ def test_the_server_serves_only_what_was_uploaded_to_it(tmp_path):
     assert "share=True" not in said and "launch()" not in said, said
     assert not list(tmp.glob("rls-app-*")), "the server's temporary folder outlives it"
     assert not list(tmp.glob("gradio*")), "gradio wrote outside the server's private folder"
+
+
+def unique_bytes(folder: Path) -> int:
+    """The bytes the files under ``folder`` hold on disk (each file once, however many names it has), but the
+    copies the page shows."""
+    sizes = {}
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink() and "shown" not in path.relative_to(folder).parts:
+            info = path.stat()
+            sizes[info.st_dev, info.st_ino] = info.st_size
+    return sum(sizes.values())
+
+
+def test_uploads_are_held_to_a_budget_that_frees_with_their_jobs(tmp_path):
+    """Issue 8: the bytes uploaded to a server stay within --upload-budget; an upload past it is refused with one
+    line naming the budget and how to raise it; a job's uploads go with its folder, and the budget with them."""
+    from rls_lightning.app.__main__ import build_parser
+
+    assert re.search(r"--upload-budget MB\s.*default\s+1024", " ".join(build_parser().format_help().split()))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    first, second = (tmp_path / "first.png", tmp_path / "second.png")
+    first.write_bytes(os.urandom(600_000))
+    second.write_bytes(os.urandom(600_000))  # each fits in 1 MB, both do not
+    notes = tmp_path / "notes.png"
+    notes.write_text("not an image")
+    server = Server(tmp, "--upload-budget", "1")
+    try:
+        server.wait_until_serving()
+        (root,) = tmp.glob("rls-app-*")
+        uploaded = upload(server.base, first)
+        assert 600_000 <= unique_bytes(root) < 610_000
+
+        refused = upload_answer(server.base, second)
+        assert refused.status_code == 413, refused.text
+        line = refused.text
+        assert "\n" not in line.strip() and "1 MB" in line and "--upload-budget" in line, line
+        assert not ABSOLUTE_PATH.search(line), line
+        assert files_holding(tmp, second.read_bytes()[:4096]) == [], "a refused upload left bytes behind"
+        assert unique_bytes(root) < 610_000
+
+        # a job holds its uploads: still refused while the job's folder is kept (the last 8)
+        text, result = call(server.base, "start", run_data(LR_MODE, [file_data(uploaded)], **TINY))
+        assert result[1].startswith("**stopped:** no usable image: first.png"), result[1]
+        assert upload_answer(server.base, second).status_code == 413
+        small = upload(server.base, notes)
+        for _ in range(7):
+            text, result = call(server.base, "start", run_data(LR_MODE, [file_data(small)], **TINY))
+            assert result[1].startswith("**stopped:** no usable image: notes.png"), result[1]
+        assert upload_answer(server.base, second).status_code == 413
+        assert files_holding(root, first.read_bytes()[:4096]), "the first job's files are kept"
+
+        # the 9th job removes the first job's folder, and with it its upload: the budget is free again
+        text, result = call(server.base, "start", run_data(LR_MODE, [file_data(small)], **TINY))
+        assert result[1].startswith("**stopped:** no usable image: notes.png"), result[1]
+        assert files_holding(root, first.read_bytes()[:4096]) == [], "the first job's upload outlived its job"
+        assert unique_bytes(root) < 20_000
+        again = upload_answer(server.base, second)
+        assert again.status_code == 200, again.text
+        assert 600_000 <= unique_bytes(root) < 620_000
+        text, result = call(server.base, "start", run_data(LR_MODE, [file_data(uploaded)], **TINY))
+        assert "refused" in result[1] and "first.png" in result[1], "a removed upload is not taken back"
+    finally:
+        server.stop(signal.SIGTERM)
 
 
 def test_a_busy_port_is_one_line_before_any_work(capsys):

@@ -1,12 +1,13 @@
 """Issue 20: a download is bounded in bytes and seconds, a stopped one leaves nothing, and its messages are one line.
 
 Against hostile answers of the local server (``weights_server.py``, 127.0.0.1 only): an endless body, a
-Content-Length over the limit, a slow drip, a redirect loop; SIGKILL and SIGTERM of a real
-``python -m rls_lightning.weights fetch``.
+Content-Length over the limit, a slow drip, a redirect loop; a status line, headers or redirects slow enough to hold
+a fetch past its deadline; SIGKILL and SIGTERM of a real ``python -m rls_lightning.weights fetch``.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import signal
@@ -96,6 +97,57 @@ def test_a_slow_drip_is_cut_off_by_the_deadline(server, tmp_path, monkeypatch):
     received = int(re.search(r"not finished within the deadline of 1 s \(RLS_DOWNLOAD_DEADLINE\) after (\d+) bytes; "
                              r"stopped", message).group(1))
     assert 3 <= received <= 8  # 1 s of 5 bytes per second
+
+
+BODY = b"z" * 100  # what the slow servers below would send in the end: a good file, were there time for it
+
+
+def _stopped_at_the_deadline(server: Server, folder: Path, monkeypatch, deadline: float,
+                             url: str | None = None) -> str:
+    """ensure()'s one-line refusal of a server slow in some phase, which must come at the deadline (give or take
+    the scheduling of a busy machine), never at the per-read timeout nor when the server has finished."""
+    monkeypatch.setenv(limits.TIMEOUT_VARIABLE, "30")  # a byte comes far more often: only the deadline can stop it
+    monkeypatch.setenv(limits.DEADLINE_VARIABLE, f"{deadline:g}")
+    entry = _entry(server, urls=(url or server.url + PATH,), size=len(BODY), sha256=hashlib.sha256(BODY).hexdigest())
+    started = time.monotonic()
+    message = _refusal(entry, folder)  # also: nothing left in the folder, no partial file
+    took = time.monotonic() - started
+    assert deadline <= took < deadline + 1.5, f"stopped after {took:.1f} s with a deadline of {deadline:g} s"
+    assert f"({entry.urls[0]}: not finished within the deadline of {deadline:g} s (RLS_DOWNLOAD_DEADLINE) " in message
+    return message
+
+
+def test_a_status_line_dripped_byte_by_byte_is_stopped_at_the_deadline(server, tmp_path, monkeypatch):
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + BODY
+    server.routes[PATH] = ("trickle", b"", answer, 0.3)  # 12 s before the body
+    message = _stopped_at_the_deadline(server, tmp_path / "cache", monkeypatch, 2)
+    assert message.count("before the headers were complete; stopped); download") == 1
+    assert server.sent[PATH] < len("HTTP/1.1 200 OK\r\n")
+
+
+def test_headers_dripped_byte_by_byte_are_stopped_at_the_deadline(server, tmp_path, monkeypatch):
+    headers = b"X-Slow: " + b"." * 10 + b"\r\nContent-Length: 100\r\n\r\n"
+    server.routes[PATH] = ("trickle", b"HTTP/1.1 200 OK\r\n", headers + BODY, 0.3)  # 13 s before the body
+    message = _stopped_at_the_deadline(server, tmp_path / "cache", monkeypatch, 2)
+    assert message.count("before the headers were complete; stopped); download") == 1
+    assert server.sent[PATH] < len(b"HTTP/1.1 200 OK\r\n" + headers)
+
+
+def test_slow_redirects_count_against_the_same_deadline(server, tmp_path, monkeypatch):
+    hops = [f"/hop/{number}" for number in range(8)]
+    for hop, following in zip(hops, hops[1:] + [PATH]):
+        server.routes[hop] = ("slow redirect", 1.0, following)  # each well within the per-read timeout; 8 s in all
+    server.routes[PATH] = ("ok", BODY)
+    message = _stopped_at_the_deadline(server, tmp_path / "cache", monkeypatch, 2.5, url=server.url + hops[0])
+    followed = re.search(r"before the headers were complete, after (\d) redirects?; stopped\); download", message)
+    assert followed and 1 <= int(followed.group(1)) <= 3, message  # 2 of 1 s each, then the third hop's wait
+    assert PATH not in server.requests and len(server.requests) <= 4
+
+
+def test_a_stalled_body_is_stopped_at_the_deadline_not_at_the_read_timeout(server, tmp_path, monkeypatch):
+    server.routes[PATH] = ("stall", 10)  # headers announcing 100 bytes, then 10 s of silence, under the 30 s timeout
+    message = _stopped_at_the_deadline(server, tmp_path / "cache", monkeypatch, 2)
+    assert message.count("after 0 bytes; stopped); download") == 1
 
 
 @pytest.mark.parametrize("variable, value", [(limits.TIMEOUT_VARIABLE, "inf"), (limits.TIMEOUT_VARIABLE, "-1"),

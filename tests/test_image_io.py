@@ -1,5 +1,6 @@
 """The one image decoder (image_io.read_image) and the LR reader built on it (lr_images), checked against
 numbers computed independently with numpy and Pillow."""
+import json
 import os
 import struct
 import subprocess
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from rls_lightning.image_io import ImageReadError, ImageTooLarge, load_rgb, read_image
+from rls_lightning.image_io import (ALLOWED_FORMAT_NAMES, ImageOpenError, ImageReadError, ImageTooLarge, load_rgb,
+                                   open_image, read_image)
 from rls_lightning.lr_images import load_low_res, scan_directory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,3 +266,149 @@ def test_lr_size_problems_are_reasons(tmp_path):
                        "big.png": "size 48x48 is larger than the generator's 32px output",
                        "bigrect.png": "not square (24x48); crop it to a square first",
                        "ten.png": "size 10x10 does not divide the generator's 32px by an integer factor"}
+
+
+# ---------------------------------------------------------------------------------- allowed formats only
+
+EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n"
+       b"newpath 0 0 moveto 16 16 lineto stroke\nshowpage\n%%EOF\n")
+RECORDING_GS = """#!/bin/sh
+# stands in for Ghostscript: records how it was called and what it was given, then fails as a broken gs would
+echo "$@" >> "{record}"
+touch "{marker}"
+previous=""
+for arg; do
+  if [ "$previous" = "-f" ] && [ -f "$arg" ]; then cat "$arg" >> "{record}"; fi
+  previous="$arg"
+done
+if [ "$1" = "--version" ]; then echo 10.05.0; exit 0; fi
+exit 1
+"""
+# one fresh interpreter (Pillow remembers whether it found gs) reading the folder the three ways a user's file is
+# read: read_image (evaluate, make_lr, the page's HR images), the LR folder reader, the photo path
+READERS = """
+import json, sys
+from pathlib import Path
+from rls_lightning.image_io import ImageReadError, read_image
+from rls_lightning.lr_images import scan_directory
+from rls_lightning.photos.restoration import prepare_photos
+
+folder = Path(sys.argv[1])
+got = {}
+try:
+    read_image(folder / "face.png")
+    got["read_image"] = "decoded"
+except ImageReadError as err:
+    got["read_image"] = str(err)
+usable, rejected = scan_directory(folder, 64)
+got["lr_dir"] = [str(r) for r in rejected] + [f"{i.path}: usable" for i in usable]
+prepared = prepare_photos(folder, 64, "faces64", log=lambda line: None)
+got["photos"] = [str(r) for r in prepared.rejected] + [f"{p}: usable" for p in prepared.photos]
+print(json.dumps(got))
+"""
+
+
+def test_a_postscript_file_named_png_is_refused_and_ghostscript_never_runs(tmp_path):
+    """Issue 2: Pillow picks its reader by content, and its EPS reader runs ``gs -f <file>``. With a recording
+    ``gs`` first on PATH (it exists here even where Ghostscript is not installed), a PostScript file named
+    face.png is refused in one line naming its real format by every reader of user files, and gs is never run
+    (before: read_image ran ``gs --version``, then ``gs ... -f face.png``, which received the file)."""
+    bin_dir, folder = tmp_path / "bin", tmp_path / "faces"
+    bin_dir.mkdir()
+    folder.mkdir()
+    record, marker = tmp_path / "gs_calls.txt", tmp_path / "gs_ran"
+    (bin_dir / "gs").write_text(RECORDING_GS.format(record=record, marker=marker))
+    (bin_dir / "gs").chmod(0o755)
+    (folder / "face.png").write_bytes(EPS)
+    run = subprocess.run([sys.executable, "-c", READERS, str(folder)], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert not marker.exists() and not record.exists(), (record.read_text() if record.exists() else "marker only")
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    reason = f"a PostScript (EPS) file, not an allowed image format ({ALLOWED_FORMAT_NAMES})"
+    assert got == {"read_image": f"{folder / 'face.png'}: {reason}",
+                   "lr_dir": [f"{folder / 'face.png'}: skipped, {reason}"],
+                   "photos": [f"{folder / 'face.png'}: skipped, {reason}"]}
+    assert "\n" not in reason and ALLOWED_FORMAT_NAMES.startswith("PNG, JPEG, WebP, BMP, TIFF")
+
+
+def test_formats_pillow_reads_but_the_readme_does_not_promise_are_refused_by_name(tmp_path):
+    """Only the allowed readers are tried (``Image.open(formats=...)``); what else a file is, is named."""
+    rng = np.random.default_rng(7)
+    image = Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    image.save(tmp_path / "icon.png", format="ICO")
+    image.save(tmp_path / "targa.jpg", format="TGA")
+    (tmp_path / "doc.png").write_bytes(b"%PDF-1.7\n%...\n")
+    (tmp_path / "binary.png").write_bytes(bytes.fromhex("c5d0d3c6") + bytes(28))  # DOS EPS header
+    expected = {"icon.png": "an ICO file", "targa.jpg": "a TGA file", "doc.png": "a PDF file",
+                "binary.png": "a PostScript (EPS) file"}
+    for name, what in expected.items():
+        with pytest.raises(ImageOpenError) as err:
+            read_image(tmp_path / name)
+        assert str(err.value) == f"{tmp_path / name}: {what}, not an allowed image format ({ALLOWED_FORMAT_NAMES})"
+        assert isinstance(err.value, OSError)  # what Image.open's callers catch still catches it
+
+
+@pytest.mark.parametrize("suffix, options", [(".png", {}), (".jpg", {"quality": 95}), (".webp", {"lossless": True}),
+                                             (".bmp", {}), (".tif", {}), (".gif", {}), (".ppm", {}),
+                                             (".pgm", {})])
+def test_every_allowed_format_still_opens(tmp_path, suffix, options):
+    rng = np.random.default_rng(8)
+    image = Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8))
+    if suffix == ".pgm":
+        image = image.convert("L")
+    image.save(tmp_path / f"x{suffix}", **options)
+    with open_image(tmp_path / f"x{suffix}") as opened:
+        expected = np.asarray(opened.convert("RGB"), np.float32) / 255
+    np.testing.assert_array_equal(read_image(tmp_path / f"x{suffix}").pixels, expected)
+
+
+def test_a_camera_mpo_jpeg_opens_through_the_jpeg_reader(tmp_path):
+    frames = [Image.fromarray(np.full((8, 8, 3), v, np.uint8)) for v in (40, 200)]
+    frames[0].save(tmp_path / "camera.jpg", format="MPO", save_all=True, append_images=frames[1:])
+    with open_image(tmp_path / "camera.jpg") as opened:
+        assert opened.format == "MPO"
+    assert np.allclose(read_image(tmp_path / "camera.jpg").pixels * 255, 40, atol=2)
+
+
+# ------------------------------------------------------------------------------- the uint8 decode, in bands
+
+TRANSPOSE_OF_ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                            4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                            6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("mode", ["RGB", "L", "P", "RGBA", "CMYK"])
+def test_banded_decode_is_pillows_whole_conversion_and_transpose(tmp_path, monkeypatch, mode, orientation):
+    """An 8-bit file is converted and turned a band of rows at a time (bands of 3 rows here, so that every
+    orientation puts bands at both ends): the same pixels as Pillow converting and exif-transposing the whole
+    image, as float32 and as uint8."""
+    from rls_lightning import image_io
+
+    monkeypatch.setattr(image_io, "_BAND_BYTES", 3 * 11 * 3 * 4)
+    rng = np.random.default_rng(orientation)
+    image = Image.fromarray(rng.integers(0, 256, (13, 11, 3), dtype=np.uint8)).convert(mode)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / ("x.jpg" if mode == "CMYK" else "x.png")  # Pillow writes CMYK with EXIF only as JPEG
+    image.save(path, exif=exif)
+    for channels, target in ((3, "RGB"), (1, "L")):
+        # what the orientation means (EXIF 2.3): Pillow's whole-image conversion of the file, then its transpose
+        with Image.open(path) as stored:
+            turned = stored.convert(target)
+        if orientation > 1:
+            turned = turned.transpose(TRANSPOSE_OF_ORIENTATION[orientation])
+        expected = np.asarray(turned).reshape((11, 13, channels) if orientation >= 5 else (13, 11, channels))
+        floats = read_image(path, channels=channels)
+        bytes_ = read_image(path, channels=channels, dtype=np.uint8)
+        np.testing.assert_array_equal(floats.pixels, expected.astype(np.float32) / 255)
+        np.testing.assert_array_equal(bytes_.pixels, expected)
+        assert bytes_.pixels.dtype == np.uint8 and bytes_.notes == floats.notes
+
+
+def test_uint8_of_a_deep_file_is_the_rounded_float(tmp_path):
+    rgb = np.random.default_rng(9).integers(0, 65536, (9, 7, 3), dtype=np.uint16)
+    write_png16(tmp_path / "deep.png", rgb)
+    floats, bytes_ = read_image(tmp_path / "deep.png"), read_image(tmp_path / "deep.png", dtype=np.uint8)
+    np.testing.assert_array_equal(bytes_.pixels, np.rint(floats.pixels * 255).astype(np.uint8))

@@ -19,9 +19,13 @@ class Server:
     * ``("stall", seconds)``: headers announcing 100 bytes, then nothing;
     * ``("endless", length)``: bytes until the client hangs up, announcing ``length`` (None: no Content-Length);
     * ``("drip", seconds, block, length)``: ``block`` bytes every ``seconds``, announcing ``length``;
-    * ``("redirect", location)``: HTTP 302 to ``location``.
+    * ``("redirect", location)``: HTTP 302 to ``location``;
+    * ``("slow redirect", seconds, location)``: the same, after ``seconds`` of silence;
+    * ``("trickle", at_once, dripped, seconds)``: raw bytes, not an HTTP answer built here: ``at_once``, then
+      ``dripped`` one byte every ``seconds`` (a status line or headers that never seem to end).
 
-    ``sent[path]`` counts the body bytes written for each path (for the endless and dripping routes).
+    ``sent[path]`` counts the body bytes written for each path (for the endless and dripping routes; for
+    ``trickle``, every byte).
     """
 
     def __init__(self) -> None:
@@ -52,6 +56,19 @@ class Server:
                     pass
                 self.close_connection = True
 
+            def _trickle(self, at_once: bytes, dripped: bytes, pause: float) -> None:
+                sent[self.path] = 0
+                self.close_connection = True
+                try:
+                    self.wfile.write(at_once)
+                    sent[self.path] += len(at_once)
+                    for byte in dripped:
+                        time.sleep(pause)
+                        self.wfile.write(bytes([byte]))
+                        sent[self.path] += 1
+                except OSError:  # the client hung up, as it should long before the end
+                    pass
+
             def do_GET(self) -> None:
                 requests.append(self.path)
                 route = routes.get(self.path, ("status", 404))
@@ -63,6 +80,14 @@ class Server:
                     self.send_header("Location", route[1])
                     self.send_header("Content-Length", "0")
                     self.end_headers()
+                elif kind == "slow redirect":
+                    time.sleep(route[1])
+                    self.send_response(302)
+                    self.send_header("Location", route[2])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif kind == "trickle":
+                    self._trickle(route[1], route[2], route[3])
                 elif kind == "stall":
                     self._start(100)
                     time.sleep(route[1])

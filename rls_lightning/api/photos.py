@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..image_io import to_uint8
+from ..image_io import open_image, to_uint8
 from .folders import PhotoOptions, read_inputs
 from .inputs import InputError, pixels_from_array, pixels_from_tensor, is_path
 from .results import PhotoRestoration, RestoredFace, SuperResolution
@@ -83,7 +83,7 @@ def restore_photo(model, photo: Any, settings, *, seed: int, num_samples: int, b
         restored = restore_photos(prepared, out_dir, log=note)
         image = None
         if restored:
-            with Image.open(restored[0]) as opened:
+            with open_image(restored[0]) as opened:
                 image = opened.copy()
         path = prepared.photos[0]
         crops = {face.stem: face for face in prepared.faces}

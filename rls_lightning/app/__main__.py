@@ -7,9 +7,12 @@ as invert.py (same outputs for the same settings and seed) on the models loaded 
 into its own folder under --work-dir (the last 8 are kept) and offers its outputs as one zip.
 
 What the server writes is readable by its user only (umask 077): uploads go to a private temporary folder, not
-gradio's shared /tmp/gradio, and a job takes only files uploaded to this page. The old job folders it deletes
-are only those it made itself; a --work-dir is never removed, while the default temporary one is removed, with
-the uploads, when the server stops (Ctrl-C or SIGTERM: exit status 130 / 143).
+gradio's shared /tmp/gradio, and a job takes only files uploaded to this page. The uploads it keeps, with the
+jobs' copies of them, stay within --upload-budget: an upload past it is refused with the reason, and a job's
+uploads are removed with its folder. The old job folders it deletes are only those it made itself, recognised
+by what it recorded in memory when it made them (a folder put at the same path, even holding a copy of its
+contents, is left alone); a --work-dir is never removed, while the default temporary one is removed, with the
+uploads, when the server stops (Ctrl-C or SIGTERM: exit status 130 / 143).
 
     python -m rls_lightning.app                                   # the embedded demo model
     python -m rls_lightning.app --generator ffhq.pkl --flow ffhq-flow.pt --port 8080
@@ -29,7 +32,8 @@ from pathlib import Path
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before anything imports gradio
 
 from ..cli.defaults import DEMO_GENERATOR  # noqa: E402
-from ..cli.errors import UsageError, describe_os_error, guarded  # noqa: E402
+from ..cli.errors import UsageError, check_int, describe_os_error, guarded  # noqa: E402
+from .workspace import MB, UPLOAD_BUDGET_MB  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where each job's uploads and outputs go (default: a new temporary folder, removed when "
                         "the server stops; a folder given here is kept, and only job folders this server made "
                         "in it are ever deleted)")
+    p.add_argument("--upload-budget", type=int, default=UPLOAD_BUDGET_MB, metavar="MB",
+                   help=f"the most megabytes of uploads the server keeps at once, the jobs' copies of them "
+                        f"included (default {UPLOAD_BUDGET_MB}); an upload past it is refused until older jobs "
+                        "are removed (the last 8 are kept)")
     p.add_argument("--accelerator", default="auto", help="cpu, gpu or auto (a GPU when one is visible)")
     p.add_argument("--precision", default="32-true", help="32-true, bf16-mixed, 16-mixed (GPU) or auto")
     return p
@@ -77,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: must be between 1 and 65535")
+    check_int("--upload-budget", args.upload_budget, 1)
     if importlib.util.find_spec("gradio") is None:
         raise UsageError('the web page needs gradio: pip install -e ".[app]"')
     from ..cli.errors import check_hardware
@@ -93,15 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     silence_known_lightning_warnings()
     os.umask(0o077)  # uploads, job folders, outputs: this user's alone
     models = load_models(args.generator, args.flow, force=args.force)
-    with StopRequests(), Workspace(args.work_dir) as workspace:
+    with StopRequests(), Workspace(args.work_dir, upload_budget=args.upload_budget * MB) as workspace:
         from .page import build_page, launch  # gradio reads its upload folder (the workspace's) on import
 
-        runner = Runner(models, workspace.jobs, accelerator=args.accelerator, precision=args.precision)
+        runner = Runner(models, workspace.jobs, accelerator=args.accelerator, precision=args.precision,
+                        workspace=workspace)
         print(f"model: {models.generator_path} ({models.resolution} px), flow: {models.flow_path}; jobs in "
               f"{workspace.jobs}", file=sys.stderr)
         page = build_page(runner, workspace)
         try:
-            url = launch(page, host=args.host, port=args.port, share=args.share)
+            url = launch(page, host=args.host, port=args.port, share=args.share, workspace=workspace)
             print(f"serving on {url}" + (f" and publicly on {page.share_url}" if page.share_url else
                                          " (--share for a public link)") + "; Ctrl-C stops", file=sys.stderr)
             while page.is_running:
@@ -116,4 +126,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from rls_lightning.interrupts import for_process
+
+    for_process(main)

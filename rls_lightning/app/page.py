@@ -16,6 +16,7 @@ import os
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry, no version check
 
 import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 from ..cli.defaults import PROJECT_ROOT  # noqa: E402
 from ..inversion.presets import PRESETS  # noqa: E402
@@ -23,7 +24,7 @@ from .controls import CONTROLS, preset_description, preset_values  # noqa: E402
 from .outputs import JobResult  # noqa: E402
 from .progress import StepUpdate  # noqa: E402
 from .session import JobFailed, JobRequest, Runner  # noqa: E402
-from .workspace import UploadRefused, Workspace  # noqa: E402
+from .workspace import UploadGate, UploadRefused, Workspace  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -260,13 +261,16 @@ def _photo_update(result: JobResult | None, stem: str | None, workspace: Workspa
 
 
 def launch(page: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = None, share: bool = False,
-           max_file_size: str = "50mb") -> str:
+           max_file_size: str = "50mb", workspace: Workspace | None = None) -> str:
     """Serve ``page`` in a thread and return its local URL: one job at a time (a second waits in gradio's
     queue), files served only from the upload folder and the demo data, a public share link only with
-    ``share`` (``page.share_url``). Gradio's own start-up lines are silenced: they advise ``launch()``
+    ``share`` (``page.share_url``), and with ``workspace`` (the page's) every upload held to its
+    ``upload_budget`` (``UploadGate``). Gradio's own start-up lines are silenced: they advise ``launch()``
     arguments where the user has command-line options."""
     page.queue(default_concurrency_limit=1, max_size=16)
+    # the gate goes in as the app is made: middleware cannot be added to a server already running
+    gate = {"middleware": [Middleware(UploadGate, workspace=workspace)]} if workspace is not None else None
     page.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, inbrowser=False,
                 show_error=False, quiet=True, max_file_size=max_file_size, allowed_paths=[str(DEMO_DATA)],
-                theme=theme(), css=CSS, footer_links=[])
+                theme=theme(), css=CSS, footer_links=[], app_kwargs=gate)
     return page.local_url

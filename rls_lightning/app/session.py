@@ -26,7 +26,6 @@ import os
 import queue
 import re
 import secrets
-import shutil
 import threading
 import time
 import warnings
@@ -48,14 +47,16 @@ from ..inversion.presets import PRESETS
 from .controls import CONTROLS, preset_values
 from .outputs import ImageResult, JobResult, PhotoResult, divider_position, safe_name, zip_outputs
 from .progress import PREVIEW_EVERY, Cancellation, JobProgress, StepUpdate
-from .workspace import PRIVATE_FILE, private_copy, private_folder
+from .workspace import PRIVATE_FILE, Identity, Workspace, private_copy, private_folder, remove_own_folder
 
 log = logging.getLogger(__name__)
 
 MODES = ("lr", "photos")  # aligned LR face crops (invert.py --lr-dir) or photographs (--photos)
 INPUT_FOLDERS = {"lr": "faces", "photos": "photos"}
 KEEP_JOBS = 8  # job folders kept in the work root; older ones are deleted when a new job starts
-JOB_MARKER = ".rls-job"  # in each job folder a runner makes, holding that runner's token: only those are deleted
+# in each job folder a runner makes, holding that runner's token: it tells a person whose the folder is, and one
+# whose marker was overwritten is left alone; it proves nothing by itself (a copy carries it), the identity does
+JOB_MARKER = ".rls-job"
 DISPLAY_MAX_SIDE = 4096  # a restored photo larger than this is not shown on the page (it is in the zip)
 ABANDON_AFTER = 60.0  # seconds without anyone reading a job's updates before it cancels itself
 
@@ -151,57 +152,81 @@ class Runner:
 
     def __init__(self, models: Models, work_root: Path, *, accelerator: str = "auto", precision: str = "32-true",
                  keep_jobs: int = KEEP_JOBS, preview_every: int = PREVIEW_EVERY,
-                 abandon_after: float = ABANDON_AFTER) -> None:
+                 abandon_after: float = ABANDON_AFTER, workspace: Workspace | None = None) -> None:
+        """``workspace``: the server's, whose upload budget counts what jobs take and frees what pruning removes
+        (without one, uploads are plain copies and nothing is counted)."""
         self.models = models
         self.work_root = Path(work_root)
+        self.workspace = workspace
         self.accelerator, self.precision = accelerator, precision
         self.keep_jobs, self.preview_every, self.abandon_after = keep_jobs, preview_every, abandon_after
         self._busy = threading.Lock()
         self._count = itertools.count(1)
         self._token = secrets.token_hex(16)  # only in memory: no folder made by anyone else can carry it
         self.job_folders: list[Path] = []  # the job folders this runner made and still keeps, oldest first
+        # each kept folder as it was when this runner last wrote in it: in memory, where no user's copy reaches
+        self._made: dict[Path, Identity] = {}
         self.running: "RunningJob | None" = None
 
     # ------------------------------------------------------------------ folders
 
     def made_here(self, folder: Path) -> bool:
-        """Whether ``folder`` is a job folder this runner made: a real folder (not a link) in the work root
-        holding ``JOB_MARKER`` with this runner's token."""
+        """Whether ``folder`` is a job folder this runner made and still keeps: the very folder (device, inode and
+        change time, not a link) it recorded when it last wrote in it, in the work root, its ``JOB_MARKER`` still
+        holding this runner's token. A folder made again at the same path, or a copy, fails the first test
+        whatever it holds; one the user has written in since fails it too."""
         marker = folder / JOB_MARKER
+        recorded = self._made.get(folder)
         try:
-            if folder.parent != self.work_root or folder.is_symlink() or not folder.is_dir() or marker.is_symlink():
+            if folder.parent != self.work_root or recorded is None or Identity.at(folder) != recorded \
+                    or marker.is_symlink():
                 return False
             with open(marker, "rb") as held:  # a few bytes: whatever replaced the marker may be large
                 return held.read(len(self._token) + 1) == self._token.encode()
         except OSError:
             return False
 
-    def _prune(self) -> None:
-        """Delete this runner's oldest job folders, keeping ``keep_jobs - 1`` (a new one is about to be made).
-        Only folders it made are candidates, and each is checked again before it goes: a user's ``job-*``
-        folders in ``--work-dir`` are never touched."""
+    def _prune(self, in_use: list[Path]) -> None:
+        """Delete this runner's oldest job folders, keeping ``keep_jobs - 1`` (a new one is about to be made), and
+        with each the uploads it took that no kept job nor ``in_use`` (the new job's files) needs. Only folders it
+        made are candidates, and each is checked again before it goes, then deleted through the folder it
+        recorded (``remove_own_folder``): a user's ``job-*`` folders in ``--work-dir``, or a folder put where a
+        job folder was, are never touched."""
         while self.job_folders and len(self.job_folders) >= self.keep_jobs:
             old = self.job_folders.pop(0)
-            if self.made_here(old):
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                log.warning("%s: not deleted, it is no longer the job folder this page made", old)
+            recorded = self._made.get(old)
+            try:
+                removed = recorded is not None and self.made_here(old) and remove_own_folder(old, recorded)
+                if not removed:
+                    log.warning("%s: not deleted, it is no longer the job folder this page made", old)
+            except OSError as err:  # something in it could not be removed: the new job runs all the same
+                log.warning("%s: not entirely deleted (%s)", old, describe_os_error(err))
+            self._made.pop(old, None)
+            if self.workspace is not None:
+                self.workspace.forget_job(old, keep=in_use)
 
-    def _new_job_dir(self) -> Path:
+    def _remember(self, folder: Path) -> None:
+        """Record ``folder`` as it is now, after this runner wrote in it (which changes its change time), unless
+        it is no longer the folder recorded before."""
+        now = Identity.at(folder)
+        if now is not None and self._made.get(folder, now).same_entry(now):
+            self._made[folder] = now
+
+    def _new_job_dir(self, in_use: list[Path]) -> Path:
         if not self.work_root.exists():
             private_folder(self.work_root)
-        self._prune()
+        self._prune(in_use)
         folder = self.work_root / f"job-{time.strftime('%Y%m%d-%H%M%S')}-{next(self._count):03d}-{secrets.token_hex(3)}"
         folder.mkdir(mode=0o700)
         folder.chmod(0o700)
         marker = os.open(folder / JOB_MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
         with os.fdopen(marker, "w") as out:
             out.write(self._token)
+        self._remember(folder)
         self.job_folders.append(folder)
         return folder
 
-    @staticmethod
-    def _copy_uploads(files: list[Path], folder: Path) -> list[str]:
+    def _copy_uploads(self, files: list[Path], folder: Path) -> list[str]:
         private_folder(folder)
         names = []
         for file in files:
@@ -211,7 +236,10 @@ class Runner:
                 if not (folder / name).exists():
                     break
                 name = f"{stem}_{k}{suffix}"
-            private_copy(Path(file), folder / name)
+            if self.workspace is not None:
+                self.workspace.take(Path(file), folder / name, folder.parent)
+            else:
+                private_copy(Path(file), folder / name)
             names.append(name)
         return names
 
@@ -288,7 +316,7 @@ class Runner:
         stop = stop if stop is not None else Cancellation()
         G, flow = self.models.generator, self.models.flow
         try:
-            job_dir = self._new_job_dir()
+            job_dir = self._new_job_dir([*request.files, *request.hr_files])
             plan = self.plan(request, job_dir)
             settings, out_dir = plan.settings, plan.out_dir
             check_flow_given(settings, flow is not None, self.models.generator_path)
@@ -341,6 +369,9 @@ class Runner:
                 from None
         except OSError as err:
             raise JobFailed(_page_message(describe_os_error(err), job_dir)) from None
+        finally:  # the job wrote in its folder (inputs, outputs, zip): as it is now is how this runner left it
+            if job_dir is not None:
+                self._remember(job_dir)
 
     # ------------------------------------------------------------------ what the page shows
 
@@ -496,13 +527,13 @@ def _page_message(message: str, job_dir: Path | None) -> str:
 def _enlarged_photo(photo: Path, restored: Path, display: Path, say: Callable[[str], None]) -> Path | None:
     """``photo`` enlarged to the size of ``restored`` with the bicubic filter the restoration starts from (so the
     slider differs only at the faces); None, with a message, when ``restored`` is beyond ``DISPLAY_MAX_SIDE``."""
-    from ..image_io import read_image
+    from ..image_io import open_image, read_image
     from ..photos.paste import enlarge
 
     with warnings.catch_warnings():  # only the header is read: its size decides whether to decode at all
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            with Image.open(restored) as header:
+            with open_image(restored) as header:
                 size = header.size
         except Image.DecompressionBombError:
             size = None
@@ -517,10 +548,12 @@ def _enlarged_photo(photo: Path, restored: Path, display: Path, say: Callable[[s
 
 def _slider_divider(photo: Path, faces: list) -> float:
     """The photo slider's starting divider, in percent: off the faces found in ``photo`` (``divider_position``)."""
+    from ..image_io import open_image
+
     with warnings.catch_warnings():  # the photo passed the job's size checks; only its header is read here
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            with Image.open(photo) as header:
+            with open_image(photo) as header:
                 width = header.width
         except (OSError, Image.DecompressionBombError):
             return 50.0

@@ -15,15 +15,26 @@ check does not depend on that.
 
 What the page shows is copied into ``uploads/shown/<job>/`` (``publish``) before gradio gets it, so the server is
 never told to serve the work folder itself, and a ``--work-dir`` holding the user's own files exposes none of them.
+
+The bytes clients upload are held to ``upload_budget`` (``--upload-budget``): ``UploadGate`` stands before gradio's
+routes and lets a request carrying files in only while the size it declares fits beside what is kept already, the
+uploads in the upload folder and the copies jobs took of them (a second name for the same bytes where the file
+system allows, so a photo run eight times is counted once). A job's uploads are removed with its folder
+(``forget_job``) unless a job still kept uses them, which is how the budget frees up. ``remove_own_folder`` deletes
+a folder only while it is still the one its maker recorded (``Identity``), never through a link.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import secrets
 import shutil
+import stat
 import tempfile
+import threading
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Awaitable, Callable, Iterable, MutableMapping, Sequence
 
 from .outputs import safe_name
 
@@ -31,10 +42,86 @@ PRIVATE_FOLDER = 0o700
 PRIVATE_FILE = 0o600
 SHOWN = "shown"  # the folder under uploads/ holding the copies the page shows; never accepted back as an upload
 GRADIO_UPLOAD_FOLDER = "GRADIO_TEMP_DIR"  # gradio 6 reads its upload folder from this variable at each use
+UPLOAD_ROUTE = "/gradio_api/upload"  # gradio 6's route storing a client's files in the upload folder
+MB = 1024 * 1024  # as gradio counts its per-file limit ("50mb")
+UPLOAD_BUDGET_MB = 1024  # --upload-budget's default: 8 kept jobs of a few large photos each
 
 
 class UploadRefused(ValueError):
-    """A client's file that is not an upload of this server; ``str()`` names the file only, never a path."""
+    """A client's file that is not an upload of this server, or one past the budget; ``str()`` is one line naming
+    no server path."""
+
+
+class UploadBudgetFull(UploadRefused):
+    """An upload that would take the bytes this server keeps of its clients' files past ``upload_budget``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """Which file system entry a path named when it was recorded: device and inode, and the time of its last
+    status change. A folder removed and made again at the same path can get the same inode number back at once
+    (ext4 does), never the same change time as well."""
+
+    device: int
+    inode: int
+    changed_ns: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> "Identity":
+        """The identity ``info`` (an ``lstat`` or ``fstat``) describes."""
+        return cls(info.st_dev, info.st_ino, info.st_ctime_ns)
+
+    @classmethod
+    def at(cls, path: Path) -> "Identity | None":
+        """The identity of the entry at ``path`` itself (a link's own, never its target's); None when there is
+        none."""
+        try:
+            return cls.of(os.lstat(path))
+        except OSError:
+            return None
+
+    def same_entry(self, other: "Identity | None") -> bool:
+        """Whether ``other`` is the same entry, changed since or not."""
+        return other is not None and (self.device, self.inode) == (other.device, other.inode)
+
+
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def remove_own_folder(path: Path, recorded: Identity) -> bool:
+    """Delete the folder at ``path`` if it is still the one ``recorded`` describes; False, and nothing deleted, if
+    anything else is there (another folder, a link, a file). The folder is opened once without following a link
+    and emptied through that handle, so what is deleted is the recorded folder's contents even if the path is
+    swapped meanwhile, and no link inside it is followed."""
+    try:
+        folder = os.open(path, _FOLDER_FLAGS)
+    except OSError:  # gone, a link (O_NOFOLLOW) or not a folder
+        return False
+    try:
+        here = Identity.of(os.fstat(folder))
+        if here != recorded:
+            return False
+        _empty_folder(folder)
+        # emptying changed the folder's change time; the open handle keeps its inode number from being reused
+        if here.same_entry(Identity.at(path)):
+            os.rmdir(path)
+    finally:
+        os.close(folder)
+    return True
+
+
+def _empty_folder(folder: int) -> None:
+    """Delete everything in the open folder ``folder``: entries by name relative to it, links as links."""
+    for entry in list(os.scandir(folder)):
+        if entry.is_dir(follow_symlinks=False):
+            inner = os.open(entry.name, _FOLDER_FLAGS, dir_fd=folder)
+            try:
+                _empty_folder(inner)
+            finally:
+                os.close(inner)
+            os.rmdir(entry.name, dir_fd=folder)
+        else:
+            os.unlink(entry.name, dir_fd=folder)
 
 
 def private_folder(path: Path) -> Path:
@@ -72,17 +159,48 @@ def accepted_uploads(files: Iterable[str | os.PathLike], roots: Sequence[Path],
     return accepted
 
 
+@dataclasses.dataclass
+class _JobFiles:
+    """What one job took from its clients: the uploads it came from and its own copies (by identity)."""
+
+    sources: set[Path] = dataclasses.field(default_factory=set)
+    copies: dict[Path, tuple[int, int]] = dataclasses.field(default_factory=dict)
+
+
+class _Reservation:
+    """Room held in the budget for a request whose files are still arriving; given back on exit, by when they are
+    on disk and counted."""
+
+    def __init__(self, workspace: "Workspace", nbytes: int) -> None:
+        self.workspace, self.nbytes = workspace, nbytes
+
+    def __enter__(self) -> "_Reservation":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self.workspace._lock:
+            self.workspace._reserved -= self.nbytes
+
+
 class Workspace:
     """The server's private folder: ``uploads`` (gradio's upload folder) and ``jobs`` (``work_dir`` when given).
 
     Gradio reads the upload folder when components are made and at every upload, so a ``Workspace`` is opened
-    before the page is built and closed after the server stops; ``close()`` restores ``GRADIO_TEMP_DIR``."""
+    before the page is built and closed after the server stops; ``close()`` restores ``GRADIO_TEMP_DIR``.
+    ``upload_budget`` (bytes) bounds what it keeps of its clients' files (module docstring)."""
 
-    def __init__(self, work_dir: Path | None = None, temp_root: Path | None = None) -> None:
+    def __init__(self, work_dir: Path | None = None, temp_root: Path | None = None,
+                 upload_budget: int = UPLOAD_BUDGET_MB * MB) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="rls-app-", dir=temp_root))  # mode 0700
         self.uploads = private_folder(self.root / "uploads")
         self.shown = private_folder(self.uploads / SHOWN)
         self.jobs = Path(work_dir) if work_dir is not None else private_folder(self.root / "jobs")
+        self.upload_budget = upload_budget
+        # the server's event loop admits uploads while a job thread takes and forgets them
+        self._lock = threading.Lock()
+        self._received: set[Path] = set()  # real paths of the clients' files in the upload folder
+        self._jobs: dict[Path, _JobFiles] = {}
+        self._reserved = 0
         self._previous = os.environ.get(GRADIO_UPLOAD_FOLDER)
         os.environ[GRADIO_UPLOAD_FOLDER] = str(self.uploads)
 
@@ -119,9 +237,189 @@ class Workspace:
                 partial.unlink(missing_ok=True)
         return target
 
+    # ------------------------------------------------------------------ the upload budget
+
+    def _from_a_client(self, real: Path) -> bool:
+        uploads = Path(os.path.realpath(self.uploads))
+        return real.is_relative_to(uploads) and not real.is_relative_to(Path(os.path.realpath(self.shown)))
+
+    def received(self, paths: Iterable[str | os.PathLike]) -> None:
+        """Count ``paths`` (gradio's upload route's answer) as clients' files from now on."""
+        real = (Path(os.path.realpath(os.fspath(path))) for path in paths)
+        with self._lock:
+            self._received.update(path for path in real if self._from_a_client(path))
+
+    def _kept_bytes(self) -> int:
+        """The bytes of clients' files on disk, each file once however many names it has (lock held)."""
+        sizes: dict[tuple[int, int], int] = {}
+        for path in self._received:
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                sizes[info.st_dev, info.st_ino] = info.st_size
+        for job in self._jobs.values():
+            for path, recorded in job.copies.items():
+                try:
+                    info = os.lstat(path)
+                except OSError:
+                    continue
+                # a file the user put in place of a job's copy is not an upload
+                if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) == recorded:
+                    sizes[recorded] = info.st_size
+        return sum(sizes.values())
+
+    def uploaded_bytes(self) -> int:
+        """The bytes this server keeps of its clients' files: the uploads and the jobs' copies of them."""
+        with self._lock:
+            return self._kept_bytes()
+
+    def budget_message(self, used: int, incoming: int) -> str:
+        """The one line refusing an upload of ``incoming`` bytes while ``used`` are kept."""
+        return (f"refused: this server keeps at most {self.upload_budget / MB:g} MB of uploads and "
+                f"{used / MB:.1f} MB are in use (this upload: {incoming / MB:.1f} MB); older jobs' uploads are "
+                "removed as new jobs run, or restart the server with a larger --upload-budget (in MB)")
+
+    def reserve(self, nbytes: int) -> _Reservation:
+        """Room for ``nbytes`` more of clients' files, held until the returned reservation exits (use it in a
+        ``with``); ``UploadBudgetFull`` with the line for the client when they would not fit."""
+        with self._lock:
+            used = self._kept_bytes() + self._reserved
+            if used + nbytes > self.upload_budget:
+                raise UploadBudgetFull(self.budget_message(used, nbytes))
+            self._reserved += nbytes
+        return _Reservation(self, nbytes)
+
+    def take(self, source: Path, target: Path, job_dir: Path) -> Path:
+        """``source`` (a file ``accepted_uploads`` took) as the new file ``target`` of the job ``job_dir``, readable by
+        this user only: the same bytes under a second name when ``source`` is in the upload folder and the file
+        system allows, else a copy. Counted in the budget until ``forget_job(job_dir)``."""
+        real = Path(os.path.realpath(source))
+        from_a_client = self._from_a_client(real)
+        linked = False
+        if from_a_client:
+            try:
+                os.link(real, target)
+                linked = True
+            except OSError:  # another file system (a --work-dir elsewhere), or links not allowed there
+                pass
+        if linked:
+            os.chmod(target, PRIVATE_FILE)  # the upload's own mode, which gradio already makes private
+        else:
+            private_copy(real, target)
+        info = os.lstat(target)
+        with self._lock:
+            job = self._jobs.setdefault(Path(job_dir), _JobFiles())
+            job.copies[Path(target)] = (info.st_dev, info.st_ino)
+            if from_a_client:  # a demo file gradio copied in counts as well: it goes with its last job
+                job.sources.add(real)
+                self._received.add(real)
+        return target
+
+    def forget_job(self, job_dir: Path, keep: Iterable[Path] = ()) -> None:
+        """The runner no longer keeps ``job_dir``: its copies leave the budget, and each client's file it took is
+        removed from the upload folder unless a job still kept, or ``keep`` (the files of the job about to start),
+        uses it."""
+        keep = {Path(os.path.realpath(path)) for path in keep}
+        with self._lock:
+            job = self._jobs.pop(Path(job_dir), None)
+            if job is None:
+                return
+            held = set().union(*(other.sources for other in self._jobs.values()))
+            unused = sorted(job.sources - held - keep)
+            self._received.difference_update(unused)
+        for path in unused:
+            self._remove_upload(path)
+
+    def _remove_upload(self, path: Path) -> None:
+        """Remove a client's file (a real path in the upload folder) and gradio's folder for it once empty."""
+        try:
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                path.unlink()
+        except OSError:
+            return
+        if path.parent != Path(os.path.realpath(self.uploads)):
+            try:
+                path.parent.rmdir()  # only when empty: gradio stores the same bytes of another name beside it
+            except OSError:
+                pass
+
     def keep_shown(self, job_names: Iterable[str]) -> None:
         """Remove the copies of every job not in ``job_names`` (the job folders the runner still keeps)."""
         keep = set(job_names)
         for folder in self.shown.iterdir():
             if folder.name not in keep and folder.is_dir() and not folder.is_symlink():
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+# ASGI's types, spelled out: the gate needs nothing of starlette's
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class UploadGate:
+    """ASGI middleware before gradio's routes holding clients' files to the workspace's ``upload_budget``.
+
+    A request that may carry files (a ``POST`` to the upload route, or any multipart ``POST``) goes on only when
+    the size it declares fits beside what the server keeps; otherwise the client gets one line (status 413,
+    which gradio's page shows as it comes). The room stays reserved until gradio has answered, so two uploads
+    at once cannot both take the last of it, and the files the upload route answers with are counted from then
+    on. Gradio's own per-file limit (``max_file_size``) still applies inside."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], workspace: Workspace) -> None:
+        self.app, self.workspace = app, workspace
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        headers = {name.lower(): value for name, value in scope.get("headers", [])}
+        to_upload_route = scope["path"].rstrip("/").endswith(UPLOAD_ROUTE)
+        if not to_upload_route and not headers.get(b"content-type", b"").lower().startswith(b"multipart/"):
+            return await self.app(scope, receive, send)
+        try:
+            length = int(headers[b"content-length"])
+        except (KeyError, ValueError):  # a streamed body could not be weighed before it is stored
+            return await _refuse(receive, send, 411, "refused: an upload must state its size (Content-Length)")
+        try:
+            reservation = self.workspace.reserve(length)
+        except UploadBudgetFull as err:
+            return await _refuse(receive, send, 413, str(err))
+        with reservation:
+            await self.app(scope, receive, self._counting(send) if to_upload_route else send)
+
+    def _counting(self, send: Send) -> Send:
+        """``send``, noting the paths of the upload route's successful answer (a JSON list) before passing it on."""
+        status, body = 0, bytearray()
+
+        async def counting_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and status == 200:
+                body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    try:
+                        paths = json.loads(bytes(body))
+                    except ValueError:
+                        paths = []
+                    if isinstance(paths, list):
+                        self.workspace.received(path for path in paths if isinstance(path, str))
+            await send(message)
+
+        return counting_send
+
+
+async def _refuse(receive: Receive, send: Send, status: int, line: str) -> None:
+    """Answer ``line`` with ``status`` once the request's body has been read and dropped (a client still sending
+    would otherwise get a reset connection instead of the reason)."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+    body = line.encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -39,6 +39,7 @@ from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.cli.errors import (UsageError, check_choice, check_float, check_hardware, check_input_dir,
                                       check_int, check_output_dir, fail, guarded)
 from rls_lightning.inversion.presets import PRESETS
+from rls_lightning.names import printable
 from rls_lightning.weights import resolve_generator
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "auto")
@@ -100,14 +101,21 @@ def build_parser() -> ArgumentParser:
     over.add_argument("--lambda-g", type=float | None, default=None, help="weight of P_gaussian (paper: 4e-4)")
     over.add_argument("--lambda-c", type=float | None, default=None, help="weight of P_cross (paper: 0.05)")
     over.add_argument("--cross", type=str | None, default=None,
-                      help="cross prior: squared-sum (paper Eq. 5) or mean-distance (official code)")
+                      help="cross prior P_cross: mean-distance (default: the mean pairwise distance of the W+ rows, "
+                           "official rls.py, the reading under which Table 5 holds) or squared-sum (Eq. 5 read "
+                           "literally: it collapses the W+ rows onto one w)")
     over.add_argument("--schedule", type=str | None, default=None,
-                      help="constant (paper) or one-cycle (official code), for both stages")
+                      help="learning-rate schedule of RLS and of RLS+'s w and noise (its generator weights keep "
+                           "1e-4): one-cycle (default: PULSE's one-cycle drop, the official code; the paper names "
+                           "none) or constant")
     over.add_argument("--keep-best", type=bool | None, default=None,
-                      help="return the lowest-loss step of each stage (official code) instead of the last")
+                      help="return each stage's lowest-objective state (default: true; official code; RLS+ then "
+                           "never ends worse than its anchor) instead of the last or early-stopped one")
     over.add_argument("--refine-steps", type=int | None, default=None, help="RLS+ steps (paper: 50; 0 = no RLS+)")
     over.add_argument("--refine-lr", type=float | None, default=None,
-                      help="RLS+ learning rate of w, noise and generator (paper: 1e-4)")
+                      help="one RLS+ learning rate for w, noise and generator weights (default: generator 1e-4 "
+                           "from sec. 4, w and noise 0.1 from the official rls_plus.py; 1e-4 for all three is sec. "
+                           "4 read literally, preset rls+literal)")
     over.add_argument("--radius-scale", type=float | None, default=None,
                       help="l1-ball radius in units of sqrt(d) (paper: 1); a negative value removes the ball")
     over.add_argument("--trainable-noise", type=int | None, default=None,
@@ -290,10 +298,10 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
             images, rejected = inputs.images, inputs.rejected
             if rank == 0:
                 for item in rejected:
-                    console.print(f"[yellow]{item}[/yellow]")
+                    console.print(str(item), style="yellow", markup=False, highlight=False)
                 for image in images:
                     if image.note:
-                        console.print(f"{image.path}: {image.note}")
+                        console.print(f"{printable(image.path)}: {image.note}", markup=False, highlight=False)
             problem = folders.nothing_to_do(inputs, lr_dir=args.lr_dir, photos=args.photos)
             if problem is not None:
                 raise UsageError(problem)
@@ -360,4 +368,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from rls_lightning.interrupts import for_process
+
+    for_process(main)

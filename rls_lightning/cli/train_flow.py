@@ -225,4 +225,6 @@ def train(args, output: Path | None, ckpt_path: Path | None, stopper: StopAtStep
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from rls_lightning.interrupts import for_process
+
+    for_process(main)

@@ -214,4 +214,6 @@ def train(args, ckpt_path: Path | None, stopper: L.Callback) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from rls_lightning.interrupts import for_process
+
+    for_process(main)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import errno
 import hashlib
 import io
 import json
@@ -46,7 +47,9 @@ from ..stylegan import Generator
 from .callbacks import (L1BallProjection, NoiseRenormalization, PerImageEarlyStopping, SphereProjection,
                         StepProgress, StopWhenRequested)
 from .latent_search import LatentSearch
-from .outputs import (PROGRESS_DIR, claim_output_names, foreign_files, output_names, read_record, recorded_outputs,
+from ..names import name_bytes, name_max, printable
+from .outputs import (PROGRESS_DIR, check_progress_folder, claim_output_names, foreign_files, output_names,
+                      read_record, recorded_outputs,
                       remove_stale_temporaries)
 from .refinement import Refinement
 from .settings import InversionSettings, RefineSettings, SearchSettings
@@ -57,6 +60,8 @@ FACE_COLUMNS = ["photo", "face", "score", "box", "lr_size"]  # rows of faces cut
 STD_MAP_FULL_SCALE = 0.25  # a per-pixel std of 0.25 (on the [0, 1] scale) is drawn white
 MAX_RESTARTS = 3  # restarts of a diverged image, each at a tenth of the previous learning rate
 LR_DROP = 10.0
+# what a file system says of a name it will not store (too long; bytes it cannot encode, e.g. on exFAT or SMB)
+NAME_ERRORS = (errno.ENAMETOOLONG, errno.EILSEQ)
 ON_BALL = 1 - 1e-3  # a row whose l1 distance to the anchor is within 0.1% of the radius is on the boundary
 
 
@@ -94,6 +99,8 @@ class SampleResult:
     image: torch.Tensor | None = None
     lr_l1: float | None = None
     refine_steps: int = 0
+    rls_kept_step: int = 0  # the step whose state RLS returned (the lowest objective with keep_best)
+    refine_kept_step: int | None = None  # ... and RLS+ (0: the anchor itself)
     terms_rls: dict[str, float] = dataclasses.field(default_factory=dict)  # the objective's terms at the RLS result
     terms_refine: dict[str, float] | None = None  # ... and at the RLS+ result
     ball_reach: float | None = None  # largest row distance ||w_i - anchor_i||_1 / radius (radius sqrt(d) if no ball)
@@ -180,14 +187,10 @@ class InversionJob:
 
     def is_finished(self, image: LowResImage) -> bool:
         """Finished by an earlier run with the same fingerprint (other settings redo the image)."""
-        row_path = self.progress_dir / f"{image.stem}.json"
-        if not row_path.is_file() or not (self.out_dir / f"{image.stem}.png").is_file():
+        if not (self.out_dir / f"{image.stem}.png").is_file():
             return False
-        try:
-            row = json.loads(row_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return False
-        return row.get("status", "ok") == "ok" and row.get("fingerprint") == self._fingerprint
+        row = read_record(self.out_dir, image.stem)
+        return row is not None and row.get("status", "ok") == "ok" and row.get("fingerprint") == self._fingerprint
 
     def write_results_csv(self, rejected: list[Rejected] = ()) -> Path | None:
         """Rebuild ``results.csv`` from the per-image rows (and the skipped files), atomically."""
@@ -200,6 +203,9 @@ class InversionJob:
             except (OSError, json.JSONDecodeError):
                 continue
         rows += [{"file": r.path.name, "status": "skipped", "note": r.reason} for r in rejected]
+        # names may hold bytes that are not UTF-8 or newlines: each row stays one readable line of a UTF-8 file
+        rows = [{key: printable(value) if isinstance(value, str) else value for key, value in row.items()}
+                for row in rows]
         rows.sort(key=lambda r: r["file"])
         buffer = io.StringIO()
         columns = RESULT_COLUMNS[:1] + FACE_COLUMNS + RESULT_COLUMNS[1:] \
@@ -244,8 +250,9 @@ class InversionJob:
         return stream_seed(self.seed, f"{stem}/{sample}")
 
     def initial_latent(self, stem: str, sample: int) -> torch.Tensor:
-        """``[rows, d]``: sample 0 starts at the flow's mean w (paper sec. 4); other samples at w = mapping(z)
-        for a seeded z (diverse solutions, Figure 7). PULSE starts from Gaussian latents on the sphere."""
+        """``[rows, d]``: sample 0 starts at the flow's mean w (paper sec. 4); other samples (diverse solutions,
+        Figure 7) at ``mean + sample_spread * (mapping(z) - mean)`` for a seeded z, 0.2 in the official ``rls.py``.
+        PULSE starts from Gaussian latents on the sphere."""
         G = self.generator
         s = self.settings.search
         rows = 1 if s.space == "w" else G.num_ws
@@ -257,6 +264,8 @@ class InversionJob:
         else:
             with torch.no_grad():
                 w = G.mapping(draw_z(1, G.z_dim, self.item_seed(stem, sample)).to(G.mapping.fc0.weight.device))[0]
+            mean = self.flow.w_init.float().cpu() if self.flow is not None else w.cpu()
+            w = mean + s.sample_spread * (w.cpu() - mean)
         return w.cpu().reshape(1, -1).expand(rows, -1).clone()
 
     def pulse_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -289,7 +298,8 @@ class InversionJob:
         seconds = (time.perf_counter() - start) / len(items)
         return [SampleResult(ws_rls=out.ws[i:i + 1], noise_rls=[m[i:i + 1] if m.shape[0] > 1 else m for m in out.noise],
                              image_rls=out.images[i:i + 1], lr_l1_rls=float(out.lr_l1[i]), rls_steps=steps,
-                             terms_rls=_terms_of(out.terms, i), seconds=seconds)
+                             terms_rls=_terms_of(out.terms, i), rls_kept_step=int(out.kept_step[i]),
+                             seconds=seconds)
                 for i in range(len(items))]
 
     def run_refinement(self, items: list[tuple[LowResImage, int]], results: list[SampleResult],
@@ -321,6 +331,7 @@ class InversionJob:
             result.image, result.ws, result.lr_l1 = out.images[i:i + 1], out.ws[i:i + 1], float(out.lr_l1[i])
             result.noise = [m[i:i + 1] if m.shape[0] > 1 else m for m in out.noise]
             result.refine_steps = int(steps[i])
+            result.refine_kept_step = int(out.kept_step[i])
             result.terms_refine = _terms_of(out.terms, i)
             result.ball_reach = float(reach[i].max())
             result.rows_on_ball = int((reach[i] >= ON_BALL).sum()) if radius is not None and r.optimize_w else None
@@ -386,7 +397,7 @@ class InversionJob:
     def _remove_outputs(self, stem: str, keep) -> None:
         """Delete the files an earlier run recorded as its outputs of ``stem``, except ``keep``."""
         for name in recorded_outputs(read_record(self.out_dir, stem), stem) - set(keep):
-            (self.out_dir / name).unlink(missing_ok=True)
+            (self.out_dir / name).unlink(missing_ok=True)  # a plain name of ours (read_record); a link is unlinked
 
     def write_diverged(self, image: LowResImage, samples: list[SampleResult]) -> dict:
         """The row of an image without a usable result; our outputs of it from an earlier run with other settings
@@ -418,11 +429,14 @@ class InversionJob:
             # the final value of each term of the objectives, per sample, as the optimiser saw it (likelihoods on
             # the [0, 1] scale): RLS (Eq. 6) at ws_rls, RLS+ (Eq. 7) at ws
             "objective_rls": _stack_terms([s.terms_rls for s in samples]),
+            # after how many optimizer steps each stage's returned state was reached, per sample (RLS+: 0 = anchor)
+            "rls_kept_step": torch.tensor([s.rls_kept_step for s in samples]),
             # clone: a map may be a view of the whole batch's tensor
             "noise": [[m.clone() for m in (s.noise if s.noise is not None else s.noise_rls)] for s in samples],
         }
         if all(s.terms_refine is not None for s in samples):
             payload["objective_refine"] = _stack_terms([s.terms_refine for s in samples])
+            payload["refine_kept_step"] = torch.tensor([s.refine_kept_step for s in samples])
         if len(samples) > 1:
             stack = torch.cat(final).clamp(-1, 1)  # [K, C, H, W], as saved in the PNGs
             for k in range(len(samples)):
@@ -483,19 +497,40 @@ class InversionJob:
         for image in images:
             if image.stem in collisions:
                 refused.append(Rejected(image.path, collisions[image.stem]))
-            elif foreign := foreign_files(self.out_dir, image.stem, self.num_samples, self.save_inputs):
-                refused.append(Rejected(image.path, f"{self.out_dir / foreign[0]} exists and was not written by "
-                                                    "this tool; move it or choose another --out-dir"))
+            elif too_long := self.name_too_long(image.stem):
+                refused.append(Rejected(image.path, too_long))
+            elif foreign := foreign_files(self.out_dir, image.stem, self.num_samples, self.save_inputs, self.log):
+                refused.append(Rejected(image.path, f"{printable(self.out_dir / foreign[0])} exists and was not "
+                                                    "written by this tool; move it or choose another --out-dir"))
             else:
                 usable.append(image)
         return usable, refused
 
+    def name_too_long(self, stem: str) -> str | None:
+        """Why the outputs of ``stem`` cannot be named in the output folder (None when they can)."""
+        limit = name_max(self.out_dir)
+        names = [f"{stem}.json", *output_names(stem, self.num_samples, self.save_inputs)]
+        longest = max(names, key=name_bytes)
+        if name_bytes(longest) <= limit:
+            return None
+        return (f"its output name would be {name_bytes(longest)} bytes long, more than the {limit} the file "
+                "system allows; shorten the input's name")
+
     def finish_image(self, image: LowResImage, samples: list[SampleResult], rejected: list[Rejected]) -> dict:
         if any(s.diverged for s in samples):
             row = self.write_diverged(image, samples)
-            self.log(f"{image.path}: {row['note']}")
+            self.log(f"{printable(image.path)}: {row['note']}")
         else:
-            row = self.write_outputs(image, samples)
+            try:
+                row = self.write_outputs(image, samples)
+            except OSError as err:
+                if err.errno not in NAME_ERRORS:  # a full disk or a lost folder stops the run; a name stops one
+                    raise
+                refused = Rejected(image.path, f"the file system refuses its output names ({err.strerror})")
+                self.log(str(refused))
+                rejected.append(refused)
+                self.write_results_csv(rejected)
+                return {"file": image.path.name, "status": "skipped", "note": refused.reason}
             self.done += 1
         self.write_results_csv(rejected)
         if self.progress is not None:
@@ -508,6 +543,7 @@ class InversionJob:
         only every world-th image from rank on (the refusals below are decided on the whole list, so that all
         ranks agree). ``rejected`` gains the inputs refused for their output names."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        check_progress_folder(self.out_dir)
         if self.writes_summary:
             remove_stale_temporaries(self.out_dir)
         self._fingerprint = self.fingerprint

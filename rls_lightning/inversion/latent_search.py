@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +50,6 @@ class LatentSearch(InversionStage):
             mean, std = stats if stats is not None else (torch.zeros(()), torch.ones(()))
             self.register_buffer(f"{name}_mean", mean.detach().clone())
             self.register_buffer(f"{name}_std", std.detach().clone())
-        self.register_buffer("best_loss", torch.full((initial_latents.shape[0],), math.inf))
         for i, tensor in enumerate(self.optimised_tensors()):
             self.register_buffer(f"best_{i}", tensor.detach().clone())
 
@@ -115,7 +113,7 @@ class LatentSearch(InversionStage):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         per_image, _ = self.per_image_loss()
         if self.settings.keep_best:
-            self._remember_best(per_image.detach().float())
+            self._remember_best(per_image.detach().float(), self.steps_done())
         # No self.log here: it costs a few percent of a small step; the final terms are in StageResult.terms.
         # Summed, not averaged: each image's latent gets exactly the gradient it would get alone.
         return per_image.sum()
@@ -139,9 +137,11 @@ class LatentSearch(InversionStage):
     # ----------------------------------------------------------------- results
 
     @torch.no_grad()
-    def _remember_best(self, losses: torch.Tensor) -> torch.Tensor:
+    def _remember_best(self, losses: torch.Tensor, step: int) -> torch.Tensor:
+        """``losses`` are those of the state after ``step`` optimizer steps."""
         improved = losses < self.best_loss
         self.best_loss.copy_(torch.where(improved, losses, self.best_loss))
+        self.best_step.masked_fill_(improved, step)
         for i, tensor in enumerate(self.optimised_tensors()):
             best = getattr(self, f"best_{i}")
             best.copy_(torch.where(improved.reshape(-1, *[1] * (tensor.ndim - 1)), tensor.detach(), best))
@@ -152,10 +152,12 @@ class LatentSearch(InversionStage):
         """``(W+ codes [N, num_ws, d], noise maps)`` after the search.
 
         With ``keep_best`` these are the lowest-loss latent and noise seen; the state after the last update is
-        evaluated once more so that it competes too.
+        evaluated once more so that it competes too. ``kept_step`` says which step's state is returned.
         """
+        self.kept_step.fill_(self.steps_done())
         if self.settings.keep_best:
-            self._remember_best(self.per_image_loss()[0].float())
+            self._remember_best(self.per_image_loss()[0].float(), self.steps_done())
             for i, tensor in enumerate(self.optimised_tensors()):
                 tensor.copy_(getattr(self, f"best_{i}"))
+            self.kept_step.copy_(self.best_step)
         return self.ws.detach().clone(), [m.detach().clone() for m in self.noise.maps()]

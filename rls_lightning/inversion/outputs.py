@@ -8,17 +8,25 @@ K > 1 samples, ``<stem>_s<k>.png`` and ``<stem>_std.png``; per folder: ``overvie
 * A file already in the output folder is only replaced or deleted if an earlier run recorded it as its own output
   of the same image (the ``files`` list of ``.progress/<stem>.json``); anything else there is the user's, and the
   image that would overwrite it is refused instead.
+* A record is data, never an instruction: the folder may be shared, so anyone may have written it. Every name it
+  lists must be one this naming scheme produces for its stem (a plain name, no folder, no ``..``); a record that
+  lists anything else is ignored as a whole, with one note, and the image's files then count as the user's.
+* ``.progress`` must be a real folder inside the output folder, not a link to somewhere else.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 from pathlib import Path
+from typing import Callable
+
+from ..names import printable
 
 FOLDER_OUTPUTS = ("overview.png", "results.csv")
 PROGRESS_DIR = ".progress"
-_TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]{12}$")  # atomic_write_path's names
+_TEMPORARY = re.compile(r"\..+\.tmp-(\d+)-[0-9a-f]{12}", re.DOTALL)  # atomic_write_path's names (any bytes)
 
 
 def output_names(stem: str, num_samples: int = 1, with_input: bool = False) -> list[str]:
@@ -50,12 +58,54 @@ def claim_output_names(stems: list[str], num_samples: int, with_input: bool = Fa
     return refused
 
 
-def read_record(out_dir: Path, stem: str) -> dict | None:
-    """The row an earlier run wrote for ``stem`` (None if none, or unreadable)."""
+def is_output_name(stem: str, name: object) -> bool:
+    """Whether ``name`` is a file name that ``output_names`` can produce for ``stem`` (any number of samples)."""
+    if not isinstance(name, str) or not name.startswith(stem):
+        return False
+    return _OUTPUT_SUFFIX.fullmatch(name[len(stem):]) is not None
+
+
+_OUTPUT_SUFFIX = re.compile(r"\.png|_rls\.png|\.pt|_lr\.png|_std\.png|_s(?:0|[1-9][0-9]{0,3})\.png")
+
+
+def record_problem(record: object, stem: str) -> str | None:
+    """Why ``record`` cannot be trusted as the row of ``stem`` (None if it can)."""
+    if not isinstance(record, dict):
+        return f"not a result row but a JSON {type(record).__name__}"
+    files = record.get("files", [])
+    if not isinstance(files, list):
+        return f"'files' is a JSON {type(files).__name__}, not a list of names"
+    wrong = next((name for name in files if not is_output_name(stem, name)), None)
+    if wrong is not None:
+        shown = json.dumps(wrong)[:80]
+        return f"lists {shown}, which is not an output name of this image"
+    return None
+
+
+def read_record(out_dir: Path, stem: str, note: Callable[[str], None] | None = None) -> dict | None:
+    """The row an earlier run wrote for ``stem``; None if none, unreadable, or not trustworthy (see
+    ``record_problem``: then ``note`` gets one line, for the user to see why the image's files are left alone)."""
+    path = out_dir / PROGRESS_DIR / f"{stem}.json"
     try:
-        return json.loads((out_dir / PROGRESS_DIR / f"{stem}.json").read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    problem = record_problem(record, stem)
+    if problem is not None:
+        if note is not None:
+            note(f"{printable(path)}: progress record ignored: {problem}")
+        return None
+    return record
+
+
+def check_progress_folder(out_dir: Path) -> None:
+    """Refuse (``OSError``) an output folder whose ``.progress`` is not a real folder: records written through a
+    link would land, and stale temporaries be deleted, outside ``out_dir``."""
+    folder = out_dir / PROGRESS_DIR
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        what = "a link to somewhere else" if folder.is_symlink() else "a file"
+        raise OSError(errno.EEXIST, f"is {what}, not this tool's progress folder; move it away",
+                      printable(folder))
 
 
 def recorded_outputs(record: dict | None, stem: str) -> set[str]:
@@ -67,18 +117,13 @@ def recorded_outputs(record: dict | None, stem: str) -> set[str]:
     return set(output_names(stem, int(record.get("samples") or 1))) if record.get("status") == "ok" else set()
 
 
-def foreign_files(out_dir: Path, stem: str, num_samples: int, with_input: bool = False) -> list[str]:
-    """Outputs of ``stem`` that already exist in ``out_dir`` but were not written by us for this image."""
-    ours = recorded_outputs(read_record(out_dir, stem), stem)
+def foreign_files(out_dir: Path, stem: str, num_samples: int, with_input: bool = False,
+                  note: Callable[[str], None] | None = None) -> list[str]:
+    """Outputs of ``stem`` that already exist in ``out_dir`` (a link counts, even a broken one) but were not written
+    by us for this image."""
+    ours = recorded_outputs(read_record(out_dir, stem, note), stem)
     return [name for name in output_names(stem, num_samples, with_input)
-            if name not in ours and (out_dir / name).exists()]
-
-
-def foreign_folder_outputs(out_dir: Path) -> list[str]:
-    """``overview.png`` / ``results.csv`` present in a folder that no run of ours has written to."""
-    if (out_dir / PROGRESS_DIR).is_dir():
-        return []
-    return [name for name in FOLDER_OUTPUTS if (out_dir / name).exists()]
+            if name not in ours and os.path.lexists(out_dir / name)]
 
 
 def _process_alive(pid: int) -> bool:
@@ -98,7 +143,7 @@ def remove_stale_temporaries(out_dir: Path) -> int:
     for folder in (out_dir, out_dir / PROGRESS_DIR):
         if folder.is_dir():
             for path in folder.iterdir():
-                match = _TEMPORARY.match(path.name)
+                match = _TEMPORARY.fullmatch(path.name)
                 if match and path.is_file() and not _process_alive(int(match.group(1))):
                     path.unlink(missing_ok=True)
                     removed += 1

@@ -65,7 +65,6 @@ class Refinement(InversionStage):
         self.image_weights = nn.ParameterList([nn.Parameter(p.detach().unsqueeze(0).repeat(n, *[1] * p.ndim))
                                                 for _, p in named])
         self.register_buffer("last_loss", torch.full((n,), math.inf))
-        self.register_buffer("best_loss", torch.full((n,), math.inf))
         self.register_buffer("stopped_at", torch.zeros(n, dtype=torch.long))  # 0: still running
         self._best: list[torch.Tensor] | None = None
         self._frozen: list[torch.Tensor] | None = None
@@ -118,7 +117,7 @@ class Refinement(InversionStage):
             self.last_loss.copy_(losses.detach().float())
             if self.settings.keep_best:
                 # These losses belong to the parameters before this step's update: remember those.
-                self._remember_best(self.last_loss, running=self.stopped_at == 0)
+                self._remember_best(self.last_loss, running=self.stopped_at == 0, step=self.steps_done())
         return losses.sum()
 
     def configure_optimizers(self):
@@ -137,11 +136,13 @@ class Refinement(InversionStage):
             target.copy_(torch.where(_per_image(mask, target), source, target))
 
     @torch.no_grad()
-    def _remember_best(self, losses: torch.Tensor, running: torch.Tensor) -> None:
+    def _remember_best(self, losses: torch.Tensor, running: torch.Tensor, step: int) -> None:
+        """``losses`` are those of the state after ``step`` optimizer steps (step 0: the anchor itself)."""
         improved = running & (losses < self.best_loss)
         if self._best is None:
             self._best = [t.detach().clone() for t in self.optimised_tensors()]
         self.best_loss.copy_(torch.where(improved, losses, self.best_loss))
+        self.best_step.masked_fill_(improved, step)
         self._blend(self._best, self.optimised_tensors(), improved)
 
     @torch.no_grad()
@@ -161,12 +162,16 @@ class Refinement(InversionStage):
     def final_state(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """``(ws, noise maps)`` after refinement; ``image_weights`` are left at the matching values.
 
-        A frozen image gets its state at its early stop; with ``keep_best``, an image whose final loss is not below
-        its best gets its best-loss state.
+        A frozen image gets its state at its early stop; with ``keep_best`` (the default), an image whose final loss
+        is not below its best gets its best-loss state, so that the result is never worse in Eq. 7's objective than
+        any state the run went through, the anchor (step 0) included. ``kept_step`` says which step's state it is.
         """
         if self._frozen is not None:
             self._blend(self.optimised_tensors(), self._frozen, self.stopped_at > 0)
+        self.kept_step.copy_(self.steps_run(self.steps_done()).to(self.kept_step.device))
         if self.settings.keep_best and self._best is not None:
             final_loss = self.per_image_loss().float()
-            self._blend(self.optimised_tensors(), self._best, final_loss >= self.best_loss)
+            use_best = final_loss >= self.best_loss
+            self._blend(self.optimised_tensors(), self._best, use_best)
+            self.kept_step.copy_(torch.where(use_best, self.best_step, self.kept_step))
         return self.ws.detach().clone(), [m.detach().clone() for m in self.noise.maps()]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import lightning as L
 import torch
@@ -15,13 +16,15 @@ from ..degradations import downsample_bicubic
 class StageResult:
     """A stage's outcome, on the CPU: W+ codes ``[N, num_ws, d]``, noise maps, rendered images ``[N, C, H, W]``,
     the LR consistency of each image (``lr_consistency``) and the final value of each term of the stage's objective
-    per image (``objective_terms``: ``likelihood``, the priors, ``total``)."""
+    per image (``objective_terms``: ``likelihood``, the priors, ``total``); ``kept_step`` per image: after how many
+    optimizer steps the state it returns was reached (0: the initial state, e.g. the RLS anchor in RLS+)."""
 
     ws: torch.Tensor
     noise: list[torch.Tensor]
     images: torch.Tensor
     lr_l1: torch.Tensor
     terms: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
+    kept_step: torch.Tensor | None = None
 
 
 class InversionStage(L.LightningModule):
@@ -40,6 +43,9 @@ class InversionStage(L.LightningModule):
         self.factor = int(factor)
         self.register_buffer("targets", targets.detach().clone())
         self._result: StageResult | None = None
+        self.register_buffer("best_loss", torch.full((targets.shape[0],), math.inf))
+        self.register_buffer("best_step", torch.zeros(targets.shape[0], dtype=torch.long))
+        self.register_buffer("kept_step", torch.zeros(targets.shape[0], dtype=torch.long))
 
     def final_state(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """``(ws, noise maps)`` that the stage settles on."""
@@ -58,7 +64,12 @@ class InversionStage(L.LightningModule):
         ws, noise = self.final_state()
         images = self.synthesize(ws, noise).float()
         terms = {name: value.detach().float().cpu() for name, value in self.objective_terms(ws, images).items()}
-        return StageResult(ws.cpu(), [n.cpu() for n in noise], images.cpu(), self.lr_consistency(images).cpu(), terms)
+        return StageResult(ws.cpu(), [n.cpu() for n in noise], images.cpu(), self.lr_consistency(images).cpu(), terms,
+                           self.kept_step.cpu())
+
+    def steps_done(self) -> int:
+        """Optimizer steps run so far (0 before, or without, a Trainer)."""
+        return int(self._trainer.global_step) if self._trainer is not None else 0
 
     def on_train_end(self) -> None:
         # Still on the training device here; the Trainer moves the module back to the CPU at teardown.

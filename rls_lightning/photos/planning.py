@@ -1,12 +1,14 @@
 """What a photo may cost and what its restoration can gain, decided before the work: the memory its decoding
 needs (from the file's header), which faces the generator can improve, and the scale of the restored photo.
 
-* **Memory.** Decoding holds the file's pixels several times over (Pillow's image and its RGB copy, the bytes
-  numpy reads them from, the float32 array ``image_io.read_image`` returns); everything after that works on the
+* **Memory.** An 8-bit photo is decoded straight into the uint8 array the pipeline keeps, converted and turned
+  (EXIF) a band of rows at a time (``image_io.read_image(..., dtype=np.uint8)``): Pillow's decoded image, 4 bytes
+  a pixel, and that array, 3. A 16-bit one still passes through float64. Everything after that works on the
   8-bit photo a band or a window at a time (``detection`` tiles large photos, ``crop`` and ``paste`` read only
-  the pixels under their output, ``png_stream`` writes the restored photo a band of rows at a time). So the peak
-  is ``DECODE_BYTES_PER_PIXEL`` times the photo's pixels, whatever ``--upscale`` is; a photo above the budget is
-  refused in one line before it is decoded.
+  the pixels under their output, ``png_stream`` writes the restored photo a band of rows at a time), so memory
+  grows with the photo's pixels, whatever ``--upscale`` is. Each photo is charged ``DECODE_BYTES_PER_PIXEL``
+  per pixel against ``--photo-memory`` from its header, and one above it is refused in one line before it is
+  decoded.
 * **Which faces.** The generator draws ``R`` pixels; a face whose crop is ``n`` pixels wide in the photo is cut
   at ``n' = crop.lr_size_for(n, R)`` and super-resolved ``R / n'`` times. Only factors of at least
   ``--min-factor`` (default 2) are worth it: at factor 1 the generator redraws the face at the resolution it
@@ -22,15 +24,19 @@ import math
 
 from PIL import Image
 
-# bytes held per photo pixel while read_image decodes it (see the module docstring), measured as peak-RSS growth
-# (tests/test_photo_memory.py, 12-megapixel photos): an 8-bit RGB file 23.0 (Pillow's decoded image and its RGB copy, 4 + 4, Pillow
-# storing RGB in 4 bytes; numpy's byte view, 3; the float32 result, 12; the uint8 photo made from it, 3), a 16-bit
-# one (48-bit RGB or 16-bit gray PNG, decoded at full precision in float64) 46.4
+# bytes per photo pixel each photo is charged against --photo-memory, from its header. Measured as peak-RSS growth
+# (tests/test_photo_memory.py): decoding an 8-bit file takes 7.0 (Pillow's image, 4, and the uint8 photo, 3,
+# turned or not; plus about 20 MB of the decoders' own), a 16-bit one (48-bit RGB or 16-bit gray PNG, decoded at
+# full precision in float64) 46. The 8-bit charge is what decoding took before issue 6 (23: Pillow's image, a
+# turned copy and an RGB copy, numpy's bytes, a float32 array), kept so that the default budget still admits
+# exactly the photos --photo-memory's help names (up to 12000x9000): the difference is room for the rest of a
+# run, which the budget promises stays within 4 GB. benchmarks/photo_memory.py, a whole invert.py --photos run on
+# 12000x9000: 2.41 GB peak (2.43 GB EXIF-turned; 2.45 and 2.35 GB as PNG), where decoding through float32 made it
+# 3.64 GB (4.04 GB turned); its largest step is now overview.png, not the decoding.
 DECODE_BYTES_PER_PIXEL = 24
 DEEP_DECODE_BYTES_PER_PIXEL = 48
 DECODE_OVERHEAD_BYTES = 16 * 2 ** 20  # the decoders' own buffers (measured: 9 MB for a 3-megapixel JPEG)
-# admits 12000x9000 (108 megapixels, 2.61 GB), for which a whole --photos run peaked at 3.65 GB
-# (scripts/measure_photo_memory.py; the process itself, torch and the models, is about 0.6 GB of that)
+# admits 12000x9000 (108 megapixels, 2.61 GB)
 DEFAULT_MEMORY_GB = 2.7
 DEFAULT_MIN_FACTOR = 2
 MAX_FACE_STRETCH = 2.0

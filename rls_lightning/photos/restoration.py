@@ -24,7 +24,7 @@ from PIL import Image
 
 from ..atomic import atomic_write_path
 from ..degradations import downsample_bicubic, resize_bicubic
-from ..image_io import ImageReadError, read_image
+from ..image_io import ImageReadError, open_image, read_image
 from ..lr_images import IMAGE_SUFFIXES, LowResImage, Rejected
 from .alignment import crop_transform, crop_width_in_photo
 from .crop import extract_crop, lr_size_for
@@ -115,7 +115,7 @@ def header(path: Path) -> tuple[int, int, bool] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is what is checked here
-            with Image.open(path) as image:
+            with open_image(path) as image:
                 deep = image.mode.startswith(("I", "F")) or any(";16" in str(tile.args) for tile in image.tile)
                 return image.size[0], image.size[1], deep
     except Exception:  # noqa: BLE001 - any unreadable file: read_image gives the one-line reason
@@ -123,15 +123,11 @@ def header(path: Path) -> tuple[int, int, bool] | None:
 
 
 def read_photo_uint8(path: Path) -> tuple[np.ndarray, str]:
-    """The photo as uint8 ``[H, W, 3]`` (through ``read_image``, the one decoder), and its conversion notes. The
-    float result is converted a band of rows at a time, so it is never held twice."""
-    decoded = read_image(path, channels=3, max_side=MAX_PHOTO_SIDE)
-    pixels = decoded.pixels
-    photo = np.empty(pixels.shape, dtype=np.uint8)
-    band = max(1, (1 << 22) // max(1, pixels.shape[1] * 3))
-    for y in range(0, pixels.shape[0], band):
-        photo[y:y + band] = np.rint(pixels[y:y + band] * 255)
-    return photo, decoded.note
+    """The photo as uint8 ``[H, W, 3]`` (through ``read_image``, the one decoder), and its conversion notes. An
+    8-bit file is decoded straight to uint8, EXIF orientation included, never as float32 (12 bytes a pixel,
+    1.3 GB for a 12000x9000 photo): the same values as ``rint(read_image(path).pixels * 255)``."""
+    decoded = read_image(path, channels=3, max_side=MAX_PHOTO_SIDE, dtype=np.uint8)
+    return decoded.pixels, decoded.note
 
 
 def plain_consistency(crop: torch.Tensor, generator_resolution: int, factor: int) -> float:
@@ -245,7 +241,7 @@ def restore_photos(prepared: PreparedPhotos, out_dir: Path, log=print) -> list[P
         for face in plan.faces:
             result = out_dir / f"{face.stem}.png"
             if face.kept is None and reproduces_input(read_record(out_dir, face.stem)) and result.is_file():
-                with Image.open(result) as image:
+                with open_image(result) as image:
                     faces.append((np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0, face.photo_to_crop,
                                   face.lr_size))
         photo, _ = read_photo_uint8(path)

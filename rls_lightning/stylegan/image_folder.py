@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+
+from ..image_io import allowed_readers
 from rich.progress import track
 
 from ..lr_images import IMAGE_SUFFIXES
@@ -41,7 +43,8 @@ def load_images(source: Path, names: list[str], resolution: int, channels: int =
         for i, name in enumerate(iterator):
             data = archive.read(name) if archive is not None else (source / name).read_bytes()
             try:
-                with Image.open(io.BytesIO(data)) as image:
+                # a training set is data from elsewhere: only the allowed readers (no Ghostscript for EPS)
+                with Image.open(io.BytesIO(data), formats=allowed_readers()) as image:
                     image = image.convert(mode)
                     if image.size != (resolution, resolution):
                         image = image.resize((resolution, resolution), Image.LANCZOS)

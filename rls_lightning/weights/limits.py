@@ -8,8 +8,9 @@
   resolution, plus a margin, so no official snapshot comes near them.
 * Seconds: a per-read timeout (``RLS_DOWNLOAD_TIMEOUT``, default 60 s without a byte) and a deadline for the
   whole download (``RLS_DOWNLOAD_DEADLINE``, default the larger of 600 s and the byte limit at 100 kB/s, so that
-  a server dripping a byte now and then cannot hold a command forever). The deadline is checked after every read,
-  so a stalled read ends at the per-read timeout, at most that much after the deadline.
+  a server dripping a byte now and then cannot hold a command forever). The deadline covers the whole fetch, from
+  connecting to the last byte, redirects included: no connect or read is given more than the time left, so a
+  server stalling or dripping its status line, headers, redirects or body is stopped at the deadline.
 
 Both variables must be positive, finite numbers of seconds; anything else stops the command with one line.
 """

@@ -1,0 +1,48 @@
+"""File names as the file system allows them, shown and checked safely.
+
+POSIX allows any bytes but ``/`` and NUL in a name: bytes that are not UTF-8 (Python keeps them as lone surrogates,
+``os.fsdecode``'s surrogateescape), newlines, terminal control characters. Such a name must never stop a run: it
+cannot be encoded to a UTF-8 log or CSV file as it is, and a newline in it would forge a second line in a log. So
+every name shown to the user, or written into a row, goes through ``printable``; the name itself is kept unchanged
+for opening the file.
+"""
+from __future__ import annotations
+
+import os
+import unicodedata
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+DEFAULT_NAME_MAX = 255  # bytes: ext4, XFS, btrfs, APFS, NTFS (in UTF-16 units there)
+
+
+def printable(value: str | bytes | os.PathLike) -> str:
+    """``value`` with every byte that is not UTF-8 written as ``\\xNN`` and every control or invisible
+    format character as ``\\n``, ``\\t``, ``\\xNN`` or ``\\uNNNN``: encodable anywhere and one line long."""
+    text = os.fsdecode(os.fspath(value))
+    shown = []
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8, kept by surrogateescape
+            shown.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF:  # any other lone surrogate cannot be encoded either
+            shown.append(f"\\u{code:04x}")
+        elif char in _ESCAPES:
+            shown.append(_ESCAPES[char])
+        elif unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            shown.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            shown.append(char)
+    return "".join(shown)
+
+
+def name_max(folder: str | os.PathLike) -> int:
+    """The longest file name, in bytes, that ``folder``'s file system accepts (255 where it does not say)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # the folder does not exist yet, or no pathconf (Windows)
+        return DEFAULT_NAME_MAX
+
+
+def name_bytes(name: str) -> int:
+    """Length of ``name`` on disk: its bytes in the file system's encoding (not its number of characters)."""
+    return len(os.fsencode(name))
