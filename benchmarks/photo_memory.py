@@ -141,6 +141,8 @@ def command_for(phase: str, photos: Path, out: Path) -> list[str]:
     return [sys.executable, "-c", _PHASES[phase], str(photos), str(out)]
 
 
+# _common.cpu_name's twin: _common imports torch, and this parent process must not (it would count in no child,
+# but it would cost every run its import time and memory)
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

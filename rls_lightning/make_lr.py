@@ -31,8 +31,11 @@ from .lr_images import IMAGE_SUFFIXES
 if TYPE_CHECKING:  # torch and the image code are imported when work starts: --help needs neither
     import torch
 
-# The paper does not give strengths; these are ours, visible in every sidecar file.
-DEFAULT_STRENGTH = {"gaussian-noise": 0.05, "salt-pepper": 0.05, "gaussian-blur": 1.0, "motion-blur": None}
+# The paper gives no strengths (Table 4, Figure 6). Gaussian noise and salt-and-pepper are the official
+# data_utils.py's (AddGaussianNoise(sigma=0.1) and SaltAndPepperNoise(d=0.05), both on the [0, 1] scale after
+# ToTensor); its blur classes are not in the repository, so the blur strengths are ours. All are written in every
+# sidecar file.
+DEFAULT_STRENGTH = {"gaussian-noise": 0.1, "salt-pepper": 0.05, "gaussian-blur": 1.0, "motion-blur": None}
 STRENGTH_MEANING = {
     "gaussian-noise": "standard deviation as a fraction of the intensity range, added to the LR image",
     "salt-pepper": "fraction of LR pixels set to black or white (half each)",

@@ -49,7 +49,8 @@ def problem():
 
 
 SETTINGS = RefineSettings(steps=12, lr_w=2e-2, lr_noise=2e-2, lr_generator=2e-3, trainable_noise=3,
-                          radius_scale=0.5 / math.sqrt(16), early_stopping_patience=3, schedule="constant")
+                          radius_scale=0.5 / math.sqrt(16), early_stopping_patience=3, schedule="constant",
+                          keep_best=False)  # as the plain loop: the early-stopped state
 
 
 def run_refinement(G, targets, anchors, settings: RefineSettings):

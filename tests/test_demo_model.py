@@ -47,3 +47,32 @@ def test_demo_lr_inputs_are_pil_bicubic_downscalings_of_the_hr_faces():
             ours = _png(DATA / f"lr{factor}x" / hr_path.name)
             assert ours.shape == (size, size, 3)
             assert np.abs(ours - pil).max() <= 1, (hr_path.name, factor)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def test_the_readme_figure_is_what_the_readme_command_draws(tmp_path):
+    """demo_overview_8x.png (README) was written by the README's first command with the current defaults; two of
+    its faces (demo02 and demo05, the two that an older RLS+ damaged) are redrawn here the same way and must agree
+    with their tiles to 35 dB: rounding (another CPU, another batch), never another picture."""
+    from hostile_corpus import run_command
+
+    lr_dir = tmp_path / "lr"
+    lr_dir.mkdir()
+    stems = ("demo02", "demo05")
+    for stem in stems:
+        (lr_dir / f"{stem}.png").write_bytes((DATA / "lr8x" / f"{stem}.png").read_bytes())
+    outcome = run_command("invert", ["--lr-dir", str(lr_dir), "--out-dir", str(tmp_path / "out")])
+    assert outcome.code == 0, outcome.stderr
+    figure = _png(DEMO_DIR / "demo_overview_8x.png")
+    tile, stride = 64, 66  # 64 px tiles, 2 px apart; columns LR | RLS | RLS+ | HR, one row per demo face
+    assert figure.shape == (8 * stride - 2, 4 * stride - 2, 3)
+    for stem in stems:
+        row = int(stem[-2:]) * stride
+        for column, suffix in ((1, "_rls"), (2, "")):
+            drawn = _png(tmp_path / "out" / f"{stem}{suffix}.png")
+            shown = figure[row:row + tile, column * stride:column * stride + tile]
+            assert _psnr(drawn, shown) > 35, (stem, suffix, _psnr(drawn, shown))

@@ -69,7 +69,8 @@ def _lr_images(lr: torch.Tensor) -> list[LowResImage]:
 
 def test_rls_and_rls_plus_as_the_job_runs_them(toy, tmp_path):
     G, flow, hr, lr = toy
-    job = _job(G, flow, tmp_path)  # the paper's settings: constant-lr RLS, RLS+ with ball and early stopping
+    # the default settings, RLS shortened to 20 steps so that its anchor leaves RLS+ something to fit
+    job = InversionJob(G, flow, get_preset("rls+").replace(search=dict(steps=20)), tmp_path, log=lambda m: None)
     image = _lr_images(lr)[0]
     (sample,) = job.run_search([(image, 0)])
     init_error = 0.5 * (downsample_bicubic(G.synthesis(flow.w_init.expand(1, G.num_ws, -1)), 4) - lr[:1]).abs().mean()
@@ -149,7 +150,8 @@ def test_the_l1_ball_binds_under_the_default_rates_and_not_under_the_literal_one
     """Table 2's 'w/o l1-ball' can only differ from RLS+ if the ball binds: with the default reading it does (rows
     on the boundary, no-l1-ball ends elsewhere); with one rate of 1e-4 w moves at most 50 * 1e-4 per coordinate."""
     G, flow, hr, lr = toy
-    job = _job(G, flow, tmp_path, preset="rls+")
+    # RLS shortened to 20 steps: from an exact anchor RLS+ (which keeps its best state) would have nothing to do
+    job = InversionJob(G, flow, get_preset("rls+").replace(search=dict(steps=20)), tmp_path, log=lambda m: None)
     items = [(image, 0) for image in _lr_images(lr)]
     anchors = job.run_search(items)
     outcome = {}
@@ -259,18 +261,21 @@ def test_projection_keeps_every_row_in_the_ball(toy, project):
 
 def test_batched_search_equals_one_image_at_a_time(toy):
     G, flow, hr, lr = toy
-    settings = SearchSettings(steps=25)
+    settings = SearchSettings(steps=25, keep_best=False)  # the optimisation itself (which step is kept: test_rls_anchor)
     together = search(G, flow, lr, settings).results()
+    # The batched convolutions round differently; Adam at the one-cycle's peak rate (0.5 at step 11 of 25) amplifies
+    # that to about 1e-3 (measured 1.3e-3), where a leak between the images of a batch moves rows by 0.1 or more.
     for i in range(lr.shape[0]):
         alone = search(G, flow, lr[i:i + 1], settings).results()
-        torch.testing.assert_close(alone.ws[0], together.ws[i], atol=1e-4, rtol=0)
-        torch.testing.assert_close(alone.images[0], together.images[i], atol=1e-4, rtol=0)
+        torch.testing.assert_close(alone.ws[0], together.ws[i], atol=3e-3, rtol=0)
+        torch.testing.assert_close(alone.images[0], together.images[i], atol=3e-3, rtol=0)
 
 
 def test_tuned_generator_never_leaks_into_the_next_image(toy):
     G, flow, hr, lr = toy
     before = {k: v.clone() for k, v in G.state_dict().items()}
-    module, _ = refine(G, lr[:1], known_latents(G, 1), list(G.noise_inputs), RefineSettings(steps=5, lr_generator=1e-2))
+    module, _ = refine(G, lr[:1], known_latents(G, 1), list(G.noise_inputs),
+                       RefineSettings(steps=5, lr_generator=1e-2, keep_best=False))  # the last state: tuned
     base = dict(G.synthesis.named_parameters())
     assert all((module.tuned_weights()[k][0] - base[k]).abs().max() > 0 for k in base)  # every weight was tuned...
     assert all(torch.equal(v, before[k]) for k, v in G.state_dict().items())  # ...in the module, not in G

@@ -101,9 +101,9 @@ def build_parser() -> ArgumentParser:
     over.add_argument("--lambda-g", type=float | None, default=None, help="weight of P_gaussian (paper: 4e-4)")
     over.add_argument("--lambda-c", type=float | None, default=None, help="weight of P_cross (paper: 0.05)")
     over.add_argument("--cross", type=str | None, default=None,
-                      help="cross prior P_cross: mean-distance (default: the mean pairwise distance of the W+ rows, "
-                           "official rls.py, the reading under which Table 5 holds) or squared-sum (Eq. 5 read "
-                           "literally: it collapses the W+ rows onto one w)")
+                      help="cross prior P_cross: squared-sum (default: Eq. 5, the sum of squared pairwise "
+                           "distances of the W+ rows) or mean-distance (the official rls.py's mean distance, whose "
+                           "gradient near collapsed rows follows rounding)")
     over.add_argument("--schedule", type=str | None, default=None,
                       help="learning-rate schedule of RLS and of RLS+'s w and noise (its generator weights keep "
                            "1e-4): one-cycle (default: PULSE's one-cycle drop, the official code; the paper names "

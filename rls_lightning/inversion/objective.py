@@ -60,6 +60,9 @@ def gaussianization_prior(flow: LatentFlow, ws: torch.Tensor) -> torch.Tensor:
     return flow_priors(flow, ws)[1]
 
 
+CROSS_SMOOTHING = 1e-2  # see mean_distance_cross_prior
+
+
 def _pairs(rows: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.triu_indices(rows, rows, offset=1, device=device).unbind(0)
 
@@ -73,10 +76,15 @@ def cross_prior(ws: torch.Tensor) -> torch.Tensor:
 def mean_distance_cross_prior(ws: torch.Tensor) -> torch.Tensor:
     """The official code's cross term, negated: -mean_{i<j} ||w_i - w_j||_2 (not squared, averaged over pairs).
 
-    The square root has an infinite derivative at 0 (all rows equal at the start), so a small epsilon is added.
+    A distance's gradient is a unit vector however close the rows are, and the term itself pulls them together:
+    near their collapse its direction is set by rounding, and a batch of two, another CPU or bf16 then gave RLS
+    anchors 0.008 apart (W+ rows, toy model) where a batch of one agreed with itself to 1e-6. So the distance is
+    smoothed, ``sqrt(||w_i - w_j||^2 + eps^2)`` with ``eps = CROSS_SMOOTHING`` = 0.01: below eps it pulls like a
+    spring, above it like the official term (two mapped w of the demo model stand 12 apart); anchors of a batch
+    and of one image then agree to 2e-6.
     """
     i, j = _pairs(ws.shape[1], ws.device)
-    return -((ws[:, i] - ws[:, j]).square().sum(-1) + 1e-12).sqrt().mean(1)
+    return -((ws[:, i] - ws[:, j]).square().sum(-1) + CROSS_SMOOTHING ** 2).sqrt().mean(1)
 
 
 def geocross(latents: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,92 @@
+"""Whether precision or CPU kernels change the picture: the default RLS / RLS+ on held-out real faces, once per
+setting, compared face by face (issue 29); prints one JSON line.
+
+    python benchmarks/precision_stability.py run --precision 32-true --out runs/stability/f32.pt
+    python benchmarks/precision_stability.py run --precision bf16-mixed --out runs/stability/bf16.pt
+    ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+        python benchmarks/precision_stability.py run --precision 32-true --out runs/stability/avx2.pt
+    python benchmarks/precision_stability.py compare runs/stability/f32.pt runs/stability/bf16.pt runs/stability/avx2.pt
+
+``run`` inverts the first ``--limit`` held-out faces of the demo model's split (``--holdout 1000 --split-seed 0``,
+as the model card) from their 8-bit bicubic LR images and saves the RLS and RLS+ results as 8-bit images;
+``compare`` gives, for each later file against the first, the PSNR of every face's RLS and RLS+ result (min, median).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import torch
+from _common import emit
+
+from rls_lightning.cli.common import resolve_precision
+from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
+from rls_lightning.degradations import downsample_bicubic
+from rls_lightning.flow.checkpoint import load_flow
+from rls_lightning.inversion.job import InversionJob, TrainerOptions
+from rls_lightning.inversion.presets import get_preset
+from rls_lightning.lr_images import LowResImage
+from rls_lightning.stylegan import load_generator
+from rls_lightning.stylegan.image_folder import list_images, load_images, split_names
+
+
+def eight_bit(images: torch.Tensor) -> torch.Tensor:
+    return ((images.clamp(-1, 1) + 1) * 127.5).round()
+
+
+def run(args: argparse.Namespace) -> None:
+    generator, flow = load_generator(DEMO_GENERATOR), load_flow(DEMO_FLOW)
+    _, held_out = split_names(list_images(args.data), 1000, 0)
+    names = held_out[:args.limit]
+    hr = load_images(args.data, names, resolution=generator.img_resolution).float() / 255
+    lr = eight_bit(downsample_bicubic(hr * 2 - 1, args.factor)) / 127.5 - 1
+    images = [LowResImage(path=Path(n), stem=Path(n).stem, pixels=lr[i], factor=args.factor)
+              for i, n in enumerate(names)]
+    job = InversionJob(generator, flow, get_preset("rls+"), Path(args.out).parent, batch_size=args.batch_size,
+                       trainer=TrainerOptions(precision=resolve_precision(args.precision, "cpu")),
+                       log=lambda line: None)
+    results: dict[str, torch.Tensor] = {}
+    job.optimise(images, lambda image, samples: results.update(
+        {image.stem: torch.cat([eight_bit(samples[0].image_rls), eight_bit(samples[0].image)])}))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"precision": args.precision, "faces": results}, args.out)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float((a - b).square().mean())
+    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+
+
+def compare(paths: list[str]) -> None:
+    reference = torch.load(paths[0], weights_only=True)
+    for path in paths[1:]:
+        other = torch.load(path, weights_only=True)
+        fields = {"reference": paths[0], "against": path, "faces": len(reference["faces"])}
+        for k, stage in enumerate(("rls", "rls+")):
+            values = sorted(psnr(reference["faces"][s][k], other["faces"][s][k]) for s in reference["faces"])
+            fields[f"{stage}_psnr_db_min"] = round(values[0], 2)
+            fields[f"{stage}_psnr_db_median"] = round(values[len(values) // 2], 2)
+        emit("precision_stability", torch.device("cpu"), **fields)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    one = sub.add_parser("run")
+    one.add_argument("--data", type=Path, default=Path("../shared/data/faces64/faces64.zip"))
+    one.add_argument("--limit", type=int, default=16)
+    one.add_argument("--factor", type=int, default=8)
+    one.add_argument("--batch-size", type=int, default=8)
+    one.add_argument("--precision", default="32-true")
+    one.add_argument("--out", required=True)
+    both = sub.add_parser("compare")
+    both.add_argument("paths", nargs="+")
+    args = parser.parse_args(argv)
+    run(args) if args.command == "run" else compare(args.paths)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
