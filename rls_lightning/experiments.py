@@ -32,6 +32,7 @@ from .cli.errors import UsageError, guarded
 from .inversion.presets import get_preset
 from .inversion.settings import InversionSettings
 from .lr_images import IMAGE_SUFFIXES
+from .names import train_flow_command
 from .make_lr import DEFAULT_STRENGTH, default_strength, degrade, image_seed
 from .weights import resolve_generator
 
@@ -175,7 +176,7 @@ def run_study(name: str, hr_dir: Path, out_dir: Path, generator_path: Path, flow
                   and (m.settings.search.uses_flow or m.settings.search.init == "flow-mean")]
     if needs_flow and models.flow is None:
         raise UsageError(f"{', '.join(needs_flow)} need(s) a flow prior for {generator_path}: pass --flow (train one "
-                         "with: python train_flow.py --generator ...)")
+                         f"with: {train_flow_command(generator_path)})")
     if models.flow_source != "given":
         log(models.describe_flow())
     hr_paths = sorted(p for p in hr_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]

@@ -9,6 +9,7 @@ for opening the file.
 from __future__ import annotations
 
 import os
+import shlex
 import unicodedata
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -46,3 +47,8 @@ def name_max(folder: str | os.PathLike) -> int:
 def name_bytes(name: str) -> int:
     """Length of ``name`` on disk: its bytes in the file system's encoding (not its number of characters)."""
     return len(os.fsencode(name))
+
+
+def train_flow_command(generator: str | os.PathLike) -> str:
+    """The command that trains a flow prior for ``generator``, ready to paste into a shell."""
+    return f"python train_flow.py --generator {shlex.quote(os.fspath(generator))}"

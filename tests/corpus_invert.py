@@ -236,6 +236,14 @@ def _generator_folder_setup(folder: Path) -> list[str]:
     return ["--generator", str(folder / "models"), "--flow", str(flow), "--lr-dir", str(lr_folder(folder))]
 
 
+def _pasteable_flow_command(folder: Path, outcome: Outcome) -> None:
+    """The suggested command names the real generator, quoted for a shell: pasted, it parses to these words."""
+    import shlex
+
+    suggested = outcome.error_lines[0].split("train one with: ", 1)[1].rstrip(")")
+    assert shlex.split(suggested) == ["python", "train_flow.py", "--generator", str(toy_models()[0])], suggested
+
+
 CASES = [
     Case("invert-colliding-input-names", "invert", _collisions_setup, code=0, check=_collisions_check),
     Case("invert-users-files-in-out-dir", "invert", _users_files_setup, code=0, check=_users_files_check),
@@ -264,7 +272,7 @@ CASES = [
          culprit="G.pkl: no such file"),
     Case("invert-no-flow-for-own-generator", "invert",
          lambda d: ["--generator", str(toy_models()[0]), "--lr-dir", str(lr_folder(d))],
-         culprit="needs a flow prior"),
+         culprit="needs a flow prior", check=_pasteable_flow_command),
     option_case("--steps", "-1"),
     option_case("--steps", "0"),
     option_case("--steps", "-5"),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..cli.defaults import DEMO_FLOW, DEMO_GENERATOR
+from ..names import train_flow_command
 
 FLOW_SOURCES = ("given", "cache", "demo", "none")
 
@@ -32,7 +33,8 @@ class LoadedModels:
     def describe_flow(self) -> str:
         """One line saying which flow prior is used and why (printed by the commands)."""
         if self.flow_path is None:
-            return f"no flow prior for {self.generator_path} (train one with: python train_flow.py --generator ...)"
+            return (f"no flow prior for {self.generator_path} (train one with: "
+                    f"{train_flow_command(self.generator_path)})")
         why = {"given": "given", "cache": "trained for this generator, from the weights cache",
                "demo": "the demo model's"}[self.flow_source]
         return f"flow prior: {self.flow_path} ({why})"

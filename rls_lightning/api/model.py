@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from .loading import LoadedModels, load_models
 from .results import PhotoRestoration, SuperResolution
+from ..names import train_flow_command
 from .settings import build_settings
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
@@ -114,7 +115,7 @@ class RLS:
         settings = build_settings(preset, **overrides)
         if (settings.search.uses_flow or settings.search.init == "flow-mean") and self.models.flow is None:
             raise ValueError(f"preset {settings.name} needs a flow prior for {self.models.generator_path}: give "
-                             "flow=, or train one with: python train_flow.py --generator ...")
+                             f"flow=, or train one with: {train_flow_command(self.models.generator_path)}")
         noise = overrides.get("trainable_noise")  # as invert.py --trainable-noise (presets' 9 fit at any size)
         if noise is not None and noise > len(self.models.generator.noise_inputs):
             raise ValueError(f"trainable_noise={noise}: this generator has "

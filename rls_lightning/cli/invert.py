@@ -39,7 +39,7 @@ from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.cli.errors import (UsageError, check_choice, check_float, check_hardware, check_input_dir,
                                       check_int, check_output_dir, fail, guarded)
 from rls_lightning.inversion.presets import PRESETS
-from rls_lightning.names import printable
+from rls_lightning.names import printable, train_flow_command
 from rls_lightning.weights import resolve_generator
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "auto")
@@ -226,7 +226,7 @@ def check_flow_given(settings, has_flow: bool, generator) -> None:
     needs_flow = settings.search.uses_flow or settings.search.init == "flow-mean"
     if needs_flow and not has_flow:
         raise UsageError(f"preset {settings.name} needs a flow prior for {generator}: pass --flow "
-                         "(train one with: python train_flow.py --generator ...)")
+                         f"(train one with: {train_flow_command(generator)})")
 
 
 def photo_options(args):

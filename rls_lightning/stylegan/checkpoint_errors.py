@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Callable
 
+from ..names import printable
+
 # Colour and cursor sequences (torch's own messages contain "\x1b[1m ... \x1b[0m").
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]")
 
@@ -18,8 +20,9 @@ def one_line(text: str) -> str:
 
 
 def printable_path(path: str | os.PathLike) -> str:
-    """The path as given, with control characters (a newline in a file name) written as escapes."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in os.fspath(path))
+    """The path as given, with control characters (a newline in a file name) and bytes that are not UTF-8 written as
+    escapes (``names.printable``)."""
+    return printable(path)
 
 
 class CheckpointError(ValueError):
