@@ -117,8 +117,8 @@ def markdown(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_held_out_options(parser: argparse.ArgumentParser) -> None:
+    """The model, the held-out faces (the model card's split) and the factors of a measurement on real faces."""
     parser.add_argument("--data", type=Path, required=True, help="the demo training zip or folder (faces64.zip)")
     parser.add_argument("--generator", type=Path, default=DEMO_GENERATOR)
     parser.add_argument("--flow", type=Path, default=DEMO_FLOW)
@@ -126,6 +126,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split-seed", type=int, default=0, help="as in training")
     parser.add_argument("--limit", type=int, default=200, help="the first N held-out faces")
     parser.add_argument("--factors", type=int, nargs="+", default=[4, 8])
+
+
+def held_out_faces(args: argparse.Namespace) -> tuple:
+    """``(generator, flow, names, hr)``: the first ``--limit`` held-out faces as ``[N, C, R, R]`` on [0, 1]."""
+    generator, flow = load_generator(args.generator), load_flow(args.flow)
+    _, held_out = split_names(list_images(args.data), args.holdout, args.split_seed)
+    names = held_out[:args.limit]
+    hr_all = load_images(args.data, names, resolution=generator.img_resolution).float() / 255
+    return generator, flow, names, hr_all
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_held_out_options(parser)
     parser.add_argument("--presets", nargs="+", default=["rls+", "rls+literal", "no-l1-ball"],
                         help="RLS+ settings compared from the same RLS anchor")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -133,10 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=Path("runs/refinement-readings"))
     args = parser.parse_args(argv)
     precision = resolve_precision(args.precision, "cpu")
-    generator, flow = load_generator(args.generator), load_flow(args.flow)
-    _, held_out = split_names(list_images(args.data), args.holdout, args.split_seed)
-    names = held_out[:args.limit]
-    hr_all = load_images(args.data, names, resolution=generator.img_resolution).float() / 255
+    generator, flow, names, hr_all = held_out_faces(args)
     job = InversionJob(generator, flow, get_preset("rls+"), args.work_dir, batch_size=args.batch_size,
                        trainer=TrainerOptions(precision=precision), log=lambda message: None)
     rows = []

@@ -26,19 +26,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from measure_refinement_readings import eight_bit, mean_ci, scores
+from measure_refinement_readings import add_held_out_options, eight_bit, held_out_faces, mean_ci, scores
 from PIL import Image
 
 from rls_lightning.atomic import atomic_write_path
 from rls_lightning.cli.common import resolve_precision
-from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.degradations import downsample_bicubic, gaussian_blur
-from rls_lightning.flow.checkpoint import load_flow
 from rls_lightning.inversion.job import InversionJob, TrainerOptions
 from rls_lightning.inversion.presets import get_preset
 from rls_lightning.lr_images import LowResImage
-from rls_lightning.stylegan import load_generator
-from rls_lightning.stylegan.image_folder import list_images, load_images, split_names
 
 # Overrides of the default RLS (search settings); RLS+ is always the default one.
 VARIANTS = {
@@ -136,13 +132,7 @@ def markdown(summary: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="the demo training zip or folder (faces64.zip)")
-    parser.add_argument("--generator", type=Path, default=DEMO_GENERATOR)
-    parser.add_argument("--flow", type=Path, default=DEMO_FLOW)
-    parser.add_argument("--holdout", type=int, default=1000, help="as in training")
-    parser.add_argument("--split-seed", type=int, default=0, help="as in training")
-    parser.add_argument("--limit", type=int, default=200, help="the first N held-out faces")
-    parser.add_argument("--factors", type=int, nargs="+", default=[4, 8])
+    add_held_out_options(parser)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--precision", default="32-true", help="'auto', '32-true' or 'bf16-mixed'")
@@ -151,10 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=Path("runs/rls-anchor"))
     args = parser.parse_args(argv)
     precision = resolve_precision(args.precision, "cpu")
-    generator, flow = load_generator(args.generator), load_flow(args.flow)
-    _, held_out = split_names(list_images(args.data), args.holdout, args.split_seed)
-    names = held_out[:args.limit]
-    hr_all = load_images(args.data, names, resolution=generator.img_resolution).float() / 255
+    generator, flow, names, hr_all = held_out_faces(args)
     rows = []
     for factor, variant in itertools.product(args.factors, args.variants):
         job = InversionJob(generator, flow, get_preset("rls+").replace(search=VARIANTS[variant]), args.work_dir,

@@ -493,11 +493,11 @@ class InversionJob:
     def refuse_unsafe(self, images: list[LowResImage]) -> tuple[list[LowResImage], list[Rejected]]:
         """Inputs whose outputs would collide with another input's or overwrite a file that is not ours."""
         collisions = claim_output_names([image.stem for image in images], self.num_samples, self.save_inputs)
-        usable, refused = [], []
+        usable, refused, limit = [], [], name_max(self.out_dir)
         for image in images:
             if image.stem in collisions:
                 refused.append(Rejected(image.path, collisions[image.stem]))
-            elif too_long := self.name_too_long(image.stem):
+            elif too_long := self.name_too_long(image.stem, limit):
                 refused.append(Rejected(image.path, too_long))
             elif foreign := foreign_files(self.out_dir, image.stem, self.num_samples, self.save_inputs, self.log):
                 refused.append(Rejected(image.path, f"{printable(self.out_dir / foreign[0])} exists and was not "
@@ -506,9 +506,9 @@ class InversionJob:
                 usable.append(image)
         return usable, refused
 
-    def name_too_long(self, stem: str) -> str | None:
-        """Why the outputs of ``stem`` cannot be named in the output folder (None when they can)."""
-        limit = name_max(self.out_dir)
+    def name_too_long(self, stem: str, limit: int) -> str | None:
+        """Why the outputs of ``stem`` cannot be named in a folder whose names hold ``limit`` bytes (None when they
+        can)."""
         names = [f"{stem}.json", *output_names(stem, self.num_samples, self.save_inputs)]
         longest = max(names, key=name_bytes)
         if name_bytes(longest) <= limit:

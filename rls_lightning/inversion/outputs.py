@@ -59,13 +59,14 @@ def claim_output_names(stems: list[str], num_samples: int, with_input: bool = Fa
 
 
 def is_output_name(stem: str, name: object) -> bool:
-    """Whether ``name`` is a file name that ``output_names`` can produce for ``stem`` (any number of samples)."""
+    """Whether ``name`` is a file name that ``output_names`` produces for ``stem`` with some number of samples."""
     if not isinstance(name, str) or not name.startswith(stem):
         return False
-    return _OUTPUT_SUFFIX.fullmatch(name[len(stem):]) is not None
+    sample = _SAMPLE_SUFFIX.fullmatch(name[len(stem):])  # _s<k>.png exists from max(2, k + 1) samples on
+    return name in output_names(stem, max(2, int(sample.group(1)) + 1) if sample else 2, with_input=True)
 
 
-_OUTPUT_SUFFIX = re.compile(r"\.png|_rls\.png|\.pt|_lr\.png|_std\.png|_s(?:0|[1-9][0-9]{0,3})\.png")
+_SAMPLE_SUFFIX = re.compile(r"_s([0-9]{1,4})\.png")
 
 
 def record_problem(record: object, stem: str) -> str | None:

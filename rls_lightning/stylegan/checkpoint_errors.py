@@ -15,8 +15,7 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]")
 def one_line(text: str) -> str:
     """``text`` without ANSI escape sequences, with every run of whitespace (newlines, tabs) made one space and
     other control characters written as escapes: a message of a file's content must stay one terminal line."""
-    text = " ".join(_ANSI_ESCAPE.sub("", text).split())
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return printable(" ".join(_ANSI_ESCAPE.sub("", text).split()))
 
 
 def printable_path(path: str | os.PathLike) -> str:
