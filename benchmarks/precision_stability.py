@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from _common import emit
 
-from rls_lightning.cli.common import resolve_precision
-from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
+from rls_lightning.runtime import resolve_precision
+from rls_lightning.paths import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.degradations import downsample_bicubic
 from rls_lightning.flow.checkpoint import load_flow
 from rls_lightning.inversion.job import InversionJob, TrainerOptions
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> None:
                        trainer=TrainerOptions(precision=resolve_precision(args.precision, "cpu")),
                        log=lambda line: None)
     results: dict[str, torch.Tensor] = {}
-    job.optimise(images, lambda image, samples: results.update(
+    job.solver.optimise(images, lambda image, samples: results.update(
         {image.stem: torch.cat([eight_bit(samples[0].image_rls), eight_bit(samples[0].image)])}))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     torch.save({"precision": args.precision, "faces": results}, args.out)

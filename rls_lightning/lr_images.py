@@ -35,11 +35,6 @@ def match_stems(folder: Path, suffix: str = "") -> tuple[dict[str, Path], dict[s
             {stem: paths for stem, paths in files.items() if len(paths) > 1})
 
 
-def images_by_stem(folder: Path, suffix: str = "") -> dict[str, Path]:
-    """``{stem: path}`` of ``match_stems``: the stems of exactly one image file."""
-    return match_stems(folder, suffix)[0]
-
-
 def listed(paths: list) -> str:
     """``a, b and c``."""
     names = [str(p) for p in paths]

@@ -1,9 +1,10 @@
 """``overview.png``: one row per image, LR input | RLS | RLS+ | ground truth (when given), for a quick look.
 
-The LR input is enlarged by pixel repetition (nearest neighbour), so what the method had to work from is shown
-as it is, not smoothed. The ground truth (``--hr-dir``) is only shown, never used by the method, so an HR file
-that cannot be shown costs one line (``usable_ground_truth``, run before the optimisation) and a black tile,
-never the run's results.
+Each column is captioned above its first tile, and tiles smaller than ``MIN_TILE`` px are enlarged by a whole factor
+(pixel repetition), so a 64 px result shows at 128 px with every pixel of it exact. The LR input is enlarged by
+pixel repetition too, so what the method had to work from is shown as it is, not smoothed. The ground truth
+(``--hr-dir``) is only shown, never used by the method, so an HR file that cannot be shown costs one line
+(``usable_ground_truth``, run before the optimisation) and a black tile, never the run's results.
 """
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from .image_io import ImageReadError, open_image, read_image, save_png_atomic
 from .lr_images import AMBIGUOUS, listed, match_stems
 
 MAX_ROWS = 16
 GAP = 2  # pixels of white between tiles
+MIN_TILE = 128  # smaller results are shown enlarged by a whole factor, so 64 px faces are readable at a glance
+CAPTION_HEIGHT = 24  # the band above the tiles naming each column
 # The ground truth of the largest generators (1024 px, paper section 4, "Experimental setup") at up to 4x; a
 # larger HR file is refused from its header (decoded as float RGB, 4096 px is 200 MB)
 HR_MAX_SIDE = 4096
@@ -77,12 +80,32 @@ def _tile(path: Path | None, size: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
+def zoom_for(size: int) -> int:
+    """The whole factor a ``size`` px tile is enlarged by: the smallest that reaches ``MIN_TILE`` px (1 from
+    there up)."""
+    return max(1, -(-MIN_TILE // size))
+
+
+def _captioned(grid: np.ndarray, captions: list[str], tile: int) -> np.ndarray:
+    """``grid`` under a white band with one caption centred over each column of ``tile`` px tiles."""
+    band = Image.new("RGB", (grid.shape[1], CAPTION_HEIGHT), "white")
+    draw = ImageDraw.Draw(band)
+    font = ImageFont.load_default(size=14)
+    for column, caption in enumerate(captions):
+        left, _, right, _ = draw.textbbox((0, 0), caption, font=font)
+        x = column * (tile + GAP) + max(0, (tile - (right - left)) // 2)
+        draw.text((x, 4), caption, fill="black", font=font)
+    return np.concatenate([np.asarray(band, dtype=np.uint8), grid])
+
+
 def write_overview(lr_paths: list[Path], out_dir: Path, ground_truth: dict[str, Path] | None = None,
-                   max_rows: int = MAX_ROWS) -> Path | None:
+                   max_rows: int = MAX_ROWS, stages: tuple[str, str] = ("RLS", "RLS+")) -> Path | None:
     """Compose ``out_dir/overview.png`` from the finished results (``<stem>.png``, ``<stem>_rls.png``) of up to
     ``max_rows`` of ``lr_paths`` (sorted by name), with a ground-truth column when ``ground_truth`` (``{stem:
-    HR file}``, see ``usable_ground_truth``) is given; None when no image is finished yet."""
-    rows = []
+    HR file}``, see ``usable_ground_truth``) is given; None when no image is finished yet. Captions above the
+    columns (the LR column names its size; ``stages`` name the anchor and the result), tiles enlarged by
+    ``zoom_for``."""
+    rows, lr_sizes = [], set()
     for lr_path in sorted(lr_paths, key=lambda p: p.name):
         stem = lr_path.stem
         result, anchor = out_dir / f"{stem}.png", out_dir / f"{stem}_rls.png"
@@ -90,8 +113,14 @@ def write_overview(lr_paths: list[Path], out_dir: Path, ground_truth: dict[str, 
             continue
         with open_image(result) as image:
             size = image.size[0]
+        try:
+            with open_image(lr_path) as image:
+                lr_sizes.add(image.size[0])
+        except (OSError, ValueError):
+            pass
         paths = [lr_path, anchor, result] + ([ground_truth.get(stem)] if ground_truth is not None else [])
-        rows.append([_tile(path, size) for path in paths])
+        shown = size * zoom_for(size)
+        rows.append([_tile(path, shown) for path in paths])
         if len(rows) == max_rows:
             break
     if not rows:
@@ -101,8 +130,10 @@ def write_overview(lr_paths: list[Path], out_dir: Path, ground_truth: dict[str, 
     for r, tiles in enumerate(rows):
         for c, tile in enumerate(tiles):
             grid[r * (size + GAP):r * (size + GAP) + size, c * (size + GAP):c * (size + GAP) + size] = tile
+    lr_caption = f"LR ({lr_sizes.pop()} px)" if len(lr_sizes) == 1 else "LR"
+    captions = [lr_caption, *stages] + (["HR (truth)"] if ground_truth is not None else [])
     path = out_dir / "overview.png"
-    save_png_atomic(grid, path)
+    save_png_atomic(_captioned(grid, captions, size), path)
     return path
 
 

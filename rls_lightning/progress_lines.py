@@ -6,13 +6,16 @@
 
     images: 3 of 8 done (0:01:12 elapsed, about 0:02:00 left)
 
-and, within a stage of more than ``every`` steps (``RLS_PROGRESS_EVERY``, default 50), one line each ``every``
-steps:
+and, within a stage, one line each ``every`` steps (``RLS_PROGRESS_EVERY``, default 50) and whenever
+``LINE_SECONDS`` (30 s) have passed since the stage's last line, so that a log is never silent for longer, even in
+a short stage of slow steps (RLS+ at 1024 px on a CPU):
 
     RLS  x8, 4 at once: step 50 of 200 (0:00:20 in this stage, about 0:01:00 left in it)
 
-The estimate of the rest is the mean time per finished image (per step within a stage) times what remains.
-Each line is flushed at once, so a log shows it as it happens.
+The estimate of the rest is the mean time per finished image (per step within a stage) times what remains. The
+images of one batch finish together and are counted together (the solver advances the task once per batch), so
+the estimate is made from finished work, not from the order in which one batch's images are reported. Each line is
+flushed at once, so a log shows it as it happens.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import time
 from typing import Callable, TextIO
 
 STEP_LINE_EVERY = 50  # steps between two lines of one stage (the paper's RLS has 200, RLS+ 50)
+LINE_SECONDS = 30.0  # the longest a stage goes without a line
 EVERY_VARIABLE = "RLS_PROGRESS_EVERY"
 IMAGES_TASK = "images"  # the task whose advances are finished images (``InversionJob.run``'s first task)
 
@@ -68,11 +72,14 @@ class LineProgress:
 
     def add_task(self, description: str, total: float | None = None, **_) -> int:
         task = next(self._ids)
-        self.tasks[task] = {"description": description, "total": total, "completed": 0, "start": self.now()}
+        start = self.now()
+        self.tasks[task] = {"description": description, "total": total, "completed": 0, "start": start,
+                            "last_line": start}
         return task
 
     def reset(self, task: int, total: float | None = None, description: str | None = None, **_) -> None:
-        self.tasks[task].update(total=total, completed=0, start=self.now())
+        start = self.now()
+        self.tasks[task].update(total=total, completed=0, start=start, last_line=start)
         if description is not None:
             self.tasks[task]["description"] = description
 
@@ -87,7 +94,10 @@ class LineProgress:
         if state["description"] == IMAGES_TASK:
             left = f", about {clock(elapsed / done * (total - done))} left" if total and done < total else ""
             of = f" of {int(total)}" if total else ""
+            state["last_line"] = self.now()
             self._write(f"images: {done}{of} done ({clock(elapsed)} elapsed{left})")
-        elif total and total > self.every and done % self.every == 0 and done < total:
+        elif total and done < total and (done % self.every == 0
+                                         or self.now() - state["last_line"] >= LINE_SECONDS):
+            state["last_line"] = self.now()
             self._write(f"{state['description'].strip()}: step {done} of {int(total)} ({clock(elapsed)} in this "
                         f"stage, about {clock(elapsed / done * (total - done))} left in it)")

@@ -38,15 +38,17 @@ def main() -> int:
 
     from rls_lightning.app.page import build_page, launch
     from rls_lightning.app.session import Runner, load_models
+    from rls_lightning.app.workspace import Workspace
 
     lr = ROOT / "data" / "demo" / "lr8x" / f"{args.face}.png"
     hr = ROOT / "data" / "demo" / "hr" / f"{args.face}.png"
-    runner = Runner(load_models(), Path(tempfile.mkdtemp(prefix="rls-app-shot-")))
-    page = build_page(runner)
+    workspace = Workspace(temp_root=Path(tempfile.mkdtemp(prefix="rls-app-shot-")))
+    runner = Runner(load_models(), workspace.jobs, accelerator="cpu")
+    page = build_page(runner, workspace)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    launch(page, runner, port=port, block=False)
+    launch(page, port=port, workspace=workspace)
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=args.chromium, headless=True)
@@ -67,11 +69,15 @@ def main() -> int:
             tab.wait_for_selector("#download a", timeout=600_000)
             tab.wait_for_function("() => [...document.querySelectorAll('img')].every(i => i.complete)")
             tab.wait_for_timeout(1000)
+            tab.evaluate("() => window.scrollTo(0, 0)")  # the sticky status bar at the top, not mid-picture
+            tab.wait_for_timeout(300)
             args.output.parent.mkdir(parents=True, exist_ok=True)
             tab.screenshot(path=str(args.output), full_page=True)
             browser.close()
     finally:
         page.close()
+        runner.stop()
+        workspace.close()
     print(f"wrote {args.output}")
     return 0
 

@@ -27,8 +27,8 @@ import torch
 
 from rls_lightning.atomic import atomic_write_path
 from rls_lightning.cli import invert
-from rls_lightning.cli.common import resolve_precision
-from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
+from rls_lightning.runtime import resolve_precision
+from rls_lightning.paths import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.degradations import downsample_bicubic, resize_bicubic
 from rls_lightning.image_io import load_rgb, save_png_atomic, to_uint8
 from rls_lightning.metrics.fidelity import lr_consistency, psnr

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from rls_lightning.cli.defaults import DEMO_DIR, DEMO_GENERATOR
+from rls_lightning.paths import DEMO_DIR, DEMO_GENERATOR
 from rls_lightning.degradations import downsample_bicubic
 from rls_lightning.image_io import image_grid, save_png_atomic, to_uint8
 from rls_lightning.stylegan import load_generator

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rls_lightning.cli.defaults import PROJECT_ROOT
+from rls_lightning.paths import PROJECT_ROOT
 from rls_lightning.image_io import save_png_atomic
 from rls_lightning.photos.synthetic import Placement, background, compose, similarity
 

@@ -27,8 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure_photo_alignment import held_out_faces, match  # noqa: E402
 
-from rls_lightning.cli.common import resolve_precision  # noqa: E402
-from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR, PROJECT_ROOT  # noqa: E402
+from rls_lightning.runtime import resolve_precision  # noqa: E402
+from rls_lightning.paths import DEMO_FLOW, DEMO_GENERATOR, PROJECT_ROOT  # noqa: E402
 from rls_lightning.degradations import downsample_bicubic  # noqa: E402
 from rls_lightning.flow.checkpoint import load_flow  # noqa: E402
 from rls_lightning.inversion.job import InversionJob, TrainerOptions  # noqa: E402
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", type=Path, default=PROJECT_ROOT / "runs" / "photo_inversion")
     args = parser.parse_args(argv)
-    from rls_lightning.cli.progress import silence_known_lightning_warnings
+    from rls_lightning.runtime import silence_known_lightning_warnings
 
     silence_known_lightning_warnings()
     G = load_generator(DEMO_GENERATOR)

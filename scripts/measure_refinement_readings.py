@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 
 from rls_lightning.atomic import atomic_write_path
-from rls_lightning.cli.common import resolve_precision
-from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
+from rls_lightning.runtime import resolve_precision
+from rls_lightning.paths import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.degradations import downsample_bicubic, resize_bicubic
 from rls_lightning.flow.checkpoint import load_flow
 from rls_lightning.inversion.job import InversionJob, TrainerOptions
@@ -59,7 +59,7 @@ def run_batch(job: InversionJob, presets: list[str], stems: list[str], hr: torch
     items = [(LowResImage(path=Path(f"{s}.png"), stem=s, pixels=lr_saved[i], factor=factor), 0)
              for i, s in enumerate(stems)]
     start = time.perf_counter()
-    anchors = job.run_search(items)
+    anchors = job.solver.run_search(items)
     rows = []
     bicubic = resize_bicubic(lr_saved, hr.shape[-1])
     for method, images, lr_l1 in (("bicubic", bicubic, None),
@@ -71,7 +71,7 @@ def run_batch(job: InversionJob, presets: list[str], stems: list[str], hr: torch
                  for i, stem in enumerate(stems)]
     for preset in presets:
         refined = [copy.copy(a) for a in anchors]
-        job.run_refinement(items, refined, settings=get_preset(preset).refine)
+        job.solver.run_refinement(items, refined, settings=get_preset(preset).refine)
         p, s = scores(torch.cat([r.image for r in refined]), hr)
         rows += [{"face": stem, "factor": factor, "method": preset, "psnr": p[i], "ssim": s[i],
                   "lr_l1": refined[i].lr_l1, "ball_reach": refined[i].ball_reach,

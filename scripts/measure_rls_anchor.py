@@ -30,7 +30,7 @@ from measure_refinement_readings import add_held_out_options, eight_bit, held_ou
 from PIL import Image
 
 from rls_lightning.atomic import atomic_write_path
-from rls_lightning.cli.common import resolve_precision
+from rls_lightning.runtime import resolve_precision
 from rls_lightning.degradations import downsample_bicubic, gaussian_blur
 from rls_lightning.inversion.job import InversionJob, TrainerOptions
 from rls_lightning.inversion.presets import get_preset
@@ -69,8 +69,8 @@ def run_batch(job: InversionJob, variant: str, stems: list[str], hr: torch.Tenso
     lr_saved = eight_bit(downsample_bicubic(hr * 2 - 1, factor)) * 2 - 1
     items = [(LowResImage(path=Path(f"{s}.png"), stem=s, pixels=lr_saved[i], factor=factor), 0)
              for i, s in enumerate(stems)]
-    results = job.run_search(items)  # the job's own settings: its initial latents have the variant's rows
-    job.run_refinement(items, results)
+    results = job.solver.run_search(items)  # the job's own settings: its initial latents have the variant's rows
+    job.solver.run_refinement(items, results)
     hf_true, asym_true = damage_measures(hr)
     rows, saved = [], {}
     for stage, images, lr_l1, kept in (

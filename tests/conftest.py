@@ -46,7 +46,7 @@ def _random_metric_weights(folder: Path) -> dict[str, Path]:
     from facenet_pytorch import InceptionResnetV1
     from torchvision.models import alexnet
 
-    from metric_weights import random_fid_inception_state
+    from support.metric_weights import random_fid_inception_state
 
     torch.manual_seed(0)
     files = {"fid-inception": folder / "weights-inception-2015-12-05-6726825d.pth",

@@ -45,6 +45,7 @@ def demo_model() -> RLS:
     return RLS.from_pretrained(device="cpu")
 
 
+@pytest.mark.slow
 def test_super_resolve_gives_what_invert_py_writes(demo_model, tmp_path):
     lr_dir = tmp_path / "lr"
     lr_dir.mkdir()
@@ -82,6 +83,36 @@ def test_super_resolve_gives_what_invert_py_writes(demo_model, tmp_path):
         assert (r.rls_steps, r.refine_steps) == (int(row["rls_steps"]), int(row["refine_steps"]))
         # the unrounded result is the saved picture before 8-bit rounding
         assert np.abs(r.tensor.permute(1, 2, 0).numpy() * 255 - np.asarray(r.image)).max() <= 0.5 + 1e-4
+
+
+@pytest.mark.slow
+def test_the_folder_door_writes_what_invert_py_writes(demo_model, tmp_path):
+    """``RLS.super_resolve_folder`` is the door ``invert.py`` goes through: the same folder, file for file, for the
+    same settings and seed; the run says what it did, a rerun finds everything done, and a bad input is reported
+    (not raised) while the others are super-resolved."""
+    lr_dir = tmp_path / "lr"
+    lr_dir.mkdir()
+    for stem in ("demo03", "demo04"):
+        shutil.copy(DEMO_LR / f"{stem}.png", lr_dir)
+    (lr_dir / "broken.png").write_bytes(b"not an image")
+    run_invert("--lr-dir", str(lr_dir), *FAST, "--seed", "5", "--out-dir", str(tmp_path / "command"))
+    reported = []
+    run = demo_model.super_resolve_folder(lr_dir, out_dir=tmp_path / "api", hr_dir=ROOT / "data" / "demo" / "hr",
+                                          seed=5, steps=4, refine_steps=2, log=lambda line: None,
+                                          report=reported.append)
+    assert (run.done, run.total) == (2, 2) and run.settings.search.steps == 4
+    assert [str(p.path.name) for p in reported] == ["broken.png"]
+    assert run.csv_path == tmp_path / "api" / "results.csv" and run.overview == tmp_path / "api" / "overview.png"
+    for stem in ("demo03", "demo04"):
+        for suffix in ("", "_rls"):
+            np.testing.assert_array_equal(pixels(tmp_path / "api" / f"{stem}{suffix}.png"),
+                                          pixels(tmp_path / "command" / f"{stem}{suffix}.png"))
+    assert rows_of(tmp_path / "api")["broken.png"]["status"] == "skipped"
+    again = demo_model.super_resolve_folder(lr_dir, out_dir=tmp_path / "api", seed=5, steps=4, refine_steps=2,
+                                            log=lambda line: None, report=lambda problem: None)
+    assert (again.done, again.total, again.rows) == (2, 2, [])  # resumed: nothing left to do
+    with pytest.raises(ValueError, match="exactly one of lr_dir"):
+        demo_model.super_resolve_folder(out_dir=tmp_path / "none")
 
 
 def test_inputs_of_every_form_are_the_file_they_stand_for():
@@ -168,6 +199,7 @@ def test_torch_hub_loads_the_model(tmp_path):
     assert model.models.flow_path == ROOT / "checkpoints" / "demo-faces64" / "flow.pt"
 
 
+@pytest.mark.slow
 def test_restore_photo_gives_what_invert_py_photos_writes(demo_model, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()

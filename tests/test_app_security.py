@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from app_server import call, file_data, free_port, upload, upload_answer
+from support.app_server import call, file_data, free_port, upload, upload_answer
 from rls_lightning.app.session import JOB_MARKER, JobFailed, JobRequest, Runner, load_models
 from rls_lightning.app.workspace import GRADIO_UPLOAD_FOLDER, UploadRefused, Workspace
-from rls_lightning.cli.defaults import DEMO_GENERATOR
+from rls_lightning.paths import DEMO_GENERATOR
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DATA = ROOT / "data" / "demo"
@@ -141,6 +141,7 @@ def test_only_its_own_job_folders_are_deleted(models, tmp_path):
     assert mode(newest / "faces" / "notes.png") == 0o600, "the copy of an upload is private"
 
 
+@pytest.mark.slow
 def test_a_folder_put_where_a_job_folder_was_is_never_deleted(models, tmp_path, caplog):
     """Issue 9: what identifies the page's job folder is the folder itself, as recorded when the page made it,
     not a marker file anyone can copy."""
@@ -230,6 +231,7 @@ def test_no_failure_after_the_optimisation_costs_a_result(models, tmp_path, monk
     assert (result.out_dir / "results.csv").is_file() and not (result.out_dir / "overview.png").exists()
 
 
+@pytest.mark.slow
 def test_out_of_memory_is_a_message_and_the_next_job_runs(models, tmp_path, monkeypatch):
     from rls_lightning.api import folders
 
@@ -287,6 +289,7 @@ def run_data(mode: str, files: list, hr_files: list | None = None, **controls) -
     return [mode, files, hr_files, "rls+", *(controls.get(control.name) for control in CONTROLS)]
 
 
+@pytest.mark.slow
 def test_the_server_serves_only_what_was_uploaded_to_it(tmp_path):
     import httpx
 
@@ -360,10 +363,11 @@ def unique_bytes(folder: Path) -> int:
     return sum(sizes.values())
 
 
+@pytest.mark.slow
 def test_uploads_are_held_to_a_budget_that_frees_with_their_jobs(tmp_path):
     """Issue 8: the bytes uploaded to a server stay within --upload-budget; an upload past it is refused with one
     line naming the budget and how to raise it; a job's uploads go with its folder, and the budget with them."""
-    from rls_lightning.app.__main__ import build_parser
+    from rls_lightning.cli.app import build_parser
 
     assert re.search(r"--upload-budget MB\s.*default\s+1024", " ".join(build_parser().format_help().split()))
     tmp = tmp_path / "tmp"
@@ -414,7 +418,7 @@ def test_uploads_are_held_to_a_budget_that_frees_with_their_jobs(tmp_path):
 
 
 def test_a_busy_port_is_one_line_before_any_work(capsys):
-    from rls_lightning.app.__main__ import main
+    from rls_lightning.cli.app import main
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

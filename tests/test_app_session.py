@@ -15,7 +15,7 @@ from rls_lightning.app.outputs import JobResult, divider_position, output_files
 from rls_lightning.app.progress import StepUpdate
 from rls_lightning.app.session import JobCancelled, JobFailed, JobRequest, Runner, load_models
 from rls_lightning.cli import invert
-from rls_lightning.cli.defaults import DEMO_GENERATOR
+from rls_lightning.paths import DEMO_GENERATOR
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_FACE = ROOT / "data" / "demo" / "lr8x" / "demo00.png"
@@ -31,6 +31,7 @@ def runner(tmp_path_factory):
     return Runner(load_models(), tmp_path_factory.mktemp("app-jobs"), accelerator="cpu", preview_every=2)
 
 
+@pytest.mark.slow
 def test_same_outputs_as_invert_py(runner, tmp_path):
     lr_dir = tmp_path / "faces"
     lr_dir.mkdir()
@@ -118,6 +119,7 @@ def test_photo_without_face_is_a_message(runner, tmp_path):
 
 
 @pytest.mark.skipif(not DEMO_PHOTO.is_file(), reason="no demo photo")
+@pytest.mark.slow
 def test_a_photo_gives_the_same_files_as_invert_py_photos(runner, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from inversion_fixtures import known_latents, quiet_trainer, toy_generator
+from support.inversion_fixtures import known_latents, quiet_trainer, toy_generator
 from torch.func import functional_call
 
 from rls_lightning.degradations import downsample_bicubic
@@ -89,6 +89,7 @@ def plain_loop(G, target, anchor, settings: RefineSettings):
         return ws.detach(), G.synthesis(ws, noise=noise), step
 
 
+@pytest.mark.slow
 def test_batched_refinement_equals_each_image_alone(problem):
     G, targets, anchors = problem
     together, steps = run_refinement(G, targets, anchors, SETTINGS)
@@ -103,6 +104,7 @@ def test_batched_refinement_equals_each_image_alone(problem):
             torch.testing.assert_close(a[i], b[0], atol=IMAGE_ATOL, rtol=0)
 
 
+@pytest.mark.slow
 def test_refinement_matches_a_plain_pytorch_loop(problem):
     G, targets, anchors = problem
     result, steps = run_refinement(G, targets, anchors, SETTINGS)

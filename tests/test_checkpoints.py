@@ -4,9 +4,9 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from checkpoint_writers import (EasyDict, nvidia_generator_record, nvidia_modules,
-                                write_nvidia_pickle, write_pickle_of, write_rosinality)
 from conftest import randomized_generator
+from support.checkpoint_writers import (EasyDict, nvidia_generator_record, nvidia_modules, write_nvidia_pickle,
+                                        write_pickle_of, write_rosinality)
 
 from rls_lightning.stylegan import CheckpointError, load_generator, save_generator
 
@@ -227,7 +227,7 @@ def test_numpy_scalars_of_numpy1_pickles_are_accepted(tmp_path):
 
 def test_legacy_torch_serialization_is_read(tmp_path):
     G = randomized_generator(img_resolution=8)
-    from checkpoint_writers import rosinality_state
+    from support.checkpoint_writers import rosinality_state
     torch.save({"g_ema": rosinality_state(G), "latent_avg": G.w_avg}, tmp_path / "old.pt",
                _use_new_zipfile_serialization=False)
     ws = G.w_avg + torch.randn(1, G.num_ws, G.w_dim)
@@ -340,7 +340,7 @@ def test_damaged_files_only_ever_raise_checkpoint_errors(tmp_path, fmt):
     elif fmt == "rosinality":
         write_rosinality(G, path)
     else:
-        from checkpoint_writers import rosinality_state
+        from support.checkpoint_writers import rosinality_state
         torch.save({"g_ema": rosinality_state(G)}, path, _use_new_zipfile_serialization=False)
     data = path.read_bytes()
     rng = np.random.default_rng(0)
@@ -388,7 +388,7 @@ def test_nvidia_kwargs_of_the_wrong_type_are_named(tmp_path):
 
 def test_w_avg_of_another_size_is_refused(tmp_path):
     G = randomized_generator(img_resolution=8)
-    from checkpoint_writers import rosinality_state
+    from support.checkpoint_writers import rosinality_state
     torch.save({"g_ema": rosinality_state(G), "latent_avg": torch.zeros(G.w_dim + 1)}, tmp_path / "avg.pt")
     _expect(tmp_path / "avg.pt", f"'mapping.w_avg' has shape ({G.w_dim + 1},), expected ({G.w_dim},)")
 

@@ -3,6 +3,7 @@ once work starts), and reads cleanly: dashed option names, types as in code, pat
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,9 +11,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ["invert.py", "train_flow.py", "rls_lightning.weights", "rls_lightning.evaluate", "rls_lightning.make_lr",
-            "rls_lightning.experiments", "rls_lightning.cli.inspect_generator", "rls_lightning.cli.train_stylegan",
-            "rls_lightning.flow.report", "rls_lightning.app"]
+COMMANDS = ["invert.py", "train_flow.py", "rls_lightning.cli.weights", "rls_lightning.cli.evaluate",
+            "rls_lightning.cli.make_lr", "rls_lightning.cli.experiments", "rls_lightning.cli.inspect_generator",
+            "rls_lightning.cli.train_stylegan", "rls_lightning.cli.flow_report", "rls_lightning.cli.app",
+            # the old spellings, which run the commands above
+            "rls_lightning.weights", "rls_lightning.evaluate", "rls_lightning.make_lr", "rls_lightning.flow.report",
+            "rls_lightning.experiments", "rls_lightning.app"]
 HEAVY = ["torch", "lightning", "scipy", "matplotlib", "gradio", "nflows", "torchvision"]
 
 # runs the command as `python <file> --help` / `python -m <module> --help` would, then lists the heavy modules
@@ -70,7 +74,20 @@ def test_print_config_writes_a_config_the_command_reads(tmp_path):
 
 
 def test_the_evaluator_offers_the_channels_the_metrics_know():
-    from rls_lightning import evaluate
-    from rls_lightning.metrics import fidelity
+    from rls_lightning.metrics import evaluator, fidelity
 
-    assert evaluate.CHANNELS == fidelity.CHANNELS
+    assert evaluator.CHANNELS == fidelity.CHANNELS
+
+
+def test_invert_help_wraps_its_description_and_its_options_at_one_width():
+    """``invert.py --help`` wrapped its description at the source's 115 columns and its options at the terminal's
+    (two widths in one screen); now every line but the indented examples fits the terminal."""
+    for columns in (80, 100):
+        result = subprocess.run([sys.executable, str(ROOT / "invert.py"), "--help"], capture_output=True, text=True,
+                                timeout=120, env={**os.environ, "COLUMNS": str(columns)})
+        assert result.returncode == 0
+        lines = result.stdout.splitlines()
+        long = [line for line in lines if len(line) > columns and not line.startswith("    python ")]
+        assert not long, long[:3]
+        prose = [line for line in lines[lines.index("") + 1:] if line and not line.startswith(" ")]
+        assert max(len(line) for line in prose) > columns - 15  # paragraphs fill the width, not one word a line

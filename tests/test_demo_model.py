@@ -2,9 +2,10 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
-from repo_scripts import load_script
+from support.repo_scripts import load_script
 
 from rls_lightning.flow.checkpoint import load_flow
 from rls_lightning.stylegan import load_generator
@@ -54,11 +55,13 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
 
 
+@pytest.mark.slow
 def test_the_readme_figure_is_what_the_readme_command_draws(tmp_path):
-    """demo_overview_8x.png (README) was written by the README's first command with the current defaults; two of
-    its faces (demo02 and demo05, the two that an older RLS+ damaged) are redrawn here the same way and must agree
-    with their tiles to 35 dB: rounding (another CPU, another batch), never another picture."""
-    from hostile_corpus import run_command
+    """demo_overview_8x.png (README) was written by the README's first command with the current defaults
+    (``scripts/make_readme_figure.py``); two of its faces (demo02 and demo05, the two that an older RLS+ damaged)
+    are redrawn here the same way and must agree with their tiles to 35 dB: rounding (another CPU, another batch),
+    never another picture."""
+    from support.hostile_corpus import run_command
 
     lr_dir = tmp_path / "lr"
     lr_dir.mkdir()
@@ -68,11 +71,13 @@ def test_the_readme_figure_is_what_the_readme_command_draws(tmp_path):
     outcome = run_command("invert", ["--lr-dir", str(lr_dir), "--out-dir", str(tmp_path / "out")])
     assert outcome.code == 0, outcome.stderr
     figure = _png(DEMO_DIR / "demo_overview_8x.png")
-    tile, stride = 64, 66  # 64 px tiles, 2 px apart; columns LR | RLS | RLS+ | HR, one row per demo face
-    assert figure.shape == (8 * stride - 2, 4 * stride - 2, 3)
+    # a 24 px band of captions, then 64 px faces shown 2x (128 px tiles, 2 px apart); columns LR | RLS | RLS+ |
+    # HR, one row per demo face
+    top, tile, stride = 24, 128, 130
+    assert figure.shape == (top + 8 * stride - 2, 4 * stride - 2, 3)
     for stem in stems:
-        row = int(stem[-2:]) * stride
+        row = top + int(stem[-2:]) * stride
         for column, suffix in ((1, "_rls"), (2, "")):
-            drawn = _png(tmp_path / "out" / f"{stem}{suffix}.png")
+            drawn = _png(tmp_path / "out" / f"{stem}{suffix}.png").repeat(2, axis=0).repeat(2, axis=1)
             shown = figure[row:row + tile, column * stride:column * stride + tile]
             assert _psnr(drawn, shown) > 35, (stem, suffix, _psnr(drawn, shown))

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from rls_lightning.cli.defaults import PROJECT_ROOT as ROOT
+from rls_lightning.paths import PROJECT_ROOT as ROOT
 from rls_lightning.weights import download as downloader
 from rls_lightning.weights import limits, partial_files, registry
-from rls_lightning.weights.__main__ import main as weights_main
+from rls_lightning.cli.weights import main as weights_main
 from rls_lightning.weights.registry import PretrainedFile
 from rls_lightning.weights.store import WeightsUnavailable, ensure
-from weights_server import Server, network_allowed, server  # noqa: F401 - the fixtures
+from support.weights_server import Server, network_allowed, server  # noqa: F401 - the fixtures
 
 SIZE = 1 << 20
 PATH = "/files/test-weights.bin"

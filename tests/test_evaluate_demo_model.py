@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from repo_scripts import load_script
+from support.repo_scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLDOUT = 3
@@ -45,6 +45,7 @@ def evaluation(tmp_path_factory):
     return data, work, json.loads((work / "heldout.json").read_text()), per_face
 
 
+@pytest.mark.slow
 def test_takes_the_faces_training_held_out(evaluation):
     data, _, summary, per_face = evaluation
     names = sorted(p.name for p in data.iterdir())
@@ -58,6 +59,7 @@ def test_takes_the_faces_training_held_out(evaluation):
     assert summary["steps"] == 3 and summary["refine_steps"] == 2
 
 
+@pytest.mark.slow
 def test_lr_inputs_are_pil_bicubic_of_the_held_out_faces(evaluation):
     data, work, _, per_face = evaluation
     for row in per_face:
@@ -66,6 +68,7 @@ def test_lr_inputs_are_pil_bicubic_of_the_held_out_faces(evaluation):
         assert np.abs(read(work / f"lr{factor}x" / f"{face}.png") - expected).max() <= 0.5 / 255 + 1e-6
 
 
+@pytest.mark.slow
 def test_per_face_numbers_match_pil_and_numpy(evaluation):
     data, work, _, per_face = evaluation
     for row in per_face:
@@ -81,6 +84,7 @@ def test_per_face_numbers_match_pil_and_numpy(evaluation):
             np.abs(pil_bicubic(image, lr.shape[0]) - lr).mean(), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_summary_is_the_mean_and_paired_confidence_interval(evaluation):
     _, _, summary, per_face = evaluation
     for result in summary["results"]:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from rls_lightning.cli.defaults import PROJECT_ROOT
+from rls_lightning.paths import PROJECT_ROOT
 from rls_lightning.weights import registry
 
 EVALUATED = ["fid-inception", "alexnet", "facenet-vggface2"]
@@ -93,7 +93,8 @@ def test_images_too_small_for_lpips_are_left_out_of_it_not_a_crash(tmp_path):
     import lpips
     import torch
 
-    from rls_lightning.evaluate import LPIPS_MIN_SIZE, Evaluator
+    from rls_lightning.metrics.evaluator import Evaluator
+    from rls_lightning.metrics.registry import LPIPS_MIN_SIZE
 
     evaluator = Evaluator(tmp_path / "no-weights")  # offline: every network skipped
     # AlexNet with random weights (nothing downloaded); its size limits are those of the trained one

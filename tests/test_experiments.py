@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from inversion_fixtures import known_latents, toy_flow, toy_generator
 from PIL import Image
+from support.inversion_fixtures import known_latents, toy_flow, toy_generator
 
-from rls_lightning.experiments import markdown_table, study_plan
+from rls_lightning.cli.experiments import markdown_table, study_plan
 from rls_lightning.flow.checkpoint import save_flow
 from rls_lightning.image_io import to_uint8
 from rls_lightning.stylegan import save_generator
@@ -36,7 +36,7 @@ def test_markdown_table_layout():
 
 
 def test_every_method_of_a_study_has_its_own_results_folder():
-    from rls_lightning.experiments import STUDIES, _slug
+    from rls_lightning.cli.experiments import STUDIES, _slug
     for study in STUDIES:
         folders = [_slug(m.label) for m in study_plan(study, None)[1]]
         assert len(set(folders)) == len(folders), (study, folders)
@@ -81,8 +81,9 @@ def _lr_l1(sr: np.ndarray, lr: np.ndarray) -> float:
     return float(np.abs(shrunk - lr / 255).mean())
 
 
+@pytest.mark.slow
 def test_table1_end_to_end_on_a_tiny_model(tmp_path):
-    from rls_lightning.experiments import main
+    from rls_lightning.cli.experiments import main
     G = toy_generator()
     save_generator(G, tmp_path / "G.pt")
     save_flow(toy_flow(G), tmp_path / "flow.pt")

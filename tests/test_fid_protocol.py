@@ -13,7 +13,7 @@ from rls_lightning.metrics.feature_networks import fid_inception
 
 @pytest.fixture(scope="module")
 def inception_file(tmp_path_factory):
-    from metric_weights import random_fid_inception_state
+    from support.metric_weights import random_fid_inception_state
 
     path = tmp_path_factory.mktemp("fid") / "weights-inception-2015-12-05-6726825d.pth"
     torch.save(random_fid_inception_state(), path)
@@ -29,6 +29,7 @@ def _torch_fidelity_features(path, images: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("size", [(64, 64), (75, 93)])
+@pytest.mark.slow
 def test_our_features_equal_torch_fidelitys_own_on_the_same_weights(inception_file, size):
     images = torch.randint(0, 256, (2, 3, *size), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -44,8 +45,9 @@ def test_our_features_equal_torch_fidelitys_own_on_the_same_weights(inception_fi
         assert (antialiased(images) - theirs).abs().max() > 1e-3 * theirs.abs().max()
 
 
+@pytest.mark.slow
 def test_evaluate_fid_is_the_frechet_distance_of_torch_fidelity_features(fake_weights, tmp_path):
-    from rls_lightning.evaluate import Evaluator
+    from rls_lightning.metrics.evaluator import Evaluator
 
     rng = torch.Generator().manual_seed(2)
     hr = torch.rand(4, 3, 32, 32, generator=rng)

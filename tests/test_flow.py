@@ -15,12 +15,13 @@ import pytest
 import torch
 from scipy import stats
 
-from rls_lightning.cli.common import cpu_has_native_bf16
+from rls_lightning.runtime import cpu_has_native_bf16
 from rls_lightning.flow.checkpoint import (FlowBundle, FlowCheckpointError, load_flow, mapping_fingerprint,
                                           save_flow)
 from rls_lightning.flow.lightning_module import FlowPrior, flow_config_for
 from rls_lightning.flow.maf import FlowConfig, LatentFlow
-from rls_lightning.flow.report import gaussianization_report, pulse_gaussianize, squared_norm_summary
+from rls_lightning.flow.pulse import pulse_gaussianize
+from rls_lightning.flow.report import gaussianization_report, squared_norm_summary
 from rls_lightning.flow.sampling import SeedStream, draw_z, latent_statistics, stream_seed
 from rls_lightning.stylegan import Generator, GeneratorConfig, save_generator
 
@@ -224,6 +225,7 @@ def _gaussian_nll(w: np.ndarray) -> float:
     return float(-stats.multivariate_normal(mu, cov).logpdf(w).mean())
 
 
+@pytest.mark.slow
 def test_training_beats_a_fitted_gaussian_and_round_trips(tmp_path):
     G = tiny_generator()
     with torch.no_grad():
@@ -339,6 +341,7 @@ def test_report_on_a_case_with_a_known_answer():
                                torch.where(w > 0, w, 5 * w))
 
 
+@pytest.mark.slow
 def test_train_flow_cli_with_two_ddp_processes(tmp_path):
     G = tiny_generator()
     save_generator(G, tmp_path / "G.pt")
@@ -399,7 +402,7 @@ def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 60.0) -> N
 def test_train_flow_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
     """SIGINT in a real process: exit 130, one 'interrupted' line, no traceback, no flow file; --resume last
     continues from the step it saved."""
-    from inversion_fixtures import toy_generator
+    from support.inversion_fixtures import toy_generator
 
     from rls_lightning.cli.train_flow import main
 

@@ -1,24 +1,23 @@
-"""Issue 16's corpus: every hostile case of every command as one parametrised test (see hostile_corpus.py)."""
+"""Issue 16's corpus: every hostile case of every command as one parametrised test (see support/hostile_corpus.py)."""
 import re
 import signal
 import subprocess
 import sys
 import time
 
-import corpus_checkpoints
-import corpus_commands
-import corpus_evaluate
-import corpus_invert
-import corpus_photos
 import pytest
-from corpus_invert import ROOT, files, invert_args, rows
-from hostile_corpus import checksums, finished_stems, run_case, run_command
+from support import corpus_checkpoints, corpus_commands, corpus_evaluate, corpus_invert, corpus_photos
+from support.corpus_invert import ROOT, files, invert_args, rows
+from support.hostile_corpus import checksums, finished_stems, run_case, run_command
 
 CASES = [*corpus_invert.CASES, *corpus_checkpoints.CASES, *corpus_evaluate.CASES, *corpus_commands.CASES,
          *corpus_photos.CASES]
+SLOW_CASES = {"invert-demo-defaults-from-another-folder", "invert-odd-names", "photos-conversion-notes-once-per-photo",
+              "photos-memory-budget", "photos-restored-name-taken-by-the-user"}  # more than ~10 s each
 
 
-@pytest.mark.parametrize("case", CASES, ids=str)
+@pytest.mark.parametrize("case", [pytest.param(case, marks=pytest.mark.slow) if case.id in SLOW_CASES else case
+                                  for case in CASES], ids=str)
 def test_hostile_input(case, tmp_path):
     run_case(case, tmp_path / "work")
 
@@ -29,6 +28,7 @@ FACES = tuple(f"face{i}.png" for i in range(4))
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.slow
 def test_signal_stops_at_a_safe_point_and_the_rerun_continues(signum, tmp_path):
     args = invert_args(tmp_path, "--batch-size", "1", "--steps", "40", names=FACES)
     inputs = checksums(tmp_path / "lr")
@@ -67,6 +67,7 @@ def test_ctrl_c_during_start_up(tmp_path):
     assert stderr.strip().splitlines()[-1].startswith("interrupted")
 
 
+@pytest.mark.slow
 def test_full_disk_leaves_nothing_half_written_and_the_rerun_completes(tmp_path, monkeypatch):
     import torch
 

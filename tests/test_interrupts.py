@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 import pytest
-from corpus_invert import ROOT, invert_args, toy_models
 from PIL import Image
+from support.corpus_invert import ROOT, invert_args, toy_models
 
 from rls_lightning.interrupts import Interrupted
 
@@ -61,6 +61,7 @@ def _run_and_signal(args: list[str], delay: float, signals: list[int], gap: floa
     return process.returncode, stderr
 
 
+@pytest.mark.slow
 def test_signals_at_random_moments_end_the_run_in_one_line(tmp_path):
     """From interpreter start-up through torch's import, model loading, reading 60 inputs, the optimisation and
     the writes: each run gets one or two signals (the second while the first is being handled)."""

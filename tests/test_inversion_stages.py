@@ -6,7 +6,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from inversion_fixtures import known_latents, quiet_trainer, toy_flow, toy_generator
+from support.inversion_fixtures import known_latents, quiet_trainer, toy_flow, toy_generator
 
 from rls_lightning.degradations import downsample_bicubic, resize_bicubic
 from rls_lightning.inversion.callbacks import L1BallProjection, SphereProjection
@@ -48,6 +48,7 @@ def refine(G, lr, anchor, noise, settings: RefineSettings, callbacks=()):
     return module, trainer
 
 
+@pytest.mark.slow
 def test_rls_recovers_a_known_face_far_better_than_bicubic(toy):
     G, flow, hr, lr = toy
     # With the official one-cycle schedule the search converges on this toy; with the paper's constant lr 0.5
@@ -67,15 +68,16 @@ def _lr_images(lr: torch.Tensor) -> list[LowResImage]:
     return [LowResImage(path=Path(f"img{i}.png"), stem=f"img{i}", pixels=lr[i], factor=4) for i in range(len(lr))]
 
 
+@pytest.mark.slow
 def test_rls_and_rls_plus_as_the_job_runs_them(toy, tmp_path):
     G, flow, hr, lr = toy
     # the default settings, RLS shortened to 20 steps so that its anchor leaves RLS+ something to fit
     job = InversionJob(G, flow, get_preset("rls+").replace(search=dict(steps=20)), tmp_path, log=lambda m: None)
     image = _lr_images(lr)[0]
-    (sample,) = job.run_search([(image, 0)])
+    (sample,) = job.solver.run_search([(image, 0)])
     init_error = 0.5 * (downsample_bicubic(G.synthesis(flow.w_init.expand(1, G.num_ws, -1)), 4) - lr[:1]).abs().mean()
     assert sample.lr_l1_rls < 0.7 * init_error  # RLS improves on its initialisation
-    job.run_refinement([(image, 0)], [sample])
+    job.solver.run_refinement([(image, 0)], [sample])
     assert sample.lr_l1 < 0.8 * sample.lr_l1_rls  # RLS+ lowers the LR error of RLS
     assert (sample.ws - sample.ws_rls).abs().sum(-1).max() <= math.sqrt(G.w_dim) + 1e-4
     assert 0 < sample.refine_steps <= 50
@@ -146,6 +148,7 @@ def _rows(folder: Path) -> list[dict]:
         return list(csv.DictReader(file))
 
 
+@pytest.mark.slow
 def test_the_l1_ball_binds_under_the_default_rates_and_not_under_the_literal_one(toy, tmp_path):
     """Table 2's 'w/o l1-ball' can only differ from RLS+ if the ball binds: with the default reading it does (rows
     on the boundary, no-l1-ball ends elsewhere); with one rate of 1e-4 w moves at most 50 * 1e-4 per coordinate."""
@@ -153,11 +156,11 @@ def test_the_l1_ball_binds_under_the_default_rates_and_not_under_the_literal_one
     # RLS shortened to 20 steps: from an exact anchor RLS+ (which keeps its best state) would have nothing to do
     job = InversionJob(G, flow, get_preset("rls+").replace(search=dict(steps=20)), tmp_path, log=lambda m: None)
     items = [(image, 0) for image in _lr_images(lr)]
-    anchors = job.run_search(items)
+    anchors = job.solver.run_search(items)
     outcome = {}
     for preset in ("rls+", "no-l1-ball", "rls+literal"):
         refined = [copy.copy(a) for a in anchors]
-        job.run_refinement(items, refined, settings=get_preset(preset).refine)
+        job.solver.run_refinement(items, refined, settings=get_preset(preset).refine)
         distance = torch.cat([(r.ws - r.ws_rls).abs().sum(-1) for r in refined])  # [N, rows], brute force
         outcome[preset] = (refined, distance)
     radius = math.sqrt(G.w_dim)
@@ -175,13 +178,14 @@ def test_the_l1_ball_binds_under_the_default_rates_and_not_under_the_literal_one
     assert [r.rows_on_ball for r in literal] == [0] * len(literal)
 
 
+@pytest.mark.slow
 def test_job_early_stopping_ends_a_stalled_refinement(toy, tmp_path):
     G, flow, hr, lr = toy
     stalled = get_preset("rls+").replace(refine=dict(lr_w=0.0, lr_noise=0.0, lr_generator=0.0))
     job = InversionJob(G, flow, stalled, tmp_path, log=lambda message: None)
     image = _lr_images(lr)[0]
-    (sample,) = job.run_search([(image, 0)])
-    job.run_refinement([(image, 0)], [sample])
+    (sample,) = job.solver.run_search([(image, 0)])
+    job.solver.run_refinement([(image, 0)], [sample])
     assert sample.refine_steps == stalled.refine.early_stopping_patience + 1  # first value, then no improvement
 
 
@@ -197,6 +201,7 @@ def test_one_image_gives_the_same_result_alone_or_after_another(toy, tmp_path):
     torch.testing.assert_close(both["ws"], alone["ws"], atol=1e-6, rtol=0)
 
 
+@pytest.mark.slow
 def test_job_batch_size_does_not_change_results(toy, tmp_path):
     """RLS and the batched RLS+ (per-image weight offsets, early stopping, ball) give each image what it gets alone."""
     G, flow, hr, lr = toy
@@ -213,6 +218,7 @@ def test_job_batch_size_does_not_change_results(toy, tmp_path):
         torch.testing.assert_close(alone["noise"], together["noise"], atol=5e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_bf16_mixed_inversion_tracks_float32(toy, tmp_path):
     G, flow, hr, lr = toy
     settings = get_preset("rls+").replace(search=dict(steps=30), refine=dict(steps=10))
@@ -221,8 +227,8 @@ def test_bf16_mixed_inversion_tracks_float32(toy, tmp_path):
         job = InversionJob(G, flow, settings, tmp_path / precision, log=lambda m: None,
                            trainer=TrainerOptions(precision=precision))
         items = [(image, 0) for image in _lr_images(lr)]
-        samples = job.run_search(items)
-        job.run_refinement(items, samples)
+        samples = job.solver.run_search(items)
+        job.solver.run_refinement(items, samples)
         assert all(torch.isfinite(s.image).all() and s.image.dtype == torch.float32 for s in samples)
         errors[precision] = [(s.lr_l1_rls, s.lr_l1) for s in samples]
         images[precision] = torch.cat([s.image for s in samples])
@@ -259,6 +265,7 @@ def test_projection_keeps_every_row_in_the_ball(toy, project):
         assert max(recorder.max_l1) > 2 * radius
 
 
+@pytest.mark.slow
 def test_batched_search_equals_one_image_at_a_time(toy):
     G, flow, hr, lr = toy
     settings = SearchSettings(steps=25, keep_best=False)  # the optimisation itself (which step is kept: test_rls_anchor)
@@ -309,7 +316,7 @@ def test_pulse_latents_stay_on_the_sphere_and_the_best_step_is_kept(toy):
     settings = get_preset("pulse").search
     init = torch.randn(1, G.num_ws, G.w_dim)
     init = init * math.sqrt(G.w_dim) / init.norm(dim=-1, keepdim=True)
-    from rls_lightning.flow.report import pulse_statistics
+    from rls_lightning.flow.pulse import pulse_statistics
     stats = pulse_statistics(G.mapping, G.z_dim, 4000, seed=1, device="cpu")
     module = LatentSearch(G, None, lr[:1], 4, settings, init, pulse_stats=stats)
     quiet_trainer(max_steps=10, max_epochs=1, callbacks=[SphereProjection()]).fit(module)

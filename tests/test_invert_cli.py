@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hostile_corpus import finished_stems
-from inversion_fixtures import known_latents, toy_flow, toy_generator
 from PIL import Image
+from support.hostile_corpus import finished_stems
+from support.inversion_fixtures import known_latents, toy_flow, toy_generator
 
 from rls_lightning.degradations import downsample_bicubic
 from rls_lightning.flow.checkpoint import save_flow
@@ -55,6 +55,7 @@ def read_results(folder: Path) -> dict[str, dict]:
         return {row["file"]: row for row in csv.DictReader(f)}
 
 
+@pytest.mark.slow
 def test_outputs_bad_files_and_conversions(models, tmp_path):
     G = models[2]
     lr_dir = tmp_path / "lr"
@@ -110,6 +111,7 @@ def test_several_samples_and_their_spread(models, tmp_path):
     assert expected.max() > 0.01  # the samples do differ
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_and_skips_finished_images(models, tmp_path):
     write_lr_images(models[2], tmp_path / "lr", 3)
     out = tmp_path / "out"
@@ -136,6 +138,7 @@ def test_interrupted_run_resumes_and_skips_finished_images(models, tmp_path):
     assert all(r["status"] == "ok" for r in rows.values())
 
 
+@pytest.mark.slow
 def test_two_processes_write_the_same_files_as_one(models, tmp_path):
     write_lr_images(models[2], tmp_path / "lr", 3)
     common = ["--lr-dir", str(tmp_path / "lr"), *FAST, "--batch-size", "2", "--accelerator", "cpu"]
@@ -175,6 +178,7 @@ def test_cli_refuses_bad_arguments(models, tmp_path, capsys):
     assert "trained for a different generator" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_overview_shows_lr_rls_result_and_ground_truth(models, tmp_path):
     G = models[2]
     arrays = write_lr_images(G, tmp_path / "lr", 2)
@@ -187,18 +191,26 @@ def test_overview_shows_lr_rls_result_and_ground_truth(models, tmp_path):
     result = invert(models, "--lr-dir", str(tmp_path / "lr"), "--out-dir", str(out), "--hr-dir", str(hr_dir), *FAST)
     assert "overview.png" in result.stderr
     grid = np.asarray(Image.open(out / "overview.png"))
-    assert grid.shape == (2 * 34 - 2, 4 * 34 - 2, 3)  # 2 rows, 4 columns of 32 px, 2 px gaps
+    # a 24 px caption band, then 2 rows and 4 columns of 32 px results shown 4x (128 px), 2 px gaps
+    assert grid.shape == (24 + 2 * 130 - 2, 4 * 130 - 2, 3)
 
     def tile(row, column):
-        return grid[row * 34:row * 34 + 32, column * 34:column * 34 + 32]
+        return grid[24 + row * 130:24 + row * 130 + 128, column * 130:column * 130 + 128]
+
+    def x4(array):
+        return array.repeat(4, axis=0).repeat(4, axis=1)
 
     for i in range(2):
-        np.testing.assert_array_equal(tile(i, 0), arrays[i].repeat(4, axis=0).repeat(4, axis=1))  # LR, 8 -> 32
-        np.testing.assert_array_equal(tile(i, 1), np.asarray(Image.open(out / f"face{i}_rls.png")))
-        np.testing.assert_array_equal(tile(i, 2), np.asarray(Image.open(out / f"face{i}.png")))
+        np.testing.assert_array_equal(tile(i, 0), x4(arrays[i].repeat(4, axis=0).repeat(4, axis=1)))  # LR 8 -> 128
+        np.testing.assert_array_equal(tile(i, 1), x4(np.asarray(Image.open(out / f"face{i}_rls.png"))))
+        np.testing.assert_array_equal(tile(i, 2), x4(np.asarray(Image.open(out / f"face{i}.png"))))
         expected_hr = hr[i] if i == 0 else np.asarray(Image.open(hr_dir / "face1.jpg").convert("RGB"))
-        np.testing.assert_array_equal(tile(i, 3), expected_hr)
-    assert np.all(grid[32:34] == 255)  # the gap between rows
+        np.testing.assert_array_equal(tile(i, 3), x4(expected_hr))
+    assert np.all(grid[24 + 128:24 + 130] == 255)  # the gap between rows
+    band = grid[:24]
+    assert (band < 128).any(axis=2).sum() > 50  # the captions: dark text on the white band
+    for column in range(4):  # each column has its caption above it, and the gaps between them stay white
+        assert (band[:, column * 130:column * 130 + 128] < 128).any(), column
 
 
 def test_out_of_memory_ends_with_one_readable_line(models, tmp_path, monkeypatch, capsys):

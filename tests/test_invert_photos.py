@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hostile_corpus import checksums, run_command
 from PIL import Image, ImageDraw, ImageFilter
+from support.hostile_corpus import checksums, run_command
 
 from rls_lightning.photos import restoration
 from rls_lightning.photos.alignment import crop_corners_in_photo
@@ -92,6 +92,7 @@ def pil_plain_consistency(lr_png: Path) -> float:
     return float(np.abs(np.stack(back, axis=-1) - lr).mean())
 
 
+@pytest.mark.slow
 def test_photos_are_restored_face_by_face(photos, tmp_path, monkeypatch):
     folder, placements = photos
     out = tmp_path / "out"

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from scipy.ndimage import correlate, uniform_filter
 
-from repo_scripts import load_script
+from support.repo_scripts import load_script
 from rls_lightning.metrics import niqe as niqe_module
 from rls_lightning.metrics.fidelity import ms_ssim, ms_ssim_fits, psnr, ssim, to_luma
 from rls_lightning.metrics.niqe import DEFAULT_PARAMS_PATH, DEFAULT_PARAMS_SHA256, NIQE

@@ -54,7 +54,7 @@ def scored(fake_weights):
     """The Evaluator fed with two batches, and what it scored: (evaluator, per-image scores, SR, HR); computed once
     for the module (``fake_weights`` is the same folder for the whole session), the networks are slow on CPU."""
     if not _SCORED:
-        from rls_lightning.evaluate import Evaluator
+        from rls_lightning.metrics.evaluator import Evaluator
 
         evaluator = Evaluator(fake_weights)
         batches = _two_batches()
@@ -75,6 +75,7 @@ def _kid_numpy(x: np.ndarray, y: np.ndarray) -> float:
                  - 2 * kxy.mean())
 
 
+@pytest.mark.slow
 def test_evaluate_kid_is_the_unbiased_mmd_of_the_features_of_the_8_bit_images(scored):
     evaluator, _, sr, hr = scored
     kid = evaluator.set_metrics()["KID"]
@@ -146,6 +147,7 @@ def _calibrated_facenet_file(folder: Path) -> Path:
     return folder / "facenet.pt"
 
 
+@pytest.mark.slow
 def test_face_identity_embeds_160_px_standardised_images(tmp_path):
     from facenet_pytorch import InceptionResnetV1
 
@@ -188,8 +190,9 @@ def _write(folder: Path, name: str, array: np.ndarray) -> None:
     Image.fromarray(array).save(folder / name)
 
 
+@pytest.mark.slow
 def test_evaluate_end_to_end(tmp_path, fake_weights):
-    from rls_lightning.evaluate import main
+    from rls_lightning.cli.evaluate import main
     rng = np.random.default_rng(0)
     for i in range(4):
         hr = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
@@ -226,7 +229,7 @@ def test_evaluate_end_to_end(tmp_path, fake_weights):
 
 
 def test_make_lr_matches_pil_and_records_the_corruption(tmp_path):
-    from rls_lightning.make_lr import main
+    from rls_lightning.cli.make_lr import main
     rng = np.random.default_rng(2)
     yy, xx = np.mgrid[0:64, 0:64] / 64
     smooth = np.stack([128 + 100 * np.sin(2 * np.pi * (c + 1) * xx) * np.cos(2 * np.pi * yy) for c in range(3)], -1)
@@ -254,7 +257,7 @@ def test_make_lr_matches_pil_and_records_the_corruption(tmp_path):
 
 
 def test_means_leave_non_finite_values_out_and_json_stays_strict(tmp_path):
-    from rls_lightning.evaluate import summarise, write_results
+    from rls_lightning.metrics.evaluator import summarise, write_results
     rows = [{"stem": "a", "PSNR": float("inf"), "NIQE": float("nan")}, {"stem": "b", "PSNR": 30.0, "NIQE": 4.0},
             {"stem": "c", "PSNR": 40.0, "NIQE": float("nan")}]
     summary, notes = summarise(rows)
@@ -276,3 +279,27 @@ def test_means_leave_non_finite_values_out_and_json_stays_strict(tmp_path):
     lines = csv_path.read_text().splitlines()
     assert lines[0] == "stem,PSNR,NIQE" and lines[1] == "a,inf,nan"
     assert [float(v) for v in lines[1].split(",")[1:]][0] == float("inf")  # float() reads them back
+
+
+def test_the_per_image_metrics_are_chosen_by_name_from_the_registry():
+    from rls_lightning.metrics import registry
+    from rls_lightning.metrics.evaluator import PER_IMAGE_ORDER
+
+    assert registry.metric_names() == ["PSNR", "SSIM", "MS-SSIM", "LPIPS", "ID", "NIQE"]  # metrics.csv's columns
+    assert PER_IMAGE_ORDER == [*registry.metric_names(), "LR-L1"]
+    with pytest.raises(registry.UnknownMetric, match="unknown metric 'PNSR'; known: PSNR, SSIM, MS-SSIM"):
+        registry.get_metric("PNSR")
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register_metric("PSNR")(lambda context, sr, hr: None)
+
+
+def test_an_evaluator_runs_only_the_metrics_it_is_given(tmp_path, monkeypatch):
+    from rls_lightning.metrics import registry
+    from rls_lightning.metrics.evaluator import Evaluator
+
+    monkeypatch.setenv("RLS_OFFLINE", "1")
+    with pytest.raises(registry.UnknownMetric):
+        Evaluator(tmp_path, metrics=["PSNR", "LPIPS-VGG"])
+    sr = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    scores = Evaluator(tmp_path, metrics=["SSIM", "PSNR"]).score_batch(sr, sr.flip(-1))
+    assert list(scores) == ["SSIM", "PSNR"] and scores["PSNR"].shape == (2,)

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import torch
-from inversion_fixtures import known_latents, toy_generator
 from PIL import Image
+from support.inversion_fixtures import known_latents, toy_generator
 
 from rls_lightning.degradations import downsample_bicubic
 from rls_lightning.image_io import to_uint8
@@ -95,3 +95,46 @@ def test_a_bad_progress_interval_is_one_line(tmp_path):
                             capture_output=True, text=True, env={**os.environ, "RLS_PROGRESS_EVERY": "0"}, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: RLS_PROGRESS_EVERY='0': must be a whole number of steps >= 1"
+
+
+def test_a_slow_stage_is_never_silent_for_more_than_30_seconds():
+    out, now = io.StringIO(), Clock()
+    progress = LineProgress(out, every=50, now=now)
+    steps = progress.add_task("steps", total=None)
+    progress.reset(steps, total=50, description="RLS+ a")  # the paper's 50 RLS+ steps, 7 s each (1024 px on a CPU)
+    for step in range(1, 51):
+        now.now = 7.0 * step
+        progress.advance(steps)
+    lines = out.getvalue().splitlines()
+    # brute force: a line is due at the first step 30 s or more after the stage's previous line
+    expected, last = [], 0.0
+    for step in range(1, 50):
+        if 7.0 * step - last >= 30:
+            expected.append(step)
+            last = 7.0 * step
+    assert expected == [5, 10, 15, 20, 25, 30, 35, 40, 45]
+    assert [int(re.search(r"step (\d+) of 50", line).group(1)) for line in lines] == expected
+    assert lines[0] == "RLS+ a: step 5 of 50 (0:00:35 in this stage, about 0:05:15 left in it)"
+
+
+def test_the_images_of_one_batch_are_counted_together():
+    """Four images finished by one batch after 4 minutes: one line, estimating 1 min per image for the 4 left (the
+    old per-image lines said 0:12:00, then 0:04:00, 0:01:20, 0:00:00 within the same second)."""
+    from rls_lightning.inversion.solver import Solver
+
+    out, now = io.StringIO(), Clock()
+    progress = LineProgress(out, every=50, now=now)
+    solver = Solver.__new__(Solver)  # only its bookkeeping of finished images is exercised here
+    solver.progress, solver.num_samples, solver.stop = progress, 1, None
+    solver.start_progress(8)
+    solver.batches = lambda images: [[(image, 0) for image in images[:4]], [(image, 0) for image in images[4:]]]
+    solver.settings = type("S", (), {"refine": type("R", (), {"enabled": False})()})()
+
+    def search(items):
+        now.now += 240.0
+        return [object() for _ in items]
+
+    solver.search_with_restarts = search
+    solver.solve([f"image{i}" for i in range(8)])
+    assert out.getvalue().splitlines() == ["images: 4 of 8 done (0:04:00 elapsed, about 0:04:00 left)",
+                                           "images: 8 of 8 done (0:08:00 elapsed)"]

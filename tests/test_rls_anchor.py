@@ -6,7 +6,7 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
-from inversion_fixtures import known_latents, quiet_trainer, toy_flow, toy_generator
+from support.inversion_fixtures import known_latents, quiet_trainer, toy_flow, toy_generator
 
 from rls_lightning.degradations import downsample_bicubic
 from rls_lightning.flow.sampling import draw_z
@@ -172,9 +172,9 @@ def test_samples_after_the_first_start_shrunk_toward_the_mean_as_the_official_co
     job = InversionJob(G, flow, get_preset("rls+"), tmp_path, seed=4, log=lambda line: None)
     mean = flow.w_init.float()
     with torch.no_grad():
-        mapped = G.mapping(draw_z(1, G.z_dim, job.item_seed("face", 1)))[0]
+        mapped = G.mapping(draw_z(1, G.z_dim, job.solver.item_seed("face", 1)))[0]
     expected = mean + 0.2 * (mapped - mean)  # rls.py: latent_mean + 0.2 * (latent - latent_mean)
-    start = job.initial_latent("face", 1)
+    start = job.solver.initial_latent("face", 1)
     assert start.shape == (G.num_ws, G.w_dim)
     torch.testing.assert_close(start, expected.expand(G.num_ws, -1), rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(job.initial_latent("face", 0), mean.expand(G.num_ws, -1))
+    torch.testing.assert_close(job.solver.initial_latent("face", 0), mean.expand(G.num_ws, -1))

@@ -1,8 +1,8 @@
 import pytest
 import torch
-from checkpoint_writers import rosinality_state
 from conftest import randomized_generator
-from reference_stylegan2 import reference_mapping, reference_synthesis
+from support.checkpoint_writers import rosinality_state
+from support.reference_stylegan2 import reference_mapping, reference_synthesis
 
 from rls_lightning.stylegan import Generator, GeneratorConfig
 

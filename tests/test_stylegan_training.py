@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from inversion_fixtures import quiet_trainer
 from PIL import Image
+from support.inversion_fixtures import quiet_trainer
 
 from rls_lightning.flow.sampling import latent_statistics
 from rls_lightning.stylegan import GeneratorConfig, load_generator
@@ -66,6 +66,7 @@ def test_ema_follows_the_stylegan2_formula():
         torch.testing.assert_close(p_ema, beta * b + (1 - beta) * p)
 
 
+@pytest.mark.slow
 def test_training_learns_the_colour_of_the_data_and_exports(tmp_path):
     torch.manual_seed(0)
     module = StyleGAN2Training(TINY, colour_images(256), batch_size=16, lr=0.01, ema_kimg=0.05, pl_weight=0.0)

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from rls_lightning.cli.defaults import DEMO_GENERATOR, PROJECT_ROOT as ROOT
+from rls_lightning.paths import DEMO_GENERATOR, PROJECT_ROOT as ROOT
 from rls_lightning.weights import registry, resolve_generator
-from rls_lightning.weights.__main__ import main as weights_main
+from rls_lightning.cli.weights import main as weights_main
 from rls_lightning.weights.registry import PretrainedFile
 from rls_lightning.weights.store import WeightsUnavailable, ensure
 from rls_lightning.weights.verification import VerificationFailed
-from weights_server import Server, network_allowed, server  # noqa: F401 - the fixtures
+from support.weights_server import Server, network_allowed, server  # noqa: F401 - the fixtures
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB: several chunks of the downloader
 
@@ -192,20 +192,20 @@ def test_a_generator_name_downloads_checks_the_content_and_loads(server, tmp_pat
 
 
 def test_a_generator_of_another_resolution_is_refused(server, tmp_path, monkeypatch):
-    from rls_lightning.cli.errors import UsageError
+    from rls_lightning.weights import GeneratorUnavailable
 
     server.routes["/gan/test-gan.pt"] = ("ok", DEMO_GENERATOR.read_bytes())
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     monkeypatch.setattr(registry, "FILES", registry.FILES + (_generator_entry(server, 1024),))
-    with pytest.raises(UsageError, match="a 64 px generator, but test-gan is 1024 px"):
+    with pytest.raises(GeneratorUnavailable, match="a 64 px generator, but test-gan is 1024 px"):
         resolve_generator("test-gan")
     assert _left_in(tmp_path / "hub" / "checkpoints") == []
 
 
 def test_an_unknown_name_lists_the_known_generators():
-    from rls_lightning.cli.errors import UsageError
+    from rls_lightning.weights import GeneratorUnavailable
 
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(GeneratorUnavailable) as caught:
         resolve_generator("ffhq-2048")
     message = str(caught.value)
     assert message.startswith("--generator ffhq-2048: no such file, and unknown generator name 'ffhq-2048'; known:")
@@ -223,7 +223,7 @@ def test_invert_takes_a_registry_name(server, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RLS_OFFLINE", "1")
     (tmp_path / "lr").mkdir()
     assert invert_main(["--lr-dir", str(tmp_path / "lr"), "--generator", "test-gan"]) == 2
-    assert "--generator test-gan: test-gan: test-gan.pt is not in" in capsys.readouterr().err
+    assert "--generator test-gan: test-gan.pt is not in" in capsys.readouterr().err
     assert server.requests == []
 
 
@@ -301,7 +301,7 @@ def test_every_generator_option_takes_a_registry_name(command, server, tmp_path,
     treating it as a missing file; online the same name is downloaded from the local server."""
     from rls_lightning.cli.inspect_generator import main as inspect_main
     from rls_lightning.cli.train_flow import main as train_flow_main
-    from rls_lightning.experiments import main as experiments_main
+    from rls_lightning.cli.experiments import main as experiments_main
 
     server.routes["/gan/test-gan.pt"] = ("ok", DEMO_GENERATOR.read_bytes())
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
@@ -319,10 +319,42 @@ def test_every_generator_option_takes_a_registry_name(command, server, tmp_path,
     }[command]
     monkeypatch.setenv("RLS_OFFLINE", "1")
     assert run(argv) == 2
-    assert f"error: {option} test-gan: test-gan: test-gan.pt is not in" in capsys.readouterr().err
+    assert f"error: {option} test-gan: test-gan.pt is not in" in capsys.readouterr().err
     assert server.requests == []
     monkeypatch.delenv("RLS_OFFLINE")
     assert run(argv) == 2  # downloaded now; the next check (a bad value on purpose) stops before any work
     assert (tmp_path / "hub" / "checkpoints" / "test-gan.pt").is_file() and server.requests == ["/gan/test-gan.pt"]
     downloaded, error = capsys.readouterr().err.splitlines()
     assert downloaded.startswith("downloading test-gan (test-gan.pt) from") and error.startswith(f"error: {later} ")
+
+
+def test_list_on_a_pipe_prints_plain_rows_with_the_demo_model_and_the_missing_flows(tmp_path, capsys):
+    """Piped (a file, ``| less``), ``weights list`` is plain aligned text within 120 columns (it was a 122-column box
+    table with a 366-character footer), lists the embedded demo model with its shipped flow, marks every registry
+    generator as having no flow to download, and says how to train one and what it costs."""
+    assert weights_main(["--weights-dir", str(tmp_path), "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and max(len(line) for line in lines) <= 120
+    assert not any(ch in "".join(lines) for ch in "┃│━─┏└")
+    header = lines[0].split()
+    assert header[:6] == ["name", "kind", "px", "size", "here", "flow"]
+    rows = {line.split()[0]: line.split() for line in lines[1:] if line and not line[0].isspace()}
+    assert rows["demo-faces64"][1:3] == ["generator", "64"] and "shipped" in rows["demo-faces64"]
+    generators = [entry.name for entry in registry.FILES if entry.kind == "generator"]
+    assert generators and all(rows[name][1] == "generator" and "one" in rows[name] for name in generators)
+    assert all(rows[entry.name][1] == "metric" for entry in registry.FILES if entry.kind == "metric")
+    text = " ".join(lines)
+    assert "no flow prior can be downloaded" in text and "python train_flow.py --generator NAME" in text
+    assert re.search(r"about \d+ min in bf16", text)
+
+
+def test_an_offline_registry_generator_is_named_once(tmp_path):
+    """``--generator ffhq-1024`` offline: one line naming the option and the name once, then the file, the URL and
+    where to put it (it read ``--generator ffhq-1024: ffhq-1024: ffhq.pkl ...``)."""
+    from rls_lightning.weights import GeneratorUnavailable
+
+    with pytest.raises(GeneratorUnavailable) as caught:
+        resolve_generator("ffhq-1024", weights_dir=tmp_path)
+    said = str(caught.value)
+    assert said.startswith("--generator ffhq-1024: ") and said.count("ffhq-1024") == 1 and "ffhq.pkl" in said
+    assert "https://" in said and str(tmp_path) in said and "\n" not in said

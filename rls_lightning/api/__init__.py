@@ -1,8 +1,9 @@
-"""The Python API: ``RLS`` loads a generator and its flow prior, then super-resolves images or restores photographs
-in memory (``model``); inputs of any form (``inputs``), settings as keyword arguments (``settings``), results
-(``results``), the generator and flow chosen as the commands choose them (``loading``), the engine run in memory
-(``engine``), photographs (``photos``) and runs over folders (``folders``). ``invert.py``, the studies and the web
-page run their jobs through it.
+"""The Python API, the one door to the method: ``RLS`` loads a generator and its flow prior, then super-resolves
+images or restores photographs in memory, or runs a whole folder (``model``); inputs of any form (``inputs``),
+settings as keyword arguments (``settings``), results (``results``), the generator and flow chosen as the commands
+choose them (``loading``), photographs (``photos``) and folder runs (``folders``: ``RLS.super_resolve_folder``).
+``invert.py``, the studies and the web page run their jobs through it; no shell reaches ``inversion`` or
+``photos`` itself.
 
     from rls_lightning import RLS
     model = RLS.from_pretrained()
@@ -13,7 +14,8 @@ torch before their options are checked.
 """
 
 _WHERE = {"RLS": "model", "InputError": "inputs", "PhotoRestoration": "results", "RestoredFace": "results",
-          "SuperResolution": "results", "SettingsError": "settings", "build_settings": "settings"}
+          "SuperResolution": "results", "SettingsError": "settings", "build_settings": "settings",
+          "FolderRun": "folders", "FlowMissing": "folders", "NothingToDo": "folders", "PhotoOptions": "folders"}
 __all__ = sorted(_WHERE)
 
 

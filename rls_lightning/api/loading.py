@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from ..cli.defaults import DEMO_FLOW, DEMO_GENERATOR
+from ..paths import DEMO_FLOW, DEMO_GENERATOR
 from ..names import train_flow_command
 
 FLOW_SOURCES = ("given", "cache", "demo", "none")

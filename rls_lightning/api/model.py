@@ -6,8 +6,10 @@ restore photographs in memory, with any preset and setting as keyword arguments:
     out = model.super_resolve(["face.png"], preset="rls+", seed=0)
     out[0].image.save("face_sr.png")
 
-The engine is ``invert.py``'s (``inversion.job.InversionJob``): for the same settings, seed and batch size the
-pixels are those ``invert.py`` writes. Lightning is imported only when a job is built.
+    run = model.super_resolve_folder("data/demo/lr8x", hr_dir="data/demo/hr")   # what invert.py runs
+
+The solver is ``invert.py``'s (``inversion.solver.solve``): for the same settings, seed and batch size the pixels
+are those ``invert.py`` writes.
 """
 from __future__ import annotations
 
@@ -15,35 +17,20 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from ..runtime import DEVICES, PRECISIONS, resolve_device  # noqa: F401 - the names the API accepts
+from .folders import FolderRun, PhotoOptions, check_flow
 from .loading import LoadedModels, load_models
 from .results import PhotoRestoration, SuperResolution
-from ..names import train_flow_command
 from .settings import build_settings
 
-DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
-PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "auto")
-
-
 def trainer_options(device: str, precision: str):
-    """``InversionJob``'s ``TrainerOptions`` for a torch device name (``auto``: the first GPU if any, else the
-    CPU) and a Lightning precision (``auto``: bf16-mixed where the device has fast bf16, else 32-true)."""
-    import torch
+    """The solver's ``TrainerOptions`` for a torch device name (``auto``: the first GPU if any, else the CPU;
+    ``cuda:N``; ``mps``) and a Lightning precision (``auto``: bf16-mixed where the device has fast bf16, else
+    32-true); ``runtime.resolve_device`` decides, a bad name is a ``ValueError``."""
+    from ..inversion.solver import TrainerOptions
 
-    from ..cli.common import resolve_precision
-    from ..inversion.job import TrainerOptions
-
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r}: must be one of {', '.join(PRECISIONS)}")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    kind, _, index = str(device).partition(":")
-    if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
-        raise ValueError(f"device {device!r}: must be one of {', '.join(DEVICES)}")
-    accelerator = {"cpu": "cpu", "cuda": "gpu", "mps": "mps"}[kind]
-    if precision == "16-mixed" and accelerator == "cpu":
-        raise ValueError("precision 16-mixed: float16 autocast needs a GPU; use bf16-mixed or 32-true on the CPU")
-    return TrainerOptions(accelerator=accelerator, devices=[int(index)] if index else 1,
-                          precision=resolve_precision(precision, accelerator))
+    accelerator, devices, precision = resolve_device(device, precision)
+    return TrainerOptions(accelerator=accelerator, devices=devices, precision=precision)
 
 
 class RLS:
@@ -95,10 +82,11 @@ class RLS:
     def job(self, out_dir: str | os.PathLike, settings, *, batch_size: int = 4, num_samples: int = 1, seed: int = 0,
             progress=None, log: Callable[[str], None] = print, stop=None, save_inputs: bool = False,
             writes_summary: bool = True, trainer=None):
-        """The ``InversionJob`` of one run over ``out_dir`` (what ``invert.py`` runs): ``settings`` from
-        ``build_settings``; ``trainer`` (``TrainerOptions``) overrides the model's device and precision."""
-        from ..cli.progress import silence_known_lightning_warnings
+        """The ``InversionJob`` of one run over ``out_dir`` (the folder job behind ``super_resolve_folder``):
+        ``settings`` from ``build_settings``; ``trainer`` (``TrainerOptions``) overrides the model's device and
+        precision."""
         from ..inversion.job import InversionJob
+        from ..runtime import silence_known_lightning_warnings
 
         silence_known_lightning_warnings()
         _check_counts(batch_size, num_samples, seed)
@@ -113,9 +101,7 @@ class RLS:
                 raise ValueError(f"give either settings= or keyword settings ({', '.join(overrides)}), not both")
             return settings
         settings = build_settings(preset, **overrides)
-        if (settings.search.uses_flow or settings.search.init == "flow-mean") and self.models.flow is None:
-            raise ValueError(f"preset {settings.name} needs a flow prior for {self.models.generator_path}: give "
-                             f"flow=, or train one with: {train_flow_command(self.models.generator_path)}")
+        check_flow(settings, self.models)
         noise = overrides.get("trainable_noise")  # as invert.py --trainable-noise (presets' 9 fit at any size)
         if noise is not None and noise > len(self.models.generator.noise_inputs):
             raise ValueError(f"trainable_noise={noise}: this generator has "
@@ -136,19 +122,51 @@ class RLS:
         ``invert.py``'s pixels exactly at the same batch size). ``progress``: True prints one line per finished
         image (and every few steps) on stderr; or a rich ``Progress``.
         """
-        import tempfile
-
-        from .engine import run_in_memory
+        from ..inversion.solver import solve
+        from ..runtime import silence_known_lightning_warnings
         from .inputs import to_low_res
 
         settings = self._settings(preset, settings, overrides)
+        _check_counts(batch_size, num_samples, seed)
         low_res = to_low_res(images, self.resolution, names)
-        with tempfile.TemporaryDirectory(prefix="rls-") as nowhere:  # the job writes nothing here
-            job = self.job(nowhere, settings, batch_size=batch_size, num_samples=num_samples, seed=seed,
-                           progress=_progress(progress), log=lambda line: None)
-            finished = run_in_memory(job, low_res)
+        silence_known_lightning_warnings()
+        finished = solve(self.models.generator, low_res, flow=self.models.flow, settings=settings,
+                         batch_size=batch_size, num_samples=num_samples, seed=seed,
+                         trainer=trainer_options(self.device, self.precision), progress=_progress(progress))
         return [SuperResolution.from_samples(image.stem, image.factor, finished[id(image)], image.note)
                 for image in low_res]
+
+    def super_resolve_folder(self, lr_dir: str | os.PathLike | None = None, preset: str = "rls+", *,
+                             photos: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None,
+                             hr_dir: str | os.PathLike | None = None, seed: int = 0, num_samples: int = 1,
+                             batch_size: int = 4, settings=None, photo_options: PhotoOptions = PhotoOptions(),
+                             progress: Any = False, log: Callable[[str], None] = print,
+                             report: Callable[[object], None] | None = None,
+                             warn: Callable[[str], None] | None = None, stop=None, lock: bool = True,
+                             shard: tuple[int, int] = (0, 1), writes_summary: bool = True,
+                             after_solving: Callable[[], None] | None = None, **overrides) -> FolderRun:
+        """What ``invert.py`` runs: every LR face of ``lr_dir`` (or every face of the photographs in ``photos``)
+        super-resolved into ``out_dir`` (default ``<folder>_<preset>`` beside it), with results.csv, overview.png
+        and, for photos, the restored photographs; a rerun continues where an interrupted one stopped, and only
+        this tool's own outputs are ever replaced. ``hr_dir``: ground truth shown in overview.png. Returns a
+        ``FolderRun`` (done / total, where the summaries are). ``preset`` with keyword settings (``overrides``) or
+        ``settings``, ``seed``, ``num_samples``, ``batch_size`` and ``progress`` as ``super_resolve``; ``report``,
+        ``warn``, ``stop``, ``lock``, ``shard``, ``writes_summary`` and ``after_solving`` as
+        ``folders.super_resolve_folder``."""
+        from .folders import super_resolve_folder, warn_on_stderr
+
+        if (lr_dir is None) == (photos is None):
+            raise ValueError("give exactly one of lr_dir (aligned LR face crops) and photos (photographs)")
+        settings = self._settings(preset, settings, overrides)
+        _check_counts(batch_size, num_samples, seed)
+        folder = Path(lr_dir if lr_dir is not None else photos)
+        return super_resolve_folder(
+            self, settings, Path(out_dir) if out_dir is not None else default_out_dir(folder, settings.name),
+            lr_dir=None if lr_dir is None else Path(lr_dir), photos=None if photos is None else Path(photos),
+            hr_dir=None if hr_dir is None else Path(hr_dir), photo_options=photo_options, batch_size=batch_size,
+            num_samples=num_samples, seed=seed, progress=_progress(progress), log=log, report=report,
+            warn=warn or warn_on_stderr, stop=stop, lock=lock, shard=shard, writes_summary=writes_summary,
+            after_solving=after_solving)
 
     def restore_photo(self, photo: Any, preset: str = "rls+", *, seed: int = 0, num_samples: int = 1,
                       batch_size: int = 4, upscale: int = 4, min_face_score: float | None = None,
@@ -167,6 +185,12 @@ class RLS:
                                min_factor=min_factor)
         return restore_photo(self, photo, settings, seed=seed, num_samples=num_samples, batch_size=batch_size,
                              options=options, progress=_progress(progress))
+
+
+def default_out_dir(folder: Path, preset: str) -> Path:
+    """``<input folder>_<preset>`` beside the input folder (resolved first, so that ``.`` works too)."""
+    folder = Path(folder).resolve()
+    return folder.with_name(f"{folder.name}_{preset}")
 
 
 def _check_counts(batch_size: int, num_samples: int, seed: int) -> None:

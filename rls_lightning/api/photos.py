@@ -23,6 +23,14 @@ from .inputs import InputError, pixels_from_array, pixels_from_tensor, is_path
 from .results import PhotoRestoration, RestoredFace, SuperResolution
 
 
+def enlarge(photo: np.ndarray, upscale: int) -> np.ndarray:
+    """``photo`` (``[H, W, 3]``, float in [0, 1] or uint8) enlarged ``upscale`` times as a restored photo's
+    background is (Pillow's bicubic in float32, ``photos.paste.enlarge``): float32 in [0, 1]."""
+    from ..photos.paste import enlarge as enlarge_photo
+
+    return enlarge_photo(photo, upscale)
+
+
 def _place(photo: Any, folder: Path) -> Path | None:
     """Put ``photo`` into ``folder``; returns its source path when it was a file."""
     import torch

@@ -7,6 +7,7 @@ the value and what is allowed. Plain Python: no torch, no Lightning.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 
@@ -15,22 +16,121 @@ from ..inversion.settings import InversionSettings
 
 SCHEDULES = ("constant", "one-cycle")  # paper (constant) and the official code (PULSE's one-cycle drop)
 CROSS_PRIORS = ("squared-sum", "mean-distance")  # paper Eq. 5 and the official code's mean distance
-# The overrides of a preset, with what each accepts; the ranges are those of invert.py's options.
-OVERRIDES = {
-    "steps": "an integer >= 1",
-    "lr": "a number > 0",
-    "lambda_w": "a number >= 0",
-    "lambda_g": "a number >= 0",
-    "lambda_c": "a number >= 0",
-    "cross": f"one of {', '.join(CROSS_PRIORS)}",
-    "schedule": f"one of {', '.join(SCHEDULES)}",
-    "keep_best": "true or false",
-    "refine_steps": "an integer >= 0 (0: no RLS+)",
-    "refine_lr": "a number > 0",
-    "radius_scale": "a number (negative: no l1 ball)",
-    "trainable_noise": "an integer >= 0",
-    "patience": "an integer (negative: no early stopping)",
-}
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One setting a user can give, described once: the API's keyword and its check, ``invert.py``'s option
+    (``--`` + name with dashes) and its help, the page's control (``label``, ``info``, ``page_range``).
+
+    ``kind``: int, float, bool or choice; ``minimum`` / ``above`` (exclusive) / ``maximum`` bound it, ``choices``
+    list a choice's values. ``override``: None keeps the preset's value (a preset setting); else ``default`` is
+    the value (a run option). ``source``: where the default comes from (paper section, official code).
+    """
+
+    name: str
+    kind: str
+    help: str
+    source: str = ""
+    minimum: float | None = None
+    above: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    override: bool = True
+    default: object = None
+    label: str = ""
+    info: str = ""
+    page_range: tuple[float, float] | None = None  # the page's bounds, where tighter than the setting's
+    special: str = ""  # what a value outside the plain range means ("negative: no l1 ball")
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def allowed(self) -> str:
+        """What the setting accepts, in words (error messages)."""
+        return self._range() + (f" ({self.special})" if self.special else "")
+
+    def _range(self) -> str:
+        if self.kind == "choice":
+            return f"one of {', '.join(self.choices)}"
+        if self.kind == "bool":
+            return "true or false"
+        what = "an integer" if self.kind == "int" else "a number"
+        if self.above is not None:
+            return f"{what} > {self.above:g}"
+        if self.minimum is not None and self.maximum is not None:
+            return f"{what} from {self.minimum:g} to {self.maximum:g}"
+        if self.minimum is not None:
+            return f"{what} >= {self.minimum:g}"
+        return what
+
+    def accepts(self, value) -> bool:
+        if self.kind == "choice":
+            return value in self.choices
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if self.kind == "int" and not _is_int(value) or self.kind == "float" and not _is_number(value):
+            return False
+        return not ((self.minimum is not None and value < self.minimum)
+                    or (self.above is not None and value <= self.above)
+                    or (self.maximum is not None and value > self.maximum))
+
+    def help_text(self) -> str:
+        """``invert.py``'s help line: what it does, then where its default comes from."""
+        return f"{self.help} ({self.source})" if self.source else self.help
+
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    Setting("steps", "int", "RLS Adam steps", "paper sec. 4: 200", minimum=1, label="RLS steps",
+            info="Adam steps of the latent search on W+ (paper: 200)", page_range=(1, 2000)),
+    Setting("lr", "float", "RLS learning rate (Adam), the peak of the one-cycle schedule", "paper sec. 4: 0.5",
+            above=0),
+    Setting("lambda_w", "float", "weight of P_w, the flow's log-density of the W+ rows (Eq. 5)",
+            "paper sec. 4: 2e-4", minimum=0, label="lambda_w",
+            info="weight of the flow's log-density P_w of the latent (paper: 2e-4)"),
+    Setting("lambda_g", "float", "weight of P_gaussian, the Gaussianization prior (Eq. 5)", "paper sec. 4: 4e-4",
+            minimum=0, label="lambda_g", info="weight of the Gaussianization prior P_gaussian (paper: 4e-4)"),
+    Setting("lambda_c", "float", "weight of P_cross, the cross prior keeping the W+ rows close (Eq. 5)",
+            "paper sec. 4: 0.05", minimum=0, label="lambda_c",
+            info="weight of the cross prior P_cross keeping the W+ rows close (paper: 0.05)"),
+    Setting("cross", "choice", "cross prior P_cross: squared-sum (Eq. 5, the sum of squared pairwise distances of "
+            "the W+ rows) or mean-distance (the official rls.py's mean distance, whose gradient near collapsed "
+            "rows follows rounding)", "default: squared-sum, paper Eq. 5", choices=CROSS_PRIORS),
+    Setting("schedule", "choice", "learning-rate schedule of RLS and of RLS+'s w and noise (the generator's "
+            "weights keep their rate): one-cycle (PULSE's one-cycle drop) or constant",
+            "default: one-cycle, the official code; the paper names none", choices=SCHEDULES),
+    Setting("keep_best", "bool", "return each stage's lowest-objective state instead of the last or "
+            "early-stopped one (RLS+ then never ends worse than its anchor)",
+            "default: true, the official code; the paper is silent"),
+    Setting("refine_steps", "int", "RLS+ steps (0: RLS only; presets without RLS+ ignore it)",
+            "paper sec. 4: 50", minimum=0, special="0: no RLS+", label="RLS+ steps",
+            info="steps fine-tuning w, the generator's weights and noise around the RLS result (paper: 50; 0 = RLS "
+                 "only; presets without RLS+ ignore it)", page_range=(0, 1000)),
+    Setting("refine_lr", "float", "one RLS+ learning rate for w, noise and generator weights alike",
+            "default: the generator 1e-4 (paper sec. 4), w and noise 0.1 (the official rls_plus.py; the paper "
+            "gives none); 1e-4 for all three is sec. 4 read literally, preset rls+literal", above=0),
+    Setting("radius_scale", "float", "l1-ball radius around the anchor in units of sqrt(d); negative: no ball",
+            "paper sec. 4: 1", special="negative: no l1 ball", label="l1-ball radius scale",
+            info="RLS+ keeps w within an l1 ball of this radius x sqrt(d) around the RLS result (paper: 1; "
+                 "negative = no ball)"),
+    Setting("trainable_noise", "int", "how many of the first noise maps RLS+ optimises",
+            "paper sec. 4 and official code: 9", minimum=0),
+    Setting("patience", "int", "RLS+ early stopping patience in steps; negative: no early stopping",
+            "ours: 5; the paper gives none, the official code does not stop early",
+            special="negative: no early stopping"),
+    Setting("num_samples", "int", "K results per image from different initialisations (paper Figure 7); K > 1 "
+            "also writes their per-pixel standard deviation", minimum=1, override=False, default=1,
+            label="samples K", info="K results per image from different starting points; K > 1 also gives their "
+            "per-pixel standard-deviation map", page_range=(1, 16)),
+    Setting("seed", "int", "seed of the initialisations (sample 0 starts at the flow's mean w, the others at "
+            "seeded mapped w)", minimum=0, override=False, default=0, label="seed",
+            info="seed of the starting points (sample 1 starts at the mean w, the others at random w)",
+            page_range=(0, 2**31 - 1)),
+)}
+# The settings of a preset that a run may override (None keeps the preset's value): invert.py's options of the
+# same names, the API's keyword arguments.
+OVERRIDES = {name: setting.allowed() for name, setting in SETTINGS.items() if setting.override}
 
 
 class SettingsError(ValueError):
@@ -51,26 +151,6 @@ def _is_number(value) -> bool:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
 
 
-def _acceptable(name: str, value) -> bool:
-    if name in ("steps",):
-        return _is_int(value) and value >= 1
-    if name in ("refine_steps", "trainable_noise"):
-        return _is_int(value) and value >= 0
-    if name in ("patience",):
-        return _is_int(value)
-    if name in ("lr", "refine_lr"):
-        return _is_number(value) and value > 0
-    if name in ("lambda_w", "lambda_g", "lambda_c"):
-        return _is_number(value) and value >= 0
-    if name == "radius_scale":
-        return _is_number(value)
-    if name == "cross":
-        return value in CROSS_PRIORS
-    if name == "schedule":
-        return value in SCHEDULES
-    return isinstance(value, bool)  # keep_best
-
-
 def check_overrides(overrides: dict) -> None:
     """Every key a known setting and every value of its kind (None: the preset's value)."""
     for name, value in overrides.items():
@@ -78,8 +158,8 @@ def check_overrides(overrides: dict) -> None:
             guess = difflib.get_close_matches(name, OVERRIDES, n=1)
             hint = f"did you mean {guess[0]}?" if guess else f"settings: {', '.join(OVERRIDES)}"
             raise SettingsError(name, value, f"unknown setting ({hint})")
-        if value is not None and not _acceptable(name, value):
-            raise SettingsError(name, value, f"must be {OVERRIDES[name]}")
+        if value is not None and not SETTINGS[name].accepts(value):
+            raise SettingsError(name, value, f"must be {SETTINGS[name].allowed()}")
 
 
 def build_settings(preset: str = "rls+", **overrides) -> InversionSettings:

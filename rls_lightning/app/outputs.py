@@ -89,6 +89,14 @@ class JobResult:
     photos: list[PhotoResult]
     messages: list[str]  # skipped files, conversions, photos without a face
     log: list[str]
+    stopped: str | None = None  # "stopped after N of M image(s) ...": Stop ended the job; these are the finished
+
+    @property
+    def summary(self) -> str:
+        """The page's status line for the job's end."""
+        if self.stopped is not None:
+            return f"**stopped** after {self.stopped}"
+        return f"**done**: {len(self.images)} image(s)" + (f" in {len(self.photos)} photo(s)" if self.photos else "")
 
     def consistency_rows(self) -> list[list]:
         """One row per image: name, status, mean |D(x) - y| on the [0, 1] scale for bicubic, RLS and the result."""

@@ -10,19 +10,22 @@ the upload folder, so gradio serves no other folder than that one and the demo d
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import time
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry, no version check
 
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from ..cli.defaults import PROJECT_ROOT  # noqa: E402
-from ..inversion.presets import PRESETS  # noqa: E402
+from ..paths import PROJECT_ROOT  # noqa: E402
+from ..api.settings import PRESETS  # noqa: E402
 from .controls import CONTROLS, preset_description, preset_values  # noqa: E402
 from .outputs import JobResult  # noqa: E402
-from .progress import StepUpdate  # noqa: E402
+from ..progress_lines import clock  # noqa: E402
+from .progress import StepUpdate, planned_steps  # noqa: E402
 from .session import JobFailed, JobRequest, Runner  # noqa: E402
 from .workspace import UploadGate, UploadRefused, Workspace  # noqa: E402
 
@@ -41,7 +44,22 @@ CSS = """
 #result-row .result-tile img { object-fit: contain; width: 100% !important; height: auto !important;
                                max-width: none !important; max-height: none !important; }
 .tile-caption p { margin: 0; font-size: 0.85em; text-align: center; }
+/* the sliders: each picture fills its slider's box and is fitted into it whole (gradio draws it 100% wide and up
+   to 500 px tall, cut to the box: a square face lost its forehead and chin, a photo its bottom); gradio places
+   the divider and the clip of the second picture on the picture fitted into this box */
+#slider .content img, #photo-slider .content img {
+    width: 100% !important; height: 100% !important; max-width: none !important; max-height: none !important;
+    object-fit: contain !important; }
+#preview img { object-fit: contain; }
+/* Run, Stop and the status stay at the top of the window however far the page is scrolled (the controls are
+   long: the status went out of view as a step box low on the page was edited) */
+html { scroll-padding-top: 72px; }  /* a control scrolled into view (focus, Tab) is not left under the bar */
+.gradio-container { overflow: clip !important; }  /* gradio's "hidden" made it the scroll box sticky refers to */
+#status-bar { position: sticky; top: 0; z-index: 20; background: var(--body-background-fill);
+              padding: 6px 0; border-bottom: 1px solid var(--border-color-primary); align-items: center; }
+#status-bar > button { flex: 0 0 auto; min-width: 90px; }
 #status { min-height: 2.5em; }
+#status p { margin: 0; }
 """
 THEME_FONTS = ("ui-sans-serif", "system-ui", "sans-serif")  # no web fonts: the page works offline
 MONO_FONTS = ("ui-monospace", "monospace")
@@ -69,6 +87,10 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
                     "space under the flow prior, RLS+ then fine-tunes the generator around that result. The same job "
                     "as `python invert.py`: the zip holds exactly what it writes.")
         state = gr.State(None)
+        with gr.Row(elem_id="status-bar"):
+            run = gr.Button("Run", variant="primary", elem_id="run", scale=0)
+            stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=0)
+            status = gr.Markdown("", elem_id="status")
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 mode = gr.Radio(list(MODE_LABELS), value=next(iter(MODE_LABELS)), label="input",
@@ -80,9 +102,6 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
                 with gr.Row():
                     demo_faces = gr.Button("demo faces (8x8)", size="sm", visible=DEMO_FACES.is_dir())
                     demo_photo = gr.Button("demo photo", size="sm", visible=DEMO_PHOTOS.is_dir())
-                with gr.Row():
-                    run = gr.Button("Run", variant="primary", elem_id="run")
-                    stop = gr.Button("Stop", variant="stop", elem_id="stop")
                 preset = gr.Dropdown(list(PRESETS), value="rls+", label="preset", elem_id="preset")
                 description = gr.Markdown(preset_description("rls+"))
                 controls = {}
@@ -94,9 +113,10 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
                         kwargs["precision"] = 0
                     controls[control.name] = gr.Number(**kwargs)
             with gr.Column(scale=2, min_width=480):
-                status = gr.Markdown("", elem_id="status")
+                # the estimate at least twice the generator's size (64 px: 256 px tall), its pixels sharp
                 preview = gr.Image(label="current estimate", type="numpy", format="png", interactive=False,
-                                   height=160, elem_id="preview", elem_classes=["pixelated"], visible=False)
+                                   height=preview_height(models.resolution), elem_id="preview",
+                                   elem_classes=["pixelated"], visible=False)
                 messages = gr.Markdown("", elem_id="messages")
                 chooser = gr.Dropdown([], label="image", visible=False, elem_id="chooser")
                 with gr.Row(equal_height=True, elem_id="result-row"):
@@ -185,15 +205,30 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
                 gr.Warning("upload one or more images first")
                 yield [gr.skip(), "upload one or more images first", gr.skip(), "", gr.skip(), gr.skip(), *skip]
                 return
+            job_steps = _planner(request)
             job = runner.start(request)
-            # the previous job's results go the moment this one starts: no old tile, table or zip beside it
-            yield [None, "**starting** ...", gr.update(value=None, visible=True), "", None, None, *show(None, None)]
+            started = time.monotonic()
+            # the previous job's results go the moment this one starts: no old tile, table or zip beside it; the HR
+            # tile stays (empty) where this job will show its HR image. Each update names the HR column's
+            # visibility: with gr.skip() for it, gradio 6.31 hid it again at the next update
+            hr_column = gr.update(visible=bool(request.hr_files) and request.mode == "lr")
+            cleared = show(None, None)
+            cleared[result_outputs.index(tile_columns["hr"])] = hr_column
+            skip[result_outputs.index(tile_columns["hr"])] = hr_column
+            yield [None, "**starting** ... (0:00:00 elapsed, estimating...)", gr.update(value=None, visible=True),
+                   "", None, None, *cleared]
+            last = None
             try:
                 for event in job.updates():
-                    if event is None:
-                        yield [gr.skip()] * len(outputs)  # a chance for gradio to notice a closed page
+                    if event is None:  # a chance for gradio to notice a closed page; the clock goes on
+                        waiting = (f"**starting** ... ({clock(time.monotonic() - started)} elapsed, estimating...)"
+                                   if last is None and job.stop.requested is None else gr.skip())
+                        yield [gr.skip(), waiting, gr.skip(), gr.skip(), gr.skip(), gr.skip(), *skip]
                     elif isinstance(event, StepUpdate):
-                        yield [gr.skip(), event.line(),
+                        # the job's clock is the page's: from Run, not from the job's first step
+                        last = event = dataclasses.replace(event, elapsed=time.monotonic() - started)
+                        stopping = " | **stopping** after this step ..." if job.stop.requested is not None else ""
+                        yield [gr.skip(), event.line(job_steps(event.images_total)) + stopping,
                                event.preview if event.preview is not None else gr.skip(),
                                gr.skip(), gr.skip(), gr.skip(), *skip]
                     elif isinstance(event, JobFailed):
@@ -204,8 +239,7 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
                         workspace.keep_shown(folder.name for folder in runner.job_folders)
                         for message in event.messages:
                             gr.Warning(message)
-                        done = f"**done**: {len(event.images)} image(s)" + (
-                            f" in {len(event.photos)} photo(s)" if event.photos else "")
+                        done = event.summary
                         notes = "\n".join(f"- {m}" for m in event.messages)
                         # the last batch's estimate would pass for the selected image's: hidden with the results
                         yield [event, done, gr.update(value=None, visible=False), notes, event.consistency_rows(),
@@ -217,9 +251,35 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
 
         running = run.click(start, [mode, files, hr_files, preset, *controls.values()], outputs,
                             concurrency_limit=1, concurrency_id="inversion")
-        stop.click(None, None, None, cancels=[running], queue=False)
+        def on_stop():
+            """Stop answers at once; the job ends after its current step and the run's last update says how."""
+            job = runner.running
+            if job is None or job.finished:
+                return gr.skip()
+            job.cancel()
+            return "**stopping** after the current step ..."
+
+        stop.click(on_stop, None, status, queue=False)
         chooser.change(show, [state, chooser], result_outputs, queue=False)
     return page
+
+
+def preview_height(resolution: int) -> int:
+    """The preview's height in CSS pixels: twice the generator's resolution, kept within 256 to 512."""
+    return max(256, min(2 * int(resolution), 512))
+
+
+def _planner(request: JobRequest):
+    """``images -> the steps the job runs`` (``planned_steps``) for ``request``; None for each when its settings
+    are not usable (the job itself says why)."""
+    from ..api.settings import SettingsError, build_settings
+
+    try:
+        settings = build_settings(request.preset, **request.overrides())
+    except (SettingsError, ValueError, TypeError):
+        return lambda images: None
+    samples, batch_size = request.num_samples, request.batch_size
+    return lambda images: planned_steps(settings, images, samples, batch_size)
 
 
 def result_label(result: JobResult) -> str:

@@ -2,12 +2,12 @@
 
 A job copies the uploaded files into a fresh folder of its own (``<work root>/job-<n>-<token>/faces`` or
 ``.../photos``), makes a ``JobPlan`` of the request (the settings from the Python API's ``build_settings``, which
-checks every value, with ``invert.py``'s defaults for what the page does not set), then runs the same steps as
-``invert.py`` through the same API (``api.folders.read_inputs``, ``RLS.job``, ``InversionJob.run``,
-``api.folders.write_summary``) on the models loaded once at start. So the output folder (``faces_<preset>``
-beside the inputs) holds exactly what ``python invert.py --lr-dir faces`` (or ``--photos photos``) writes with the
-same settings and seed; ``<out folder>.zip`` holds all of it. What the page shows but ``invert.py`` does not write
-(the LR input enlarged, the bicubic enlargement, HR images) goes to ``display/``, outside the output folder.
+checks every value, with ``invert.py``'s defaults for what the page does not set), then runs it through the door
+``invert.py`` uses (``RLS.super_resolve_folder``) on the models loaded once at start. So the output folder
+(``faces_<preset>`` beside the inputs) holds exactly what ``python invert.py --lr-dir faces`` (or ``--photos
+photos``) writes with the same settings and seed; ``<out folder>.zip`` holds all of it. What the page shows but
+``invert.py`` does not write (the LR input enlarged, the bicubic enlargement, HR images) goes to ``display/``,
+outside the output folder.
 
 While the job runs, ``RunningJob.updates()`` yields ``StepUpdate`` s (stage, step, loss per image, the current
 estimate every ``preview_every`` steps), then the ``JobResult``; a user's mistake ends in a ``JobFailed`` with one
@@ -39,11 +39,12 @@ from PIL import Image
 from ..api import folders
 from ..api.folders import after_the_results as _after_the_results
 from ..api.loading import LoadedModels
-from ..cli.defaults import DEMO_GENERATOR
-from ..cli.errors import UsageError, check_int, describe_os_error
+from ..api.settings import PRESETS
+from ..checks import UsageError, check_int
+from ..errors import describe_os_error
 from ..fingerprint import first_line
 from ..interrupts import Interrupted, StopRequests
-from ..inversion.presets import PRESETS
+from ..paths import DEMO_GENERATOR
 from .controls import CONTROLS, preset_values
 from .outputs import ImageResult, JobResult, PhotoResult, divider_position, safe_name, zip_outputs
 from .progress import PREVIEW_EVERY, Cancellation, JobProgress, StepUpdate
@@ -249,7 +250,7 @@ class Runner:
         """The uploads copied into ``job_dir`` and the request checked as ``invert.py`` checks its options (the
         settings by the API's ``build_settings``); ``JobFailed`` with one line for the page otherwise."""
         from ..api.settings import SettingsError, build_settings
-        from ..cli.invert import default_out_dir
+        from ..api.model import default_out_dir
 
         if request.mode not in MODES:
             raise JobFailed(f"unknown input kind {request.mode!r}")
@@ -293,13 +294,11 @@ class Runner:
             self._busy.release()
 
     def _run(self, request, emit, stop, on_each_step) -> JobResult:
+        from ..api import FlowMissing, NothingToDo
         from ..api.model import RLS
-        from ..cli.common import resolve_precision
-        from ..cli.invert import check_flow_given, resolved_accelerator
         from ..flow.checkpoint import FlowCheckpointError
-        from ..folder_lock import FolderLock
         from ..image_io import ImageReadError
-        from ..inversion.job import TrainerOptions
+        from ..runtime import resolve_accelerator
         from ..stylegan.checkpoint_errors import CheckpointError
 
         lines: list[str] = []
@@ -313,55 +312,57 @@ class Runner:
         def say(line: str) -> None:
             messages.append(_page_message(str(line), job_dir))
 
+        def report(problem) -> None:  # a skipped or converted upload by its name; an HR file as the log says it
+            say(f"{problem.path.name}: {problem.reason}" if hasattr(problem, "path") else str(problem))
+
         stop = stop if stop is not None else Cancellation()
-        G, flow = self.models.generator, self.models.flow
+        accelerator = resolve_accelerator(self.accelerator)
         try:
             job_dir = self._new_job_dir([*request.files, *request.hr_files])
             plan = self.plan(request, job_dir)
             settings, out_dir = plan.settings, plan.out_dir
-            check_flow_given(settings, flow is not None, self.models.generator_path)
-            with FolderLock(out_dir):
-                inputs = folders.read_inputs(G, lr_dir=plan.lr_dir, photos=plan.photos, options=plan.photo_options,
-                                             log=note)
-                images, rejected, prepared = inputs.images, inputs.rejected, inputs.prepared
-                for item in rejected:
-                    say(f"{item.path.name}: {item.reason}")
-                for image in images:
-                    if image.note:
-                        say(f"{image.path.name}: {image.note}")
-                if request.mode == "photos":
-                    from ..lr_images import IMAGE_SUFFIXES
+            if request.mode == "photos":
+                from ..lr_images import IMAGE_SUFFIXES
 
-                    for path in sorted(plan.photos.iterdir()):
-                        if path.suffix.lower() not in IMAGE_SUFFIXES:
-                            say(f"{path.name}: skipped, not an image file")
-                if folders.nothing_to_do(inputs, lr_dir=plan.lr_dir, photos=plan.photos) is not None:
-                    what = "image" if request.mode == "lr" else "photo"
-                    raise JobFailed(f"no usable {what}: " + ("; ".join(messages) or "nothing uploaded"))
-                # before the optimisation, so that an unusable HR file costs one line, never the results
-                ground_truth = folders.check_ground_truth(plan.hr_dir, images, say) or {}
-                accelerator = resolved_accelerator(self.accelerator)
-                progress = JobProgress(emit, self.preview_every, on_each_step)
-                job = RLS(self.models).job(
-                    out_dir, settings, batch_size=request.batch_size, num_samples=request.num_samples,
-                    seed=request.seed, progress=progress, log=note, stop=stop, save_inputs=prepared is not None,
-                    trainer=TrainerOptions(accelerator=accelerator, devices=1,
-                                           precision=resolve_precision(self.precision, accelerator)))
-                if prepared is not None:  # each face's crop carries where it came from
-                    job.extras = prepared.extras
-                try:
-                    job.run(images, rejected)
-                except torch.OutOfMemoryError:
-                    raise JobFailed(f"out of {accelerator.upper()} memory: upload fewer images or use fewer "
-                                    "samples") from None
-                # from here on only summaries of results already on disk: each failure is a message, not the end
-                folders.write_summary(job, inputs, out_dir, hr_dir=plan.hr_dir, ground_truth=ground_truth, warn=say)
+                for path in sorted(plan.photos.iterdir()):
+                    if path.suffix.lower() not in IMAGE_SUFFIXES:
+                        say(f"{path.name}: skipped, not an image file")
+            model = RLS(self.models, device="cuda" if accelerator == "gpu" else accelerator,
+                        precision=self.precision)
+            try:
+                run = model.super_resolve_folder(
+                    plan.lr_dir, photos=plan.photos, out_dir=out_dir, hr_dir=plan.hr_dir, settings=settings,
+                    seed=request.seed, num_samples=request.num_samples, batch_size=request.batch_size,
+                    photo_options=plan.photo_options, progress=JobProgress(emit, self.preview_every, on_each_step),
+                    log=note, report=report, warn=say, stop=stop)
+            except NothingToDo:
+                what = "image" if request.mode == "lr" else "photo"
+                raise JobFailed(f"no usable {what}: " + ("; ".join(messages) or "nothing uploaded")) from None
+            except torch.OutOfMemoryError:
+                raise JobFailed(f"out of {accelerator.upper()} memory: upload fewer images or use fewer "
+                                "samples") from None
+            images, prepared, ground_truth = run.inputs.images, run.inputs.prepared, run.ground_truth or {}
             zip_path = _after_the_results(f"{out_dir.name}.zip",
                                           lambda: zip_outputs(out_dir, job_dir / f"{out_dir.name}.zip"), say)
             return self._result(request, settings, images, prepared, ground_truth, out_dir, zip_path,
                                 job_dir / "display", messages, lines, say)
-        except Interrupted:
-            raise JobCancelled("cancelled") from None
+        except Interrupted as err:
+            run = getattr(err, "run", None)
+            if run is None or not run.done:
+                raise JobCancelled("cancelled before any image was finished") from None
+            # Stop keeps what is finished: its summaries, its zip and its pictures, as a finished job shows them
+            folders.write_summary(run.job, run.inputs, run.out_dir, hr_dir=plan.hr_dir,
+                                  ground_truth=run.ground_truth, warn=say)
+            zip_path = _after_the_results(f"{run.out_dir.name}.zip", lambda: zip_outputs(
+                run.out_dir, job_dir / f"{run.out_dir.name}.zip"), say)
+            finished = [image for image in run.inputs.images if _read_row(run.out_dir, image.stem).get("status")]
+            result = self._result(request, settings, finished, run.inputs.prepared, run.ground_truth or {},
+                                  run.out_dir, zip_path, job_dir / "display", messages, lines, say)
+            result.stopped = f"{run.done} of {run.total} image(s); the finished results are kept"
+            return result
+        except FlowMissing as err:
+            raise JobFailed(f"preset {err.preset} needs a flow prior for this generator; train one with: "
+                            f"{err.command}") from None
         except (UsageError, CheckpointError, FlowCheckpointError, ImageReadError) as err:
             raise JobFailed(_page_message(str(err), job_dir)) from None
         except MemoryError:  # numpy's and torch's CPU allocations; the server stays up
@@ -470,6 +471,8 @@ class RunningJob:
             outcome = JobFailed(_page_message(f"internal error ({type(err).__name__}: {first_line(err)}); see the "
                                               "server's log", None))
         self.outcome = outcome
+        log.info("job ended: %s", outcome.summary.replace("**", "") if isinstance(outcome, JobResult)
+                 else f"{'cancelled' if isinstance(outcome, JobCancelled) else 'failed'} ({outcome})")
         self.events.put(outcome)
 
     def cancel(self) -> None:
@@ -528,7 +531,7 @@ def _enlarged_photo(photo: Path, restored: Path, display: Path, say: Callable[[s
     """``photo`` enlarged to the size of ``restored`` with the bicubic filter the restoration starts from (so the
     slider differs only at the faces); None, with a message, when ``restored`` is beyond ``DISPLAY_MAX_SIDE``."""
     from ..image_io import open_image, read_image
-    from ..photos.paste import enlarge
+    from ..api.photos import enlarge
 
     with warnings.catch_warnings():  # only the header is read: its size decides whether to decode at all
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)

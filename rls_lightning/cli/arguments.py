@@ -53,6 +53,32 @@ class ParagraphHelpFormatter(DefaultHelpFormatter, argparse.RawDescriptionHelpFo
         text = " ".join(text.split())
         return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False) or [""]
 
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        """The description at the options' width: prose paragraphs and ``* `` bullets rewrapped, indented lines
+        (examples, commands) kept as written."""
+        def wrap(words: str, first: str = "", rest: str = "") -> list[str]:
+            return textwrap.wrap(" ".join(words.split()), width, initial_indent=indent + first,
+                                 subsequent_indent=indent + rest, break_on_hyphens=False, break_long_words=False)
+
+        out: list[str] = []
+        for paragraph in textwrap.dedent(text).strip("\n").split("\n\n"):
+            lines = paragraph.splitlines()
+            if all(line.startswith((" ", "\t")) for line in lines if line.strip()):
+                out += [indent + line for line in lines]  # an example: as written
+            elif lines and lines[0].startswith("* "):
+                items: list[str] = []
+                for line in lines:
+                    if line.startswith("* ") or not items:
+                        items.append(line[2:] if line.startswith("* ") else line)
+                    else:
+                        items[-1] += " " + line.strip()
+                for item in items:
+                    out += wrap(item, "* ", "  ")
+            else:
+                out += wrap(paragraph)
+            out.append("")
+        return "\n".join(out).rstrip("\n")
+
 
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse ``argv`` (default ``sys.argv[1:]``) with ``parser``; any mistake raises ``UsageError`` (one line).
@@ -62,16 +88,31 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = Non
     argv = list(sys.argv[1:] if argv is None else argv)
     configs = _read_config_files(parser, argv)
 
-    def error(message: str, ex: BaseException | None = None) -> typing.NoReturn:
-        raise UsageError(_one_line(parser, message, argv, configs)) from None
+    def one_line_errors(reporting: argparse.ArgumentParser):
+        def error(message: str, ex: BaseException | None = None) -> typing.NoReturn:
+            raise UsageError(_one_line(reporting, message, argv, configs)) from None
+        return error
 
-    # Both argparse and jsonargparse report every parse error through self.error; an instance attribute
-    # shadows the method, which would print a usage block and exit.
-    parser.error = error  # type: ignore[method-assign]
+    # Both argparse and jsonargparse report every parse error through self.error (a subcommand's through its own
+    # parser's); an instance attribute shadows the method, which would print a usage block and exit.
+    parsers = [parser, *_subcommand_parsers(parser)]
+    for each in parsers:
+        each.error = one_line_errors(each)  # type: ignore[method-assign]
     try:
         return parser.parse_args(argv)
     finally:
-        del parser.error
+        for each in parsers:
+            del each.error
+
+
+def _subcommand_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parsers of ``parser``'s subcommands (``python -m rls_lightning.cli.weights list``), nested ones too."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += [sub, *_subcommand_parsers(sub)]
+    return found
 
 
 # ---------------------------------------------------------------------- --config files

@@ -14,31 +14,10 @@ import torch
 
 from ..atomic import atomic_write_path
 from ..interrupts import Interrupted, StopRequests
+from ..runtime import resolve_precision  # noqa: F401 - the training commands' precision
 from .errors import PRECISIONS, UsageError, check_hardware
 
 TRAINING_PRECISIONS = ("auto", *PRECISIONS)
-
-
-def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether the CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX-BF16; Linux only). On the 2-core
-    build machine bf16 autocast runs the demo generator's training step 2x and the flow's 3x faster."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_precision(precision: str, accelerator: str) -> str:
-    """'auto' becomes bf16-mixed on a GPU that supports it, or on a CPU with native bf16, else 32-true; anything
-    else is passed through."""
-    if precision != "auto":
-        return precision
-    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    if on_gpu:
-        return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
-    return "bf16-mixed" if accelerator in ("cpu", "auto") and cpu_has_native_bf16() else "32-true"
 
 
 def check_training_hardware(accelerator: str, devices: int, num_nodes: int, precision: str) -> None:

@@ -4,25 +4,26 @@
 """
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
-from rls_lightning.cli.arguments import check_device, check_input_file, check_output_file, parse_args
+from jsonargparse import ArgumentParser
+
+from rls_lightning.cli.arguments import (ParagraphHelpFormatter, check_device, check_input_file, check_output_file,
+                                         parse_args)
 from rls_lightning.cli.errors import UsageError, check_float, check_int, guarded
+from rls_lightning.interrupts import for_process
 from rls_lightning.weights import resolve_generator
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m rls_lightning.cli.inspect_generator", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m rls_lightning.cli.inspect_generator", description=__doc__,
+                            default_env=False, formatter_class=ParagraphHelpFormatter)
     parser.add_argument("checkpoint", type=Path,
                         help="generator file: rls-lightning .pt, rosinality .pt ({'g_ema', 'latent_avg'}) or "
                              "NVIDIA stylegan2-ada-pytorch / stylegan3-repo StyleGAN2 .pkl (read without running "
                              "code from the pickle), or a registry name such as ffhq-1024 (downloaded once, "
                              "verified)")
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--out", type=Path | None, default=None,
                         help="write a PNG grid of samples here (default: no image)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(8)),
                         help="one sample per seed; z ~ N(0, I) drawn with torch.Generator(seed) (default: 0..7)")
@@ -102,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    from rls_lightning.interrupts import for_process
-
+def entry_point() -> None:
+    """The ``rls-inspect-generator`` console script: ``main`` as the whole process, signals answered in one
+    line."""
     for_process(main)
+
+
+if __name__ == "__main__":
+    entry_point()

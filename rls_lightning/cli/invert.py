@@ -27,7 +27,6 @@ one per finished image with the time so far and an estimate of the rest, and one
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import sys
 from pathlib import Path
@@ -35,14 +34,15 @@ from pathlib import Path
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from rls_lightning.cli.arguments import PRINT_CONFIG, ParagraphHelpFormatter, check_input_file, parse_args
-from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.cli.errors import (UsageError, check_choice, check_float, check_hardware, check_input_dir,
                                       check_int, check_output_dir, fail, guarded)
-from rls_lightning.inversion.presets import PRESETS
-from rls_lightning.names import printable, train_flow_command
+from rls_lightning.api.settings import PRESETS, SETTINGS
+from rls_lightning.paths import DEMO_FLOW, DEMO_GENERATOR
+from rls_lightning.runtime import PRECISIONS, resolve_accelerator, silence_known_lightning_warnings
 from rls_lightning.weights import resolve_generator
 
-PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "auto")
+
+OPTION_TYPES = {"int": int, "float": float, "bool": bool, "choice": str}
 
 
 def build_parser() -> ArgumentParser:
@@ -60,7 +60,7 @@ def build_parser() -> ArgumentParser:
                     help="results folder; default: <lr-dir>_<preset> beside the input folder")
     io.add_argument("--generator", type=Path, default=DEMO_GENERATOR,
                     help="StyleGAN2 checkpoint (ours, rosinality .pt or NVIDIA .pkl) or a registry name such as "
-                         "ffhq-1024 (downloaded once, verified; python -m rls_lightning.weights list); default: "
+                         "ffhq-1024 (downloaded once, verified; python -m rls_lightning.cli.weights list); default: "
                          "the demo model")
     io.add_argument("--flow", type=Path | None, default=None,
                     help="flow prior from train_flow.py; default: the one train_flow.py trained for --generator "
@@ -91,37 +91,15 @@ def build_parser() -> ArgumentParser:
                             "decoding")
     method = p.add_argument_group("method")
     method.add_argument("--preset", type=str, default="rls+", help=f"one of: {', '.join(PRESETS)}")
-    method.add_argument("--num-samples", type=int, default=1,
-                        help="K results per image from different initialisations (paper Figure 7)")
-    method.add_argument("--seed", type=int, default=0, help="seed of the initialisations")
+    for name in ("num_samples", "seed"):
+        setting = SETTINGS[name]
+        method.add_argument(setting.option, type=OPTION_TYPES[setting.kind], default=setting.default,
+                            help=setting.help_text())
     over = p.add_argument_group("overrides of the preset (default: the preset's value)")
-    over.add_argument("--steps", type=int | None, default=None, help="RLS Adam steps (paper: 200)")
-    over.add_argument("--lr", type=float | None, default=None, help="RLS learning rate (paper: 0.5)")
-    over.add_argument("--lambda-w", type=float | None, default=None, help="weight of P_w (paper: 2e-4)")
-    over.add_argument("--lambda-g", type=float | None, default=None, help="weight of P_gaussian (paper: 4e-4)")
-    over.add_argument("--lambda-c", type=float | None, default=None, help="weight of P_cross (paper: 0.05)")
-    over.add_argument("--cross", type=str | None, default=None,
-                      help="cross prior P_cross: squared-sum (default: Eq. 5, the sum of squared pairwise "
-                           "distances of the W+ rows) or mean-distance (the official rls.py's mean distance, whose "
-                           "gradient near collapsed rows follows rounding)")
-    over.add_argument("--schedule", type=str | None, default=None,
-                      help="learning-rate schedule of RLS and of RLS+'s w and noise (its generator weights keep "
-                           "1e-4): one-cycle (default: PULSE's one-cycle drop, the official code; the paper names "
-                           "none) or constant")
-    over.add_argument("--keep-best", type=bool | None, default=None,
-                      help="return each stage's lowest-objective state (default: true; official code; RLS+ then "
-                           "never ends worse than its anchor) instead of the last or early-stopped one")
-    over.add_argument("--refine-steps", type=int | None, default=None, help="RLS+ steps (paper: 50; 0 = no RLS+)")
-    over.add_argument("--refine-lr", type=float | None, default=None,
-                      help="one RLS+ learning rate for w, noise and generator weights (default: generator 1e-4 "
-                           "from sec. 4, w and noise 0.1 from the official rls_plus.py; 1e-4 for all three is sec. "
-                           "4 read literally, preset rls+literal)")
-    over.add_argument("--radius-scale", type=float | None, default=None,
-                      help="l1-ball radius in units of sqrt(d) (paper: 1); a negative value removes the ball")
-    over.add_argument("--trainable-noise", type=int | None, default=None,
-                      help="how many of the first noise maps RLS+ optimises (paper/official: 9)")
-    over.add_argument("--patience", type=int | None, default=None,
-                      help="RLS+ early stopping patience in steps (ours: 5); a negative value disables it")
+    for setting in SETTINGS.values():  # described once, in the API (api.settings.SETTINGS)
+        if setting.override:
+            over.add_argument(setting.option, type=OPTION_TYPES[setting.kind] | None, default=None,
+                              help=setting.help_text())
     hw = p.add_argument_group("hardware")
     hw.add_argument("--batch-size", type=int, default=4,
                     help="images (x samples) optimised together, in RLS and in RLS+ (each with its own weights); "
@@ -158,17 +136,10 @@ def build_settings(preset: str, **overrides):
         raise UsageError(f"--{err.setting.replace('_', '-')} {err.value}: {err.reason}") from None
 
 
-def default_out_dir(lr_dir: Path, preset: str) -> Path:
-    """``<input folder>_<preset>`` beside the input folder (resolved first, so that ``--lr-dir .`` works too)."""
-    lr_dir = lr_dir.resolve()
-    return lr_dir.with_name(f"{lr_dir.name}_{preset}")
-
-
 def validate_args(args) -> Path:
     """Every option checked before any work (one line naming option, value and what is allowed); returns the
     output folder."""
-    from rls_lightning.api.settings import CROSS_PRIORS, SCHEDULES
-    from rls_lightning.photos.alignment import FRAMINGS
+    from rls_lightning.api.folders import FRAMINGS
     from rls_lightning.progress_lines import step_line_every
 
     check_choice("--preset", args.preset, PRESETS)
@@ -187,22 +158,17 @@ def validate_args(args) -> Path:
     check_int("--min-factor", args.min_factor, 1)
     check_float("--photo-memory", args.photo_memory, positive=True)
     check_choice("--framing", args.framing, FRAMINGS)
-    check_int("--steps", args.steps, 1)
-    check_int("--refine-steps", args.refine_steps, 0)
-    check_int("--num-samples", args.num_samples, 1)
+    for setting in SETTINGS.values():  # each value against its one description
+        value = getattr(args, setting.name)
+        if value is not None and not setting.accepts(value):
+            raise UsageError(f"{setting.option} {value}: must be {setting.allowed()}")
     check_int("--batch-size", args.batch_size, 1)
-    check_int("--trainable-noise", args.trainable_noise, 0)
-    check_float("--lr", args.lr, positive=True)
-    check_float("--refine-lr", args.refine_lr, positive=True)
-    for option, value in (("--lambda-w", args.lambda_w), ("--lambda-g", args.lambda_g),
-                          ("--lambda-c", args.lambda_c)):
-        check_float(option, value, non_negative=True)
-    check_float("--radius-scale", args.radius_scale)
-    check_choice("--schedule", args.schedule, SCHEDULES)
-    check_choice("--cross", args.cross, CROSS_PRIORS)
+    settings_from_args(args)  # what the preset and its overrides make together (e.g. rls without RLS+ steps)
     check_hardware(args.accelerator, args.devices, args.num_nodes, args.precision, precision_choices=PRECISIONS)
-    if args.precision == "16-mixed" and resolved_accelerator(args.accelerator) == "cpu":
+    if args.precision == "16-mixed" and resolve_accelerator(args.accelerator) == "cpu":
         raise UsageError("--precision 16-mixed: float16 autocast needs a GPU; use bf16-mixed or 32-true on the CPU")
+    from rls_lightning.api.model import default_out_dir
+
     out_dir = args.out_dir or default_out_dir(input_dir, args.preset)
     check_output_dir("--out-dir", out_dir, not_equal={input_option: input_dir, "--hr-dir": args.hr_dir})
     if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.is_file():
@@ -214,21 +180,6 @@ def validate_args(args) -> Path:
     return out_dir
 
 
-def resolved_accelerator(accelerator: str) -> str:
-    if accelerator == "auto":
-        import torch
-
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    return "gpu" if accelerator == "cuda" else accelerator
-
-
-def check_flow_given(settings, has_flow: bool, generator) -> None:
-    needs_flow = settings.search.uses_flow or settings.search.init == "flow-mean"
-    if needs_flow and not has_flow:
-        raise UsageError(f"preset {settings.name} needs a flow prior for {generator}: pass --flow "
-                         f"(train one with: {train_flow_command(generator)})")
-
-
 def photo_options(args):
     """The ``--photos`` options as the API's ``PhotoOptions``."""
     from rls_lightning.api.folders import PhotoOptions
@@ -237,119 +188,72 @@ def photo_options(args):
                         upscale=args.upscale, min_factor=args.min_factor, memory_gb=args.photo_memory)
 
 
-def remove_if_unused(folder: Path) -> None:
-    """Remove ``folder`` when its lock file is all it holds (a run that failed before writing anything, issue 20),
-    unless another run holds that lock now."""
-    import fcntl
-    import os
-
-    lock = folder / ".lock"
-    try:
-        if [p.name for p in folder.iterdir()] != [".lock"]:
-            return
-        fd = os.open(lock, os.O_RDWR)
-    except OSError:
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        lock.unlink()
-        folder.rmdir()
-    except OSError:  # held by another run, or a file appeared meanwhile: leave it
-        pass
-    finally:
-        os.close(fd)
+def device_name(accelerator: str, local_device: int | None) -> str:
+    """The API's device name for ``--accelerator`` (cpu, gpu, cuda, mps, auto) and a rank's local GPU."""
+    accelerator = resolve_accelerator(accelerator)
+    if accelerator == "gpu":
+        return "cuda" if local_device is None else f"cuda:{local_device}"
+    return accelerator
 
 
 def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | None = None, barrier=None) -> int:
     import torch
     from rich.console import Console
 
-    from rls_lightning.api import folders
+    from rls_lightning.api import FlowMissing, NothingToDo
     from rls_lightning.api.loading import load_models
     from rls_lightning.api.model import RLS
-    from rls_lightning.cli.common import resolve_precision
     from rls_lightning.cli.progress import job_progress
-    from rls_lightning.folder_lock import FolderBusy, FolderLock
+    from rls_lightning.folder_lock import FolderBusy
     from rls_lightning.interrupts import Interrupted, StopRequests
-    from rls_lightning.inversion.job import TrainerOptions
+    from rls_lightning.lr_images import Rejected
 
     console = Console(stderr=True, quiet=rank != 0, soft_wrap=True)  # one line per message, even in logs
+    plain = functools.partial(console.print, markup=False, highlight=False)  # file names are not markup
     settings = settings_from_args(args)
-    with StopRequests() as stop, contextlib.ExitStack() as held:
-        job = None
+    with StopRequests() as stop:
         try:
-            if rank == 0:
-                if not out_dir.exists():  # made by this run: removed again if the run fails before any output
-                    held.callback(remove_if_unused, out_dir)
-                try:
-                    held.enter_context(FolderLock(out_dir))
-                except FolderBusy as err:
-                    raise UsageError(str(err)) from None
             models = load_models(args.generator, args.flow, force=args.force, fused_modconv=args.fused_modconv,
                                  channels_last=args.channels_last)  # without --flow: the one found for it
-            model, G, flow = RLS(models), models.generator, models.flow
-            check_int("--trainable-noise", args.trainable_noise, 0, len(G.noise_inputs))
-            check_flow_given(settings, flow is not None, args.generator)
+            check_int("--trainable-noise", args.trainable_noise, 0, len(models.generator.noise_inputs))
             if models.flow_source == "cache":
-                console.print(models.describe_flow(), markup=False, highlight=False)
-
-            inputs = folders.read_inputs(G, lr_dir=args.lr_dir, photos=args.photos, options=photo_options(args),
-                                         log=console.print)
-            images, rejected = inputs.images, inputs.rejected
-            if rank == 0:
-                for item in rejected:
-                    console.print(str(item), style="yellow", markup=False, highlight=False)
-                for image in images:
-                    if image.note:
-                        console.print(f"{printable(image.path)}: {image.note}", markup=False, highlight=False)
-            problem = folders.nothing_to_do(inputs, lr_dir=args.lr_dir, photos=args.photos)
-            if problem is not None:
-                raise UsageError(problem)
-            plain = functools.partial(console.print, markup=False, highlight=False)  # file names are not markup
-            ground_truth = folders.check_ground_truth(args.hr_dir, images, plain) if args.photos is None else None
-            accelerator = resolved_accelerator(args.accelerator)
-            devices = [local_device] if (local_device is not None and accelerator != "cpu") else 1
-            precision = resolve_precision(args.precision, accelerator)
+                plain(models.describe_flow())
+            model = RLS(models, device=device_name(args.accelerator, local_device), precision=args.precision)
             # a live bar on a terminal; in a log (a file, a pipe) one line per image and every few steps
             with job_progress(console, enabled=rank == 0) as progress:
-                job = model.job(out_dir, settings, batch_size=args.batch_size, num_samples=args.num_samples,
-                                seed=args.seed, progress=progress, log=console.print, writes_summary=rank == 0,
-                                stop=stop, save_inputs=args.photos is not None,
-                                trainer=TrainerOptions(accelerator=accelerator, devices=devices, precision=precision))
-                if inputs.prepared is not None:  # each face's crop carries where it came from
-                    job.extras = inputs.prepared.extras
                 try:
-                    job.run(images, rejected, shard=(rank, world))
+                    finished = model.super_resolve_folder(
+                        args.lr_dir, photos=args.photos, out_dir=out_dir, hr_dir=args.hr_dir, settings=settings,
+                        seed=args.seed, num_samples=args.num_samples, batch_size=args.batch_size,
+                        photo_options=photo_options(args), progress=progress, log=console.print, stop=stop,
+                        report=lambda problem: console.print(str(problem), markup=False, highlight=False,
+                                                             style="yellow" if isinstance(problem, Rejected) else None),
+                        warn=lambda line: plain(f"warning: {line}"), lock=rank == 0, shard=(rank, world),
+                        writes_summary=rank == 0, after_solving=barrier)
                 except torch.OutOfMemoryError:
-                    return fail(f"out of {accelerator.upper()} memory with --batch-size {args.batch_size}: lower "
-                                "it, or use --precision bf16-mixed; finished images are kept and a rerun continues "
-                                "from there")
-                finally:
-                    if barrier is not None:  # a failing rank must not leave the others waiting forever
-                        barrier()
+                    return fail(f"out of {resolve_accelerator(args.accelerator).upper()} memory with --batch-size "
+                                f"{args.batch_size}: lower it, or use --precision bf16-mixed; finished images are "
+                                "kept and a rerun continues from there")
             if rank == 0:
-                csv_path, overview = folders.write_summary(job, inputs, out_dir, hr_dir=args.hr_dir,
-                                                           ground_truth=ground_truth,
-                                                           warn=lambda line: plain(f"warning: {line}"))
                 shows = ("photo | restored | faces" if args.photos is not None
                          else f"LR | RLS | RLS+{' | HR' if args.hr_dir else ''}")
                 what = "face(s)" if args.photos is not None else "image(s)"
-                plain(f"done: {job.done} of {job.total} {what} super-resolved in {out_dir} (summary: "
-                      f"{csv_path or 'not written'}; {shows}: {overview or 'not written'})")
+                plain(f"done: {finished.done} of {finished.total} {what} super-resolved in {out_dir} (summary: "
+                      f"{finished.csv_path or 'not written'}; {shows}: {finished.overview or 'not written'})")
+        except FlowMissing as err:
+            raise UsageError(f"preset {err.preset} needs a flow prior for {err.generator}: pass --flow (train one "
+                             f"with: {err.command})") from None
+        except (FolderBusy, NothingToDo) as err:
+            raise UsageError(str(err)) from None
         except Interrupted as err:
-            if job is not None and job.total:
-                progress_note = f"{job.done} of {job.total} done; rerun to continue"
-            else:
-                progress_note = "no image finished yet; rerun to start again"
-            print(f"interrupted ({err}): {progress_note}", file=sys.stderr)
+            note = err.run.progress_note if hasattr(err, "run") else "no image finished yet; rerun to start again"
+            print(f"interrupted ({err}): {note}", file=sys.stderr)
             return err.exit_code
     return 0
 
 
 @guarded
 def main(argv: list[str] | None = None) -> int:
-    from rls_lightning.cli.progress import silence_known_lightning_warnings
-
     args = parse_args(build_parser(), argv)
     if args.list_presets:
         for name, preset in PRESETS.items():
@@ -367,7 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     return fabric.launch(lambda f: run(args, out_dir, f.global_rank, f.world_size, f.local_rank, f.barrier))
 
 
-if __name__ == "__main__":
+def entry_point() -> None:
+    """The ``rls-invert`` console script: ``main`` as the whole process, signals answered in one line."""
     from rls_lightning.interrupts import for_process
 
     for_process(main)
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -3,8 +3,6 @@ a log), Lightning's bar for the training commands, and the Lightning warnings si
 imported only when its bar is asked for, so that ``--help`` stays fast."""
 from __future__ import annotations
 
-import warnings
-
 
 def job_progress(console, *, enabled: bool = True):
     """What an ``InversionJob`` reports to: rich's live bar when ``console`` (a rich ``Console``) writes to a
@@ -42,13 +40,3 @@ def _clean_rich_progress_bar():
 
     globals()["CleanRichProgressBar"] = CleanRichProgressBar  # one class, built once
     return CleanRichProgressBar
-
-
-def silence_known_lightning_warnings() -> None:
-    """Warnings about choices made on purpose: a sized seed stream whose seeds follow the global step (so it
-    needs no loader state to resume), frozen (eval-mode) networks, checkpoints of GANs taken after the step."""
-    for pattern in (r".*IterableDataset.*has `__len__` defined.*", r".*module\(s\) in eval mode.*",
-                    r".*isinstance\(treespec, LeafSpec\).*", r".*litlogger.*",
-                    r".*ModelCheckpoint with manual optimization.*", r".*smaller than the logging interval.*",
-                    r".*your dataloader is not resumable.*"):
-        warnings.filterwarnings("ignore", message=pattern)

@@ -19,7 +19,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 
 from rls_lightning.cli.arguments import (PRINT_CONFIG, ParagraphHelpFormatter, check_input_file, check_output_file,
                                          check_output_folder, parse_args)
-from rls_lightning.cli.defaults import DEMO_FLOW, DEMO_GENERATOR
+from rls_lightning.paths import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.cli.errors import UsageError, check_choice, check_float, check_int, guarded
 from rls_lightning.weights import resolve_generator
 from rls_lightning.weights.flows import cached_flow_path, describe_flow, flow_folder
@@ -35,13 +35,13 @@ def build_parser() -> ArgumentParser:
     io = p.add_argument_group("files")
     io.add_argument("--generator", type=Path, default=DEMO_GENERATOR,
                     help="StyleGAN2 checkpoint (ours, rosinality .pt or NVIDIA .pkl) or a registry name such as "
-                         "ffhq-1024 (downloaded once, verified; python -m rls_lightning.weights list); default: "
+                         "ffhq-1024 (downloaded once, verified; python -m rls_lightning.cli.weights list); default: "
                          "the demo model")
     io.add_argument("--output", type=Path | None, default=None,
                     help="flow file to write; default: the weights cache, under the fingerprint of the generator's "
                          "mapping network ($TORCH_HOME/hub/checkpoints/rls-flows/), where invert.py, the web page "
                          "and RLS.from_pretrained find it for this generator without --flow (python -m "
-                         f"rls_lightning.weights list shows it); the shipped {DEMO_FLOW} is only written when "
+                         f"rls_lightning.cli.weights list shows it); the shipped {DEMO_FLOW} is only written when "
                          "named here")
     io.add_argument("--run-dir", type=Path, default=Path("runs/flow"),
                     help="Lightning checkpoints (best and last) and logs go here")
@@ -153,8 +153,10 @@ def train(args, output: Path | None, ckpt_path: Path | None, stopper: StopAtStep
     import torch
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-    from rls_lightning.cli.common import check_resume_matches, resolve_precision
-    from rls_lightning.cli.progress import CleanRichProgressBar, silence_known_lightning_warnings
+    from rls_lightning.cli.common import check_resume_matches
+    from rls_lightning.runtime import resolve_precision
+    from rls_lightning.cli.progress import CleanRichProgressBar
+    from rls_lightning.runtime import silence_known_lightning_warnings
     from rls_lightning.flow.checkpoint import mapping_fingerprint, save_flow
     from rls_lightning.flow.lightning_module import FlowPrior, flow_config_for
     from rls_lightning.flow.report import gaussianization_report, write_report
@@ -224,7 +226,12 @@ def train(args, output: Path | None, ckpt_path: Path | None, stopper: StopAtStep
     return 0
 
 
-if __name__ == "__main__":
+def entry_point() -> None:
+    """The ``rls-train-flow`` console script: ``main`` as the whole process, signals answered in one line."""
     from rls_lightning.interrupts import for_process
 
     for_process(main)
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -19,7 +19,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 
 from rls_lightning.cli.arguments import (PRINT_CONFIG, ParagraphHelpFormatter, check_output_file, check_output_folder,
                                          parse_args)
-from rls_lightning.cli.defaults import DEMO_GENERATOR
+from rls_lightning.paths import DEMO_GENERATOR
 from rls_lightning.cli.errors import UsageError, check_float, check_input_dir, check_int, guarded
 
 if TYPE_CHECKING:  # Lightning and torch are imported once the options are known to be good
@@ -161,8 +161,10 @@ def train(args, ckpt_path: Path | None, stopper: L.Callback) -> int:
     from lightning.pytorch.loggers import CSVLogger
 
     from rls_lightning.atomic import atomic_write_path
-    from rls_lightning.cli.common import check_resume_matches, resolve_precision
-    from rls_lightning.cli.progress import CleanRichProgressBar, silence_known_lightning_warnings
+    from rls_lightning.cli.common import check_resume_matches
+    from rls_lightning.runtime import resolve_precision
+    from rls_lightning.cli.progress import CleanRichProgressBar
+    from rls_lightning.runtime import silence_known_lightning_warnings
     from rls_lightning.stylegan import GeneratorConfig
     from rls_lightning.stylegan.image_folder import list_images, load_images, split_names
     from rls_lightning.stylegan.snapshots import Snapshot
@@ -213,7 +215,12 @@ def train(args, ckpt_path: Path | None, stopper: L.Callback) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def entry_point() -> None:
+    """The ``rls-train-stylegan`` console script: ``main`` as the whole process, signals answered in one line."""
     from rls_lightning.interrupts import for_process
 
     for_process(main)
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -8,11 +8,11 @@ For fresh samples z ~ N(0, I) and w = G.mapping(z), compare the squared norms of
 against the chi^2_d density. Writes ``<prefix>.png`` (histograms) and ``<prefix>.json`` (mean, std and the
 Kolmogorov-Smirnov distance to chi^2_d of each).
 
-    python -m rls_lightning.flow.report --generator G.pt --flow flow.pt --out runs/flow/report
+The command is ``python -m rls_lightning.cli.flow_report`` (``rls-flow-report``); ``python -m
+rls_lightning.flow.report``, its old spelling, still runs it. PULSE's transform itself is in ``flow.pulse``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -22,13 +22,12 @@ import numpy as np
 
 from ..atomic import atomic_write_path
 from ..no_grad import no_grad
+from .pulse import pulse_gaussianize, pulse_statistics
 
 if TYPE_CHECKING:  # torch, scipy and the flow are imported when work starts: --help needs none of them
     import torch
 
     from .maf import LatentFlow
-
-PULSE_NEGATIVE_SLOPE = 5.0
 
 
 def squared_norm_summary(squared_norms: np.ndarray, dof: int) -> dict:
@@ -43,25 +42,6 @@ def squared_norm_summary(squared_norms: np.ndarray, dof: int) -> dict:
         "chi2_mean": float(dof),
         "chi2_std": float(np.sqrt(2.0 * dof)),
     }
-
-
-def pulse_gaussianize(w: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """PULSE's map from W to its 'Gaussian' space: ``(lrelu_5(w) - mean) / std`` (diagonal whitening only)."""
-    import torch.nn.functional as F
-
-    return (F.leaky_relu(w, PULSE_NEGATIVE_SLOPE) - mean) / std
-
-
-@no_grad
-def pulse_statistics(mapping: torch.nn.Module, z_dim: int, num: int, seed: int,
-                     device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-dimension mean/std of ``lrelu_5(w)`` on their own samples (PULSE uses 1M; we default to 100k)."""
-    import torch
-
-    from .sampling import latent_statistics
-
-    gaussianized = torch.nn.Sequential(mapping, torch.nn.LeakyReLU(PULSE_NEGATIVE_SLOPE))  # lrelu_5(mapping(z))
-    return latent_statistics(gaussianized, z_dim, num, seed, device)
 
 
 @no_grad
@@ -137,45 +117,7 @@ def write_report(report: dict, prefix: str | Path) -> tuple[Path, Path]:
     return json_path, png_path
 
 
-def main(argv: list[str] | None = None) -> int:
+if __name__ == "__main__":  # the old spelling of the command
+    import runpy
 
-    parser = argparse.ArgumentParser(prog="python -m rls_lightning.flow.report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--generator", type=Path, required=True, help="StyleGAN2 checkpoint the flow was trained on")
-    parser.add_argument("--flow", type=Path, required=True, help="flow checkpoint written by train_flow.py")
-    parser.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.json")
-    parser.add_argument("--samples", type=int, default=5000, help="fresh samples (paper: 5000)")
-    parser.add_argument("--pulse-stats-samples", type=int, default=100_000,
-                        help="separate samples for PULSE's mean/std (PULSE itself uses 1,000,000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the report's own random streams")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (cuda when a GPU is visible)")
-    parser.add_argument("--force", action="store_true", help="skip the generator fingerprint check")
-    args = parser.parse_args(argv)
-
-    import torch
-
-    from ..stylegan import CheckpointError, load_generator
-    from .checkpoint import FlowCheckpointError, load_flow
-
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        G = load_generator(args.generator, device=args.device)
-        bundle = load_flow(args.flow, G, force=args.force, device=args.device)
-    except (CheckpointError, FlowCheckpointError) as err:
-        print(f"error: {err}")
-        return 2
-    report = gaussianization_report(G.mapping, G.z_dim, bundle.flow, num_samples=args.samples,
-                                    pulse_stats_samples=args.pulse_stats_samples, seed=args.seed, device=args.device)
-    json_path, png_path = write_report(report, args.out)
-    for key, numbers in report["squared_norms"].items():
-        print(f"{key:>5}: mean {numbers['mean']:9.2f}  std {numbers['std']:8.2f}  "
-              f"KS to chi2 {numbers['ks_to_chi2']:.4f}")
-    print(f"wrote {json_path} and {png_path}")
-    return 0
-
-
-if __name__ == "__main__":
-    from rls_lightning.interrupts import for_process
-
-    for_process(main)
+    runpy.run_module("rls_lightning.cli.flow_report", run_name="__main__")

@@ -1,124 +1,50 @@
-"""The directory job: batches of LR images through RLS, then through RLS+, with outputs users can trust.
+"""The folder job: what ``invert.py`` keeps on disk while the ``solver`` optimises, with outputs users can trust.
 
-* RLS runs several images (and several samples per image) in one optimisation; per-image losses are summed,
-  so the result equals one-at-a-time runs. RLS+ then refines the same batch together, each image with its own
-  generator weights, early stopping and l1 ball, which again equals one-at-a-time runs.
-* Every output is written atomically. An image counts as finished once its row file ``.progress/<stem>.json``
-  says ``ok`` (it is first written as ``incomplete``, listing the files about to be written, and replaced last);
-  a new run over the same folder skips finished images.
+* Every output is written atomically as soon as its image is finished. An image counts as finished once its row
+  file ``.progress/<stem>.json`` says ``ok`` (it is first written as ``incomplete``, listing the files about to be
+  written, and replaced last); a new run over the same folder skips finished images.
   Output names never collide and only our own outputs are ever replaced or deleted (``outputs``).
-* A non-finite loss, latent or image is caught per image after each stage: that image alone is restarted from the
-  stage's start with a learning rate ten times lower, at most ``MAX_RESTARTS`` times, said in its note; after that
-  it is marked ``diverged`` and nothing of it is saved, so a NaN never reaches a PNG or a row marked ``ok``.
-* A stop request (SIGINT / SIGTERM, see ``interrupts``) ends the current optimisation after its step; the
-  unfinished batch is dropped, finished images are kept, and ``Interrupted`` is raised for the caller.
+* An image whose samples diverged (see ``solver``) is marked ``diverged`` and nothing of it is saved, so a NaN never
+  reaches a PNG or a row marked ``ok``.
+* A stop request ends the current optimisation after its step (``solver``); finished images are kept, and
+  ``Interrupted`` reaches the caller.
 * With several ranks each runs every world-th image (``run(..., shard=(rank, world))``, after the refusals,
   which all ranks decide alike on the whole list); seeds are derived from the image stem and sample index, so
   the outputs do not depend on batching or sharding.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import errno
 import hashlib
 import io
 import json
-import logging
-import math
-import time
 from pathlib import Path
 from typing import Callable
 
-import lightning as L
 import numpy as np
 import torch
 
 from ..atomic import atomic_write_path, torch_save_atomic
 from ..fingerprint import tensor_digest
 from ..flow.checkpoint import FlowBundle
-from ..flow.report import pulse_statistics
-from ..flow.sampling import draw_z, stream_seed
 from ..image_io import save_png_atomic, to_uint8
-from ..interrupts import Interrupted, StopRequests
+from ..interrupts import StopRequests
 from ..lr_images import LowResImage, Rejected
-from ..stylegan import Generator
-from .callbacks import (L1BallProjection, NoiseRenormalization, PerImageEarlyStopping, SphereProjection,
-                        StepProgress, StopWhenRequested)
-from .latent_search import LatentSearch
 from ..names import name_bytes, name_max, printable
+from ..stylegan import Generator
 from .outputs import (PROGRESS_DIR, check_progress_folder, claim_output_names, foreign_files, output_names,
-                      read_record, recorded_outputs,
-                      remove_stale_temporaries)
-from .refinement import Refinement
-from .settings import InversionSettings, RefineSettings, SearchSettings
+                      read_record, recorded_outputs, remove_stale_temporaries)
+from .settings import InversionSettings
+from .solver import SampleResult, Solver, TrainerOptions
 
 RESULT_COLUMNS = ["file", "status", "factor", "preset", "samples", "lr_l1_rls", "lr_l1_final", "ball_reach",
                   "rows_on_ball", "rls_steps", "refine_steps", "seconds", "note"]
 FACE_COLUMNS = ["photo", "face", "score", "box", "lr_size"]  # rows of faces cut from photos (invert.py --photos)
 STD_MAP_FULL_SCALE = 0.25  # a per-pixel std of 0.25 (on the [0, 1] scale) is drawn white
-MAX_RESTARTS = 3  # restarts of a diverged image, each at a tenth of the previous learning rate
-LR_DROP = 10.0
 # what a file system says of a name it will not store (too long; bytes it cannot encode, e.g. on exFAT or SMB)
 NAME_ERRORS = (errno.ENAMETOOLONG, errno.EILSEQ)
-ON_BALL = 1 - 1e-3  # a row whose l1 distance to the anchor is within 0.1% of the radius is on the boundary
-
-
-@dataclasses.dataclass
-class TrainerOptions:
-    """What the per-stage Trainers are built with (the job's device, precision)."""
-
-    accelerator: str = "cpu"
-    devices: list[int] | int = 1
-    precision: str = "32-true"
-
-
-def stack_noise(per_item: list[list[torch.Tensor]]) -> list[torch.Tensor]:
-    """One noise list for a batch from one list per item: a layer whose maps are all the same tensor stays one
-    shared ``[R, R]`` map, otherwise the maps are stacked to ``[N, 1, R, R]``."""
-    stacked = []
-    for maps in zip(*per_item):
-        if all(m is maps[0] for m in maps):
-            stacked.append(maps[0])
-        else:
-            res = maps[0].shape[-1]
-            stacked.append(torch.cat([m.reshape(-1, 1, res, res).expand(1, 1, res, res) for m in maps]))
-    return stacked
-
-
-@dataclasses.dataclass
-class SampleResult:
-    ws_rls: torch.Tensor
-    noise_rls: list[torch.Tensor]
-    image_rls: torch.Tensor
-    lr_l1_rls: float
-    rls_steps: int
-    ws: torch.Tensor | None = None
-    noise: list[torch.Tensor] | None = None
-    image: torch.Tensor | None = None
-    lr_l1: float | None = None
-    refine_steps: int = 0
-    rls_kept_step: int = 0  # the step whose state RLS returned (the lowest objective with keep_best)
-    refine_kept_step: int | None = None  # ... and RLS+ (0: the anchor itself)
-    terms_rls: dict[str, float] = dataclasses.field(default_factory=dict)  # the objective's terms at the RLS result
-    terms_refine: dict[str, float] | None = None  # ... and at the RLS+ result
-    ball_reach: float | None = None  # largest row distance ||w_i - anchor_i||_1 / radius (radius sqrt(d) if no ball)
-    rows_on_ball: int | None = None  # rows on the ball's boundary (None without a ball)
-    seconds: float = 0.0
-    notes: list[str] = dataclasses.field(default_factory=list)
-    diverged: str | None = None  # why no result could be saved
-
-    def search_finite(self) -> bool:
-        return _all_finite(self.ws_rls, self.image_rls, *self.noise_rls) and math.isfinite(self.lr_l1_rls)
-
-    def refinement_finite(self) -> bool:
-        return (self.image is not None and _all_finite(self.ws, self.image, *self.noise)
-                and self.lr_l1 is not None and math.isfinite(self.lr_l1))
-
-
-def _terms_of(terms: dict[str, torch.Tensor], i: int) -> dict[str, float]:
-    return {name: float(values[i]) for name, values in terms.items()}
 
 
 def _stack_terms(per_sample: list[dict[str, float]]) -> dict[str, torch.Tensor]:
@@ -127,49 +53,27 @@ def _stack_terms(per_sample: list[dict[str, float]]) -> dict[str, torch.Tensor]:
     return {name: torch.tensor([terms[name] for terms in per_sample], dtype=torch.float64) for name in names}
 
 
-def _all_finite(*tensors: torch.Tensor) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in tensors)
-
-
-def scaled_search(settings: SearchSettings, scale: float) -> SearchSettings:
-    return dataclasses.replace(settings, lr=settings.lr * scale)
-
-
-def scaled_refinement(settings: RefineSettings, scale: float) -> RefineSettings:
-    return dataclasses.replace(settings, lr_w=settings.lr_w * scale, lr_noise=settings.lr_noise * scale,
-                               lr_generator=settings.lr_generator * scale)
-
-
 class InversionJob:
-    """Runs one preset over a list of LR images into ``out_dir``."""
+    """One preset over a list of LR images into ``out_dir``: the ``Solver`` optimises, this job keeps the folder
+    (what is finished, the outputs of each image as it arrives, results.csv)."""
 
     def __init__(self, generator: Generator, flow: FlowBundle | None, settings: InversionSettings, out_dir: Path,
                  *, batch_size: int = 4, num_samples: int = 1, seed: int = 0,
                  trainer: TrainerOptions | None = None, progress=None,
                  log: Callable[[str], None] = print, writes_summary: bool = True,
                  stop: StopRequests | None = None, save_inputs: bool = False) -> None:
-        self.generator = generator.eval().requires_grad_(False)
-        self.flow = flow
-        self.settings = settings
+        self.solver = Solver(generator, flow, settings, batch_size=batch_size, num_samples=num_samples, seed=seed,
+                             trainer=trainer, progress=progress, stop=stop)
+        self.generator, self.flow, self.settings = self.solver.generator, flow, settings
+        self.num_samples, self.seed = self.solver.num_samples, self.solver.seed
         self.out_dir = Path(out_dir)
-        self.batch_size = max(1, int(batch_size))
-        self.num_samples = max(1, int(num_samples))
-        self.seed = int(seed)
-        self.trainer_options = trainer or TrainerOptions()
         self.progress = progress
         self.log = log
         self.writes_summary = writes_summary  # with several ranks, only rank 0 rewrites results.csv
-        self.stop = stop
         self.save_inputs = save_inputs  # also write each input as <stem>_lr.png (inputs made here, e.g. face crops)
         self.extras: dict[str, dict] = {}  # per stem: {"row": {...}, "payload": {...}} added to its outputs
         self.total = 0  # images of this run (finished before or now), for "N of M done"
         self.done = 0
-        self._tasks = None
-        self._pulse_stats = None
-        if (settings.search.uses_flow or settings.search.init == "flow-mean"
-                or settings.search.gaussian_prior_weight) and flow is None:
-            raise ValueError(f"preset {settings.name} needs a flow checkpoint (its mean w and prior)")
-        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -217,167 +121,6 @@ class InversionJob:
         with atomic_write_path(path) as tmp:
             tmp.write_text(buffer.getvalue())
         return path
-
-    # ------------------------------------------------------------------ stages
-
-    def _trainer(self, steps: int, callbacks: list) -> L.Trainer:
-        opts = self.trainer_options
-        return L.Trainer(accelerator=opts.accelerator, devices=opts.devices, precision=opts.precision,
-                         max_steps=steps, max_epochs=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                         callbacks=callbacks)
-
-    def _step_callbacks(self, description: str) -> list:
-        callbacks = [StopWhenRequested(lambda: self.stop.requested is not None)] if self.stop is not None else []
-        if self.progress is not None:
-            callbacks.append(StepProgress(self.progress, self._tasks[1], description))
-        return callbacks
-
-    def _fit(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        """``trainer.fit`` that turns a stop request into ``Interrupted`` once the current step is done."""
-        deferring = self.stop.deferred() if self.stop is not None else contextlib.nullcontext()
-        try:
-            with deferring:
-                trainer.fit(module)
-        except SystemExit:  # Lightning ends fit with SIGTERMException (a SystemExit, status 0) on SIGTERM
-            if self.stop is not None and self.stop.requested is not None:
-                raise Interrupted(self.stop.requested) from None
-            raise
-        if self.stop is not None:
-            self.stop.check()
-
-    def item_seed(self, stem: str, sample: int) -> int:
-        return stream_seed(self.seed, f"{stem}/{sample}")
-
-    def initial_latent(self, stem: str, sample: int) -> torch.Tensor:
-        """``[rows, d]``: sample 0 starts at the flow's mean w (paper sec. 4); other samples (diverse solutions,
-        Figure 7) at ``mean + sample_spread * (mapping(z) - mean)`` for a seeded z, 0.2 in the official ``rls.py``.
-        PULSE starts from Gaussian latents on the sphere."""
-        G = self.generator
-        s = self.settings.search
-        rows = 1 if s.space == "w" else G.num_ws
-        if s.init == "pulse-random":
-            x = draw_z(G.num_ws, G.w_dim, self.item_seed(stem, sample))
-            return x * (math.sqrt(G.w_dim) / x.norm(dim=1, keepdim=True))
-        if sample == 0:
-            w = self.flow.w_init.float().cpu()
-        else:
-            with torch.no_grad():
-                w = G.mapping(draw_z(1, G.z_dim, self.item_seed(stem, sample)).to(G.mapping.fc0.weight.device))[0]
-            mean = self.flow.w_init.float().cpu() if self.flow is not None else w.cpu()
-            w = mean + s.sample_spread * (w.cpu() - mean)
-        return w.cpu().reshape(1, -1).expand(rows, -1).clone()
-
-    def pulse_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._pulse_stats is None:
-            device = self.generator.mapping.fc0.weight.device
-            self._pulse_stats = pulse_statistics(self.generator.mapping, self.generator.z_dim, 100_000,
-                                                 stream_seed(0, "pulse-stats"), device)
-        return self._pulse_stats
-
-    def run_search(self, items: list[tuple[LowResImage, int]],
-                   settings: SearchSettings | None = None) -> list[SampleResult]:
-        """RLS (or a baseline's search) for a batch of (image, sample) pairs of one factor."""
-        s = settings or self.settings.search
-        factor = items[0][0].factor
-        targets = torch.stack([image.pixels for image, _ in items])
-        latents = torch.stack([self.initial_latent(image.stem, k) for image, k in items])
-        flow = self.flow.flow if self.flow is not None else None
-        w_stats = (self.flow.flow.w_mean, self.flow.flow.w_std) if self.flow is not None else None
-        module = LatentSearch(self.generator, flow, targets, factor, s, latents, w_stats=w_stats,
-                              pulse_stats=self.pulse_stats() if s.pulse_sphere else None)
-        start = time.perf_counter()
-        if self.settings.refine.from_anchor:
-            callbacks = [SphereProjection()] if s.pulse_sphere else []
-            trainer = self._trainer(s.steps, callbacks + self._step_callbacks(f"RLS  x{factor}, {len(items)} at once"))
-            self._fit(trainer, module)
-            steps = trainer.global_step
-        else:  # "w/o anchor": RLS+ starts from the initial latent itself
-            steps = 0
-        out = module.results()
-        seconds = (time.perf_counter() - start) / len(items)
-        return [SampleResult(ws_rls=out.ws[i:i + 1], noise_rls=[m[i:i + 1] if m.shape[0] > 1 else m for m in out.noise],
-                             image_rls=out.images[i:i + 1], lr_l1_rls=float(out.lr_l1[i]), rls_steps=steps,
-                             terms_rls=_terms_of(out.terms, i), rls_kept_step=int(out.kept_step[i]),
-                             seconds=seconds)
-                for i in range(len(items))]
-
-    def run_refinement(self, items: list[tuple[LowResImage, int]], results: list[SampleResult],
-                       settings: RefineSettings | None = None) -> None:
-        """RLS+ for a batch of (image, sample) pairs of one factor, all at once; fills in ``results``."""
-        r = settings or self.settings.refine
-        targets = torch.stack([image.pixels for image, _ in items])
-        anchors = torch.cat([result.ws_rls for result in results])
-        module = Refinement(self.generator, targets, items[0][0].factor, anchors,
-                            stack_noise([result.noise_rls for result in results]), r)
-        callbacks = []
-        radius = r.radius(self.generator.w_dim)
-        if radius is not None and r.optimize_w:
-            callbacks.append(L1BallProjection(radius))
-        if r.renormalize_noise:
-            callbacks.append(NoiseRenormalization())
-        if r.early_stopping_patience is not None:
-            callbacks.append(PerImageEarlyStopping(r.early_stopping_patience))
-        start = time.perf_counter()
-        names = ", ".join(image.stem for image, _ in items)
-        trainer = self._trainer(r.steps, callbacks + self._step_callbacks(f"RLS+ {names}"[:60]))
-        self._fit(trainer, module)
-        out = module.results()
-        steps = module.steps_run(trainer.global_step)
-        seconds = (time.perf_counter() - start) / len(items)
-        distance = (out.ws - anchors).abs().sum(-1)  # [N, rows]: l1 distance of each W+ row to its anchor
-        reach = distance / (radius if radius is not None else math.sqrt(self.generator.w_dim))
-        for i, result in enumerate(results):
-            result.image, result.ws, result.lr_l1 = out.images[i:i + 1], out.ws[i:i + 1], float(out.lr_l1[i])
-            result.noise = [m[i:i + 1] if m.shape[0] > 1 else m for m in out.noise]
-            result.refine_steps = int(steps[i])
-            result.refine_kept_step = int(out.kept_step[i])
-            result.terms_refine = _terms_of(out.terms, i)
-            result.ball_reach = float(reach[i].max())
-            result.rows_on_ball = int((reach[i] >= ON_BALL).sum()) if radius is not None and r.optimize_w else None
-            result.seconds += seconds
-
-    # ------------------------------------------------------------------ divergence
-
-    def search_with_restarts(self, items: list[tuple[LowResImage, int]]) -> list[SampleResult]:
-        """``run_search``, then each non-finite item alone again at a tenth of the learning rate, at most
-        ``MAX_RESTARTS`` times (per-image losses are independent, so the others' results stand)."""
-        results = self.run_search(items)
-        settings = self.settings.search
-        bad = [i for i, r in enumerate(results) if not r.search_finite()]
-        for _ in range(MAX_RESTARTS):
-            if not bad:
-                break
-            failed_lr, settings = settings.lr, scaled_search(settings, 1 / LR_DROP)
-            retried = self.run_search([items[i] for i in bad], settings)
-            for i, result in zip(bad, retried):
-                result.notes = results[i].notes + [f"RLS diverged at lr {failed_lr:g}, restarted at {settings.lr:g}"]
-                results[i] = result
-            bad = [i for i in bad if not results[i].search_finite()]
-        for i in bad:
-            results[i].diverged = (f"RLS diverged: non-finite loss or latent at lr {settings.lr:g} after "
-                                   f"{MAX_RESTARTS} restarts; lower --lr")
-        return results
-
-    def refinement_with_restarts(self, items: list[tuple[LowResImage, int]], results: list[SampleResult]) -> None:
-        """``run_refinement`` for the items whose RLS is usable, with the same restarts as the search."""
-        usable = [i for i, r in enumerate(results) if r.diverged is None]
-        if not usable:
-            return
-        settings = self.settings.refine
-        self.run_refinement([items[i] for i in usable], [results[i] for i in usable], settings)
-        bad = [i for i in usable if not results[i].refinement_finite()]
-        for _ in range(MAX_RESTARTS):
-            if not bad:
-                break
-            failed_lr, settings = settings.lr_generator, scaled_refinement(settings, 1 / LR_DROP)
-            self.run_refinement([items[i] for i in bad], [results[i] for i in bad], settings)
-            for i in bad:
-                results[i].notes.append(f"RLS+ diverged at lr {failed_lr:g}, restarted at {settings.lr_generator:g}")
-            bad = [i for i in bad if not results[i].refinement_finite()]
-        for i in bad:
-            results[i].diverged = (f"RLS+ diverged: non-finite loss or image at lr {settings.lr_generator:g} after "
-                                   f"{MAX_RESTARTS} restarts; lower --refine-lr")
 
     # ------------------------------------------------------------------ outputs
 
@@ -456,40 +199,6 @@ class InversionJob:
         self._write_row(image, row)
         return row
 
-    # ------------------------------------------------------------------ driver
-
-    def batches(self, images: list[LowResImage]) -> list[list[tuple[LowResImage, int]]]:
-        """(image, sample) pairs of one factor, at most ``batch_size`` per RLS optimisation."""
-        batches = []
-        for factor in sorted({image.factor for image in images}):
-            items = [(image, k) for image in images if image.factor == factor for k in range(self.num_samples)]
-            batches += [items[i:i + self.batch_size] for i in range(0, len(items), self.batch_size)]
-        return batches
-
-    def start_progress(self, total: int) -> None:
-        """The progress tasks the step callbacks advance: finished images (of ``total``) and optimiser steps."""
-        if self.progress is not None:
-            self._tasks = (self.progress.add_task("images", total=total),
-                           self.progress.add_task("steps", total=None))
-
-    def optimise(self, images: list[LowResImage],
-                 on_image: Callable[[LowResImage, list[SampleResult]], None]) -> None:
-        """RLS, then RLS+ when enabled, over ``images`` batch by batch (restarting diverged items);
-        ``on_image(image, samples)`` as soon as all ``num_samples`` samples of an image are done. Inputs are told
-        apart by identity, not name, so that in-memory images sharing a name stay apart."""
-        pending: dict[int, list[SampleResult]] = {}
-        for items in self.batches(images):
-            if self.stop is not None:
-                self.stop.check()
-            results = self.search_with_restarts(items)
-            if self.settings.refine.enabled:
-                self.refinement_with_restarts(items, results)
-            for (image, _), result in zip(items, results):
-                samples = pending.setdefault(id(image), [])
-                samples.append(result)
-                if len(samples) == self.num_samples:
-                    on_image(image, pending.pop(id(image)))
-
     def refuse_unsafe(self, images: list[LowResImage]) -> tuple[list[LowResImage], list[Rejected]]:
         """Inputs whose outputs would collide with another input's or overwrite a file that is not ours."""
         collisions = claim_output_names([image.stem for image in images], self.num_samples, self.save_inputs)
@@ -533,8 +242,6 @@ class InversionJob:
                 return {"file": image.path.name, "status": "skipped", "note": refused.reason}
             self.done += 1
         self.write_results_csv(rejected)
-        if self.progress is not None:
-            self.progress.advance(self._tasks[0])
         return row
 
     def run(self, images: list[LowResImage], rejected: list[Rejected] = (), shard: tuple[int, int] = (0, 1)
@@ -562,8 +269,7 @@ class InversionJob:
                  f"({', '.join(sorted({f'x{i.factor}' for i in images}))}) into {self.out_dir}")
         if self.done:
             self.log(f"resuming: {self.done} image(s) already done in {self.out_dir}")
-        self.start_progress(len(todo))
         rows = []
-        self.optimise(todo, lambda image, samples: rows.append(self.finish_image(image, samples, rejected)))
+        self.solver.solve(todo, lambda image, samples: rows.append(self.finish_image(image, samples, rejected)))
         self.write_results_csv(rejected)
         return rows

@@ -96,6 +96,14 @@ class InversionSettings:
     refine: RefineSettings
     description: str = ""
 
+    @property
+    def needs_flow(self) -> bool:
+        """Whether these settings read the flow prior: P_w or P_gaussian (Eq. 5), the start at the flow's mean w
+        (sec. 4), or BRGM's Gaussian prior on its w statistics. The one statement of the rule; the solver refuses
+        to start without a flow, and the API says how to train one."""
+        s = self.search
+        return s.uses_flow or s.init == "flow-mean" or s.gaussian_prior_weight != 0
+
     def replace(self, search: dict | None = None, refine: dict | None = None) -> "InversionSettings":
         return dataclasses.replace(self, search=dataclasses.replace(self.search, **(search or {})),
                                    refine=dataclasses.replace(self.refine, **(refine or {})))

@@ -182,7 +182,7 @@ class StyleGAN2Training(L.LightningModule):
 @torch.no_grad()
 def generator_for_export(module: StyleGAN2Training, w_avg_samples: int = 100_000, seed: int = 0) -> Generator:
     """A CPU copy of G_ema with the official inference path and ``w_avg`` = mean of mapped samples."""
-    from ..flow.sampling import latent_statistics
+    from .latents import latent_statistics
 
     G = copy.deepcopy(module.G_ema).cpu().eval()
     G.synthesis.fused_modconv = True

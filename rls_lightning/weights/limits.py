@@ -12,7 +12,8 @@
   connecting to the last byte, redirects included: no connect or read is given more than the time left, so a
   server stalling or dripping its status line, headers, redirects or body is stopped at the deadline.
 
-Both variables must be positive, finite numbers of seconds; anything else stops the command with one line.
+Both variables must be positive, finite numbers of seconds; anything else raises ``LimitSettingError`` (a
+``ValueError``) with one line naming the variable, which stops a command before any request.
 """
 from __future__ import annotations
 
@@ -20,8 +21,6 @@ import dataclasses
 import math
 import os
 from typing import TYPE_CHECKING
-
-from ..cli.errors import UsageError
 
 if TYPE_CHECKING:
     from .registry import PretrainedFile
@@ -34,6 +33,11 @@ SLOWEST_RATE = 100_000  # bytes per second: a connection slower than this on ave
 
 GENERATOR_CEILINGS = {256: 600_000_000, 512: 800_000_000, 1024: 1_000_000_000}  # bytes, by resolution in px
 METRIC_CEILING = 1_000_000_000  # bytes
+
+
+class LimitSettingError(ValueError):
+    """``RLS_DOWNLOAD_TIMEOUT`` or ``RLS_DOWNLOAD_DEADLINE`` set to something other than a positive, finite number
+    of seconds; the message is one line for the user (``<variable>=<value>: must be ...``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +60,7 @@ def size_limit(entry: "PretrainedFile") -> tuple[int, str]:
 
 
 def seconds_from_environment(variable: str, default: float) -> float:
-    """``$variable`` as seconds (unset or empty: ``default``); raises ``UsageError`` unless positive and finite."""
+    """``$variable`` as seconds (unset or empty: ``default``); ``LimitSettingError`` unless positive and finite."""
     raw = os.environ.get(variable, "").strip()
     if not raw:
         return default
@@ -65,7 +69,7 @@ def seconds_from_environment(variable: str, default: float) -> float:
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value <= 0:
-        raise UsageError(f"{variable}={raw}: must be a positive, finite number of seconds")
+        raise LimitSettingError(f"{variable}={raw}: must be a positive, finite number of seconds")
     return value
 
 
@@ -74,7 +78,7 @@ def default_deadline(max_bytes: int) -> float:
 
 
 def limits_for(entry: "PretrainedFile") -> DownloadLimits:
-    """The limits of one download of ``entry``, the environment's settings checked (``UsageError`` if bad)."""
+    """The limits of one download of ``entry``, the environment's settings checked (``LimitSettingError``)."""
     max_bytes, why = size_limit(entry)
     return DownloadLimits(max_bytes, why, timeout=seconds_from_environment(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT),
                           deadline=seconds_from_environment(DEADLINE_VARIABLE, default_deadline(max_bytes)))

@@ -8,7 +8,7 @@ Verification, strongest first: a full sha256 published or measured by us (``sha2
 where the file name carries the first hex digits of its sha256 (``hash_prefix``); for files of which no hash is
 published anywhere we found, the download's size must equal the server's Content-Length and the file must parse
 as the generator the entry describes (resolution), and its sha256 is written beside it (``<file>.sha256``) so
-that later changes are caught (``python -m rls_lightning.weights verify``).
+that later changes are caught (``python -m rls_lightning.cli.weights verify``).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .generators import GENERATORS
 
 @dataclasses.dataclass(frozen=True)
 class PretrainedFile:
-    name: str  # what users type: --generator ffhq-1024, python -m rls_lightning.weights fetch fid-inception
+    name: str  # what users type: --generator ffhq-1024, python -m rls_lightning.cli.weights fetch fid-inception
     filename: str  # the name in the cache (and on mirrors)
     urls: tuple[str, ...]  # tried in order
     kind: str  # "metric" or "generator"

@@ -49,7 +49,7 @@ def mirror_base() -> str | None:
 
 
 def hub_folder() -> Path:
-    import torch  # here, not at the top: `python -m rls_lightning.weights --help` needs no torch
+    import torch  # here, not at the top: `python -m rls_lightning.cli.weights --help` needs no torch
 
     return Path(torch.hub.get_dir()) / "checkpoints"
 
@@ -132,7 +132,7 @@ def ensure(entry: PretrainedFile, weights_dir: str | Path | None = None, *, offl
     """The verified local path of ``entry``, downloading it when missing (unless offline).
 
     Raises ``WeightsUnavailable`` (not here and not obtainable: one line with the file, the URL and the path to
-    put it at), ``VerificationFailed`` (a local copy that is not the registry's file), ``cli.errors.UsageError``
+    put it at), ``VerificationFailed`` (a local copy that is not the registry's file), ``limits.LimitSettingError``
     (a bad ``RLS_DOWNLOAD_TIMEOUT`` / ``RLS_DOWNLOAD_DEADLINE``) or ``download.DownloadInterrupted`` (SIGTERM).
     """
     _remove_stale_partial_files(entry, weights_dir, log)

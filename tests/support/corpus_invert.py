@@ -12,16 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hostile_corpus import Case, Outcome
-from inversion_fixtures import known_latents, toy_flow, toy_generator
 from PIL import Image
-from test_image_io import write_png_bomb
+from support.hostile_corpus import Case, Outcome
+from support.inversion_fixtures import known_latents, toy_flow, toy_generator
+from support.png_writers import write_png_bomb
 
 from rls_lightning.degradations import downsample_bicubic
 from rls_lightning.folder_lock import FolderLock
 from rls_lightning.image_io import to_uint8
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QUICK = ["--steps", "3", "--refine-steps", "2"]
 
 
@@ -153,12 +153,19 @@ def _bad_hr_check(folder: Path, outcome: Outcome) -> None:
         assert stem != "d" or str(hr / "d.jpg") in lines[named[0]]
     assert "ground truth" not in table["e.png"]["note"] and str(hr) not in "".join(r["note"] for r in table.values())
     grid = np.asarray(Image.open(folder / "out" / "overview.png"))
-    assert grid.shape == (5 * 34 - 2, 4 * 34 - 2, 3)  # a row per image, the ground-truth column kept
+    # a row per image, the ground-truth column kept: 32 px results shown 4x (128 px tiles, 2 px apart) under a
+    # 24 px band of captions
+    assert grid.shape == (24 + 5 * 130 - 2, 4 * 130 - 2, 3)
+
+    def x4(array):
+        return array.repeat(4, axis=0).repeat(4, axis=1)
+
     for row, stem in enumerate("abcde"):
-        ground_truth = grid[row * 34:row * 34 + 32, 3 * 34:3 * 34 + 32]
-        result = grid[row * 34:row * 34 + 32, 2 * 34:2 * 34 + 32]
-        np.testing.assert_array_equal(result, np.asarray(Image.open(folder / "out" / f"{stem}.png")))
-        np.testing.assert_array_equal(ground_truth, HR_FACE if stem == "e" else np.zeros_like(HR_FACE))
+        top = 24 + row * 130
+        ground_truth = grid[top:top + 128, 3 * 130:3 * 130 + 128]
+        result = grid[top:top + 128, 2 * 130:2 * 130 + 128]
+        np.testing.assert_array_equal(result, x4(np.asarray(Image.open(folder / "out" / f"{stem}.png"))))
+        np.testing.assert_array_equal(ground_truth, x4(HR_FACE) if stem == "e" else np.zeros_like(x4(HR_FACE)))
 
 
 def _diverged_check(folder: Path, outcome: Outcome) -> None:
@@ -311,7 +318,7 @@ RERUN = ["--steps", "4"]  # other settings than the first run: every image is re
 
 def _first_run(folder: Path, names=("face.png", "other.png")) -> list[str]:
     """Run once (as a user did earlier), plant the victims beside the output folder; return the rerun's argv."""
-    from hostile_corpus import run_command
+    from support.hostile_corpus import run_command
 
     args = invert_args(folder, names=names)
     assert run_command("invert", args).code == 0

@@ -8,9 +8,9 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from corpus_invert import QUICK, ROOT, rows, toy_models
-from hostile_corpus import Case, Outcome
 from PIL import Image
+from support.corpus_invert import QUICK, ROOT, rows, toy_models
+from support.hostile_corpus import Case, Outcome
 
 from rls_lightning.photos.synthetic import Placement, background, compose, similarity
 

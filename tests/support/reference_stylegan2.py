@@ -1,7 +1,7 @@
 """A deliberately different StyleGAN2 forward pass, used only as a test oracle.
 
-It reads the rosinality layout (``tests/checkpoint_writers.rosinality_state``), puts the equalized-lr gain on the
-convolution weights as rosinality does (the library puts none there), loops over samples instead of grouping,
+It reads the rosinality layout (``tests/support/checkpoint_writers.rosinality_state``), puts the equalized-lr gain
+on the convolution weights as rosinality does (the library puts none there), loops over samples instead of grouping,
 and upsamples the RGB skip with a strided transposed convolution instead of zero insertion. Written from the
 formulas of the StyleGAN2 paper (Karras et al. 2020, Eq. 1-3, appendix B) as rosinality's ``model.py`` applies them.
 """

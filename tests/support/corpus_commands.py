@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hostile_corpus import Case
-from inversion_fixtures import toy_generator
 from PIL import Image
+from support.hostile_corpus import Case
+from support.inversion_fixtures import toy_generator
 
 from rls_lightning.stylegan import save_generator
 
@@ -219,7 +219,7 @@ INSPECT_GENERATOR = [
     Case("inspect_generator-seeds-negative", "inspect_generator", _inspect("--seeds", "1", "-4"),
          culprit="--seeds -4"),
     Case("inspect_generator-truncation-nan", "inspect_generator", _inspect("--truncation", "nan"),
-         culprit="--truncation nan"),
+         culprit="--truncation 'nan'"),
     Case("inspect_generator-truncation-without-w-avg", "inspect_generator",
          _inspect("--truncation", "0.7", "--out", "{folder}/grid.png"), culprit="--truncation 0.7",
          check=_nothing_written("grid.png")),

@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from hostile_corpus import Case, Outcome
 from PIL import Image
-from test_image_io import write_png16
+from support.hostile_corpus import Case, Outcome
+from support.png_writers import write_png16
 
 RNG_SEED = 16
 
@@ -501,7 +501,7 @@ CASES = [
     Case("make-lr-factor-0", "make_lr", _make_lr_setup("--factor", "0"), culprit="--factor 0"),
     Case("make-lr-factor-negative", "make_lr", _make_lr_setup("--factor", "-3"), culprit="--factor -3"),
     Case("make-lr-strength-nan", "make_lr", _make_lr_setup("--factor", "4", "--corruption", "gaussian-noise",
-                                                          "--strength", "nan"), culprit="--strength nan"),
+                                                          "--strength", "nan"), culprit="--strength 'nan'"),
     Case("make-lr-strength-negative", "make_lr", _make_lr_setup("--factor", "4", "--corruption", "salt-pepper",
                                                                "--strength", "-1"), culprit="--strength -1"),
     Case("make-lr-salt-pepper-above-1", "make_lr", _make_lr_setup("--factor", "4", "--corruption", "salt-pepper",

@@ -24,9 +24,9 @@ COMMANDS = {
     "train_flow": "rls_lightning.cli.train_flow",
     "train_stylegan": "rls_lightning.cli.train_stylegan",
     "inspect_generator": "rls_lightning.cli.inspect_generator",
-    "evaluate": "rls_lightning.evaluate",
-    "make_lr": "rls_lightning.make_lr",
-    "experiments": "rls_lightning.experiments",
+    "evaluate": "rls_lightning.cli.evaluate",
+    "make_lr": "rls_lightning.cli.make_lr",
+    "experiments": "rls_lightning.cli.experiments",
 }
 
 

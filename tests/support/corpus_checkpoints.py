@@ -23,11 +23,12 @@ import zipfile
 from pathlib import Path
 
 import torch
-from checkpoint_writers import (EasyDict, PersistentRecord, _module_state, nvidia_generator_record, nvidia_modules,
-                                rosinality_state, write_nvidia_pickle, write_pickle_of, write_rosinality)
-from hostile_corpus import Case
-from inversion_fixtures import toy_generator
 from PIL import Image
+from support.checkpoint_writers import (EasyDict, PersistentRecord, _module_state, nvidia_generator_record,
+                                        nvidia_modules, rosinality_state, write_nvidia_pickle, write_pickle_of,
+                                        write_rosinality)
+from support.hostile_corpus import Case
+from support.inversion_fixtures import toy_generator
 
 from rls_lightning.flow.checkpoint import (FLOW_FORMAT, FlowBundle, mapping_fingerprint, save_flow,
                                            state_dict_shapes)
@@ -425,7 +426,7 @@ def _bomb_outcomes() -> dict[str, dict]:
     ``BOMB_ADDRESS_SPACE`` above its size after the imports: a regression then fails the assertions below instead
     of exhausting the machine. ``rss_increase`` is the peak resident memory during that one load, above the
     resident memory before it (Linux's ``VmHWM``, reset before each load)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     with tempfile.TemporaryDirectory() as folder:
         jobs = []

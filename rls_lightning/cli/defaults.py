@@ -1,8 +1,0 @@
-"""Where the embedded demo model lives: found from this package's location (the repository's
-``checkpoints/demo-faces64``), so the defaults work from any working directory."""
-from pathlib import Path
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEMO_DIR = PROJECT_ROOT / "checkpoints" / "demo-faces64"
-DEMO_GENERATOR = DEMO_DIR / "generator.pt"
-DEMO_FLOW = DEMO_DIR / "flow.pt"
