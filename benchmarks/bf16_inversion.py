@@ -1,7 +1,7 @@
 """How far ``--precision bf16-mixed`` moves the inversion from float32, and what it saves; prints one JSON line.
 
-    python benchmarks/bf16_inversion.py --generator checkpoints/demo-faces64/generator.pt \
-        --flow checkpoints/demo-faces64/flow.pt --factor 8
+    python benchmarks/bf16_inversion.py --generator checkpoints/demo64/generator.pt \
+        --flow checkpoints/demo64/flow.pt --factor 8
     python benchmarks/bf16_inversion.py --resolution 1024 --images 4          # random config-f weights and flow
 
 Known faces are made by the generator (w = mapping(z), fixed noise), downsampled by ``--factor``, and inverted with

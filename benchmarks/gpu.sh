@@ -29,8 +29,8 @@ run 80 benchmarks/inversion.py --resolution "$res" --batch-sizes "${batches[@]}"
 run 25 benchmarks/flow_throughput.py --batch-size 4096 --precision 32
 run 25 benchmarks/flow_throughput.py --batch-size 4096 --precision bf16
 run 60 benchmarks/bf16_inversion.py --resolution "$res" --images "$images"
-if [ -f checkpoints/demo-faces64/generator.pt ] && [ -f checkpoints/demo-faces64/flow.pt ]; then
-  run 30 benchmarks/bf16_inversion.py --generator checkpoints/demo-faces64/generator.pt \
-    --flow checkpoints/demo-faces64/flow.pt --images 16
+if [ -f checkpoints/demo64/generator.pt ] && [ -f checkpoints/demo64/flow.pt ]; then
+  run 30 benchmarks/bf16_inversion.py --generator checkpoints/demo64/generator.pt \
+    --flow checkpoints/demo64/flow.pt --images 16
 fi
 echo "done" | tee -a "$out/log.txt"

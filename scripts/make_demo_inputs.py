@@ -1,13 +1,13 @@
 """Make the demo inputs and the model card's sample grid from the trained demo generator.
 
-    python scripts/make_demo_inputs.py                      # checkpoints/demo-faces64/generator.pt -> data/demo/
+    python scripts/make_demo_inputs.py                      # checkpoints/demo64/generator.pt -> data/demo/
 
 Writes ``data/demo/hr/demoNN.png`` (faces generated from seeds DEMO_SEEDS, used nowhere else: training used seed 0
 and its own streams, the sample grid uses GRID_SEED; truncation psi = DEMO_TRUNCATION towards the generator's mean
 w, as in the StyleGAN papers' figures, because a briefly trained 64 px model draws some distorted faces without
 it), their bicubic LR versions ``data/demo/lr8x`` (8x8) and ``data/demo/lr4x`` (16x16) made with the PIL-exact
 antialiased bicubic D of paper Eq. 3, and
-``checkpoints/demo-faces64/samples.png``: 32 faces from GRID_SEED, without truncation (the same z as the
+``checkpoints/demo64/samples.png``: 32 faces from GRID_SEED, without truncation (the same z as the
 training run's own ``samples.png``).
 """
 from __future__ import annotations

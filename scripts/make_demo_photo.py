@@ -55,7 +55,7 @@ def write_figure(photo_path: Path, result_dir: Path, upscale: int = 4, gap: int 
     left, right = plain[rows], restored[rows]
     figure = np.full((left.shape[0], left.shape[1] * 2 + gap, 3), 255, dtype=np.uint8)
     figure[:, :left.shape[1]], figure[:, left.shape[1] + gap:] = left, right
-    target = PROJECT_ROOT / "checkpoints" / "demo-faces64" / "demo_photo_4x.png"
+    target = PROJECT_ROOT / "checkpoints" / "demo64" / "demo_photo_4x.png"
     save_png_atomic(figure, target)
     print(f"wrote {target}")
     return 0

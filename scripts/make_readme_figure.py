@@ -4,7 +4,7 @@
 
 runs the program part of that command (``invert.py --lr-dir data/demo/lr8x --hr-dir data/demo/hr``, every argument
 as the README writes it) into a temporary folder and copies its ``overview.png`` to
-``checkpoints/demo-faces64/demo_overview_8x.png``. ``tests/test_demo_model.py`` redraws two of its faces the same
+``checkpoints/demo64/demo_overview_8x.png``. ``tests/test_demo_model.py`` redraws two of its faces the same
 way and checks them against the figure, so a change of the defaults that changes the pictures fails there until
 this script is run again.
 """
@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURE = ROOT / "checkpoints" / "demo-faces64" / "demo_overview_8x.png"
+FIGURE = ROOT / "checkpoints" / "demo64" / "demo_overview_8x.png"
 
 
 def readme_program() -> list[str]:

@@ -193,10 +193,10 @@ def test_torch_hub_loads_the_model(tmp_path):
 
     model = torch.hub.load(str(ROOT), "rls", source="local", device="cpu")
     assert isinstance(model, RLS)
-    reference = load_generator(ROOT / "checkpoints" / "demo-faces64" / "generator.pt")
+    reference = load_generator(ROOT / "checkpoints" / "demo64" / "generator.pt")
     for (name, value), (_, expected) in zip(model.generator.state_dict().items(), reference.state_dict().items()):
         assert torch.equal(value, expected), name
-    assert model.models.flow_path == ROOT / "checkpoints" / "demo-faces64" / "flow.pt"
+    assert model.models.flow_path == ROOT / "checkpoints" / "demo64" / "flow.pt"
 
 
 @pytest.mark.slow

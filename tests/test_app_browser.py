@@ -111,6 +111,15 @@ def run_demo_face(tab, steps: int, refine_steps: int, with_hr: bool = False) -> 
     tab.click("#run")
 
 
+def start_a_long_job(tab) -> None:
+    """The demo face with 2000 RLS steps, running: the status has shown its first step."""
+    tab.set_input_files("#upload input[type=file]", str(DEMO_FACE))
+    uploaded(tab, "#upload", "demo00.png")
+    set_number(tab, "steps", 2000)
+    tab.click("#run")
+    tab.wait_for_function("() => document.querySelector('#status').innerText.includes('step')", timeout=60_000)
+
+
 def natural_size(tab, selector: str) -> tuple[int, int]:
     tab.wait_for_function("s => { const i = document.querySelector(s + ' img');"
                           " return i && i.complete && i.naturalWidth > 0; }", arg=selector, timeout=30_000)
@@ -145,11 +154,7 @@ def test_run_a_demo_face_and_download_the_zip(app, browser):
 def test_a_closed_tab_stops_its_job(app, browser):
     runner, url = app
     context, tab = open_page(browser, url, [])
-    tab.set_input_files("#upload input[type=file]", str(DEMO_FACE))
-    uploaded(tab, "#upload", "demo00.png")
-    set_number(tab, "steps", 2000)
-    tab.click("#run")
-    tab.wait_for_function("() => document.querySelector('#status').innerText.includes('step')", timeout=60_000)
+    start_a_long_job(tab)
     job = runner.running
     context.close()
     assert job.join(timeout=30), "the job of a closed tab is still running"
@@ -162,11 +167,7 @@ def test_stop_answers_at_once_and_says_how_the_job_ended(app, browser):
     runner, url = app
     context, tab = open_page(browser, url, [])
     try:
-        tab.set_input_files("#upload input[type=file]", str(DEMO_FACE))
-        uploaded(tab, "#upload", "demo00.png")
-        set_number(tab, "steps", 2000)
-        tab.click("#run")
-        tab.wait_for_function("() => document.querySelector('#status').innerText.includes('step')", timeout=60_000)
+        start_a_long_job(tab)
         job = runner.running
         with caplog_of("rls_lightning.app.session") as records:
             tab.click("#stop")

@@ -60,7 +60,7 @@ def test_help_reads_cleanly(command):
     lines = text.splitlines()
     assert not any(line.rstrip().endswith("-") and not line.strip().startswith("-") for line in lines), \
         [line for line in lines if line.rstrip().endswith("-")]
-    assert str(ROOT / "checkpoints" / "demo-faces64") in text.replace("\n", " ")
+    assert str(ROOT / "checkpoints" / "demo64") in text.replace("\n", " ")
 
 
 def test_print_config_writes_a_config_the_command_reads(tmp_path):

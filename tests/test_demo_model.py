@@ -11,7 +11,7 @@ from rls_lightning.flow.checkpoint import load_flow
 from rls_lightning.stylegan import load_generator
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_DIR = ROOT / "checkpoints" / "demo-faces64"
+DEMO_DIR = ROOT / "checkpoints" / "demo64"
 DATA = ROOT / "data" / "demo"
 
 

@@ -21,7 +21,7 @@ from rls_lightning.image_io import to_uint8
 from rls_lightning.stylegan import save_generator
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_FLOW = ROOT / "checkpoints" / "demo-faces64" / "flow.pt"
+DEMO_FLOW = ROOT / "checkpoints" / "demo64" / "flow.pt"
 TINY_FLOW = ["--num-samples", "1024", "--batch-size", "256", "--val-samples", "256", "--val-every", "2",
              "--stats-samples", "512", "--blocks", "1", "--hidden", "16", "--report", "false",
              "--accelerator", "cpu", "--precision", "32-true"]

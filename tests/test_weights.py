@@ -339,7 +339,7 @@ def test_list_on_a_pipe_prints_plain_rows_with_the_demo_model_and_the_missing_fl
     header = lines[0].split()
     assert header[:6] == ["name", "kind", "px", "size", "here", "flow"]
     rows = {line.split()[0]: line.split() for line in lines[1:] if line and not line[0].isspace()}
-    assert rows["demo-faces64"][1:3] == ["generator", "64"] and "shipped" in rows["demo-faces64"]
+    assert rows["demo64"][1:3] == ["generator", "64"] and "shipped" in rows["demo64"]
     generators = [entry.name for entry in registry.FILES if entry.kind == "generator"]
     assert generators and all(rows[name][1] == "generator" and "one" in rows[name] for name in generators)
     assert all(rows[entry.name][1] == "metric" for entry in registry.FILES if entry.kind == "metric")

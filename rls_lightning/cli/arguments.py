@@ -42,7 +42,7 @@ PRINT_CONFIG = "--print-config"  # jsonargparse's --print_config, dashed like ev
 class ParagraphHelpFormatter(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """jsonargparse's help (types and defaults shown) with the description's paragraphs and examples kept as
     written, instead of being run together into one block; types named as in code (``Path``, not
-    ``<class 'Path'>``), and lines broken only at spaces, so that a path or a name such as ``demo-faces64`` is
+    ``<class 'Path'>``), and lines broken only at spaces, so that a path or a name such as ``demo64`` is
     never cut at its hyphen."""
 
     def _get_type_str(self, action: argparse.Action) -> str | None:

@@ -125,7 +125,7 @@ def _plain_list(rows: list[dict], flows: list[dict], weights_dir: Path | None) -
     trained = {flow["generator"] for flow in flows}
     table = [("name", "kind", "px", "size", "here", "flow prior", "what")]
     if DEMO_GENERATOR.is_file():
-        table.append(("demo-faces64", "generator", "64", f"{DEMO_GENERATOR.stat().st_size / 1e6:.1f} MB", "yes",
+        table.append(("demo64", "generator", "64", f"{DEMO_GENERATOR.stat().st_size / 1e6:.1f} MB", "yes",
                       "shipped" if DEMO_FLOW.is_file() else "none", "the embedded demo model (checkpoints/)"))
     for entry, row in zip(registry.FILES, rows):
         here = {"ok": "yes", "missing": "no"}.get(row["state"], "BAD")
