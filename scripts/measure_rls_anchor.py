@@ -4,9 +4,10 @@
 
 For each held-out face of the demo training split (``--holdout 1000 --split-seed 0``, as the model card) and each
 factor, the 8-bit bicubic LR input is inverted with every ``--variants`` RLS setting (overrides of the default
-``rls+`` preset, below), then refined from that anchor with the default RLS+. Per face and variant: PSNR (RGB) and
-SSIM (Y) to the HR face of RLS and of RLS+, both on the 8-bit result as saved; LR consistency; the mean Euclidean
-distance between the W+ rows of the anchor (0: "w/o W+" in effect); the step each stage kept; and two proxies of a
+``rls+`` preset, below: readings of P_cross and of Eq. 6's likelihood, the schedule, Table 5's ablations), then
+refined from that anchor with the default RLS+ (for ``REFINE_VARIANTS``, with an RLS+ override too). Per face and
+variant: PSNR (RGB) and SSIM (Y) to the HR face of RLS and of RLS+, both on the 8-bit result as saved; LR
+consistency; the mean Euclidean distance between the W+ rows of the anchor (0: "w/o W+" in effect); the step each stage kept; and two proxies of a
 damaged face that PSNR does not see: high-frequency energy (result minus its Gaussian blur, sigma 1 px) and
 left-right asymmetry (mean |x - mirror(x)|), each as a ratio to the same measure of the ground truth. A face counts
 as damaged when either ratio exceeds ``--damage-ratio`` (default 2). ``--sheets`` writes a contact sheet per
@@ -44,6 +45,16 @@ VARIANTS = {
     "no-cross": {"lambda_c": 0.0},
     "w-only": {"space": "w"},
     "no-prior": {"lambda_w": 0.0, "lambda_g": 0.0, "lambda_c": 0.0},
+    "mean": {"likelihood_reduction": "mean"},  # the default before the l1 norm (issue 29)
+    "sum": {"likelihood_reduction": "sum"},
+    "sum-official-cross": {"likelihood_reduction": "sum", "cross": "mean-distance"},
+    "sum-w-only": {"likelihood_reduction": "sum", "space": "w"},
+    "sum-no-cross": {"likelihood_reduction": "sum", "lambda_c": 0.0},
+}
+# Overrides of the default RLS+ for some variants.
+REFINE_VARIANTS = {
+    "sum-no-early-stop": ({"likelihood_reduction": "sum"}, {"early_stopping_patience": None}),
+    "mean-no-early-stop": ({"likelihood_reduction": "mean"}, {"early_stopping_patience": None}),
 }
 
 
@@ -90,8 +101,8 @@ def run_batch(job: InversionJob, variant: str, stems: list[str], hr: torch.Tenso
 
 
 def contact_sheet(hr: torch.Tensor, images: dict[str, torch.Tensor], path: Path) -> None:
-    """One row per face: HR | RLS | RLS+."""
-    tiles = [torch.cat([hr[i], images["rls"][i], images["rls+"][i]], dim=2) for i in range(hr.shape[0])]
+    """One row per face: HR, then each of ``images`` (here RLS | RLS+)."""
+    tiles = [torch.cat([hr[i], *(column[i] for column in images.values())], dim=2) for i in range(hr.shape[0])]
     sheet = torch.cat(tiles, dim=1)
     Image.fromarray((sheet.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(path)
 
@@ -133,7 +144,7 @@ def markdown(summary: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_held_out_options(parser)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=[*VARIANTS, *REFINE_VARIANTS])
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--precision", default="32-true", help="'auto', '32-true' or 'bf16-mixed'")
     parser.add_argument("--damage-ratio", type=float, default=2.0)
@@ -144,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     generator, flow, names, hr_all = held_out_faces(args)
     rows = []
     for factor, variant in itertools.product(args.factors, args.variants):
-        job = InversionJob(generator, flow, get_preset("rls+").replace(search=VARIANTS[variant]), args.work_dir,
+        search, refine = REFINE_VARIANTS.get(variant, (VARIANTS.get(variant), None))
+        job = InversionJob(generator, flow, get_preset("rls+").replace(search=search, refine=refine), args.work_dir,
                            batch_size=args.batch_size, trainer=TrainerOptions(precision=precision),
                            log=lambda message: None)
         start_time = time.perf_counter()
@@ -170,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(rows, args.variants, args.damage_ratio)
     with atomic_write_path(args.work_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps({"precision": precision, "generator": str(args.generator), "faces": len(names),
-                                   "variants": {v: VARIANTS[v] for v in args.variants}, "results": summary},
+                                   "variants": {v: REFINE_VARIANTS.get(v, VARIANTS.get(v)) for v in args.variants},
+                                   "results": summary},
                                   indent=2))
     print(markdown(summary))
     return 0

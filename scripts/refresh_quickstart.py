@@ -1,6 +1,6 @@
 """Re-run ``examples/quickstart.ipynb`` and save its outputs into it, made by today's code and default settings.
 
-    .venv/bin/python scripts/refresh_quickstart.py                 # full: the paper's 200 + 50 steps, ~25 CPU min
+    .venv/bin/python scripts/refresh_quickstart.py                 # full: the paper's 200 + 50 steps, ~150 CPU s
     .venv/bin/python scripts/refresh_quickstart.py --mode quick    # 4 + 2 steps, ~85 CPU s (outputs rougher)
     .venv/bin/python scripts/refresh_quickstart.py --output /tmp/q.ipynb   # leave the notebook as it is
 

@@ -59,8 +59,9 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 def test_the_readme_figure_is_what_the_readme_command_draws(tmp_path):
     """demo_overview_8x.png (README) was written by the README's first command with the current defaults
     (``scripts/make_readme_figure.py``); two of its faces (demo02 and demo05, the two that an older RLS+ damaged)
-    are redrawn here the same way and must agree with their tiles to 35 dB: rounding (another CPU, another batch),
-    never another picture."""
+    are redrawn here the same way and must agree with their tiles to 27 dB: rounding, never another picture. Measured
+    (benchmarks/RESULTS.md, precision stability): another CPU's kernels or bf16 move a held-out face's result by
+    29.9 dB at worst; the defaults before issue 29's l1 norm drew these two faces' tiles 17-23 dB away."""
     from support.hostile_corpus import run_command
 
     lr_dir = tmp_path / "lr"
@@ -80,4 +81,4 @@ def test_the_readme_figure_is_what_the_readme_command_draws(tmp_path):
         for column, suffix in ((1, "_rls"), (2, "")):
             drawn = _png(tmp_path / "out" / f"{stem}{suffix}.png").repeat(2, axis=0).repeat(2, axis=1)
             shown = figure[row:row + tile, column * stride:column * stride + tile]
-            assert _psnr(drawn, shown) > 35, (stem, suffix, _psnr(drawn, shown))
+            assert _psnr(drawn, shown) > 27, (stem, suffix, _psnr(drawn, shown))

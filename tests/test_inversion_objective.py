@@ -20,6 +20,10 @@ def test_likelihoods_are_on_the_unit_scale():
     for n in range(3):
         assert objective.l1_likelihood(a, b)[n].item() == pytest.approx(np.abs(a01[n] - b01[n]).mean(), 1e-6)
         assert objective.l2_likelihood(a, b)[n].item() == pytest.approx(((a01[n] - b01[n]) ** 2).mean(), 1e-6)
+        # Eq. 6's ||y - D(G(w))||_1: the l1 norm, a sum over the 3 x 4 x 4 LR values
+        l1_norm = sum(abs(float(a01[n, c, y, x] - b01[n, c, y, x]))
+                      for c in range(3) for y in range(4) for x in range(4))
+        assert objective.l1_likelihood(a, b, "sum")[n].item() == pytest.approx(l1_norm, 1e-6)
 
 
 def test_cross_priors_against_loops():
@@ -117,7 +121,10 @@ def test_presets_carry_the_documented_numbers():
     literal = get_preset("rls+literal").refine
     assert (literal.steps, literal.lr_w, literal.lr_noise, literal.lr_generator, literal.schedule) == \
         (50, 1e-4, 1e-4, 1e-4, "constant")
+    assert rls.search.likelihood_reduction == "sum"  # Eq. 6: the l1 norm of the LR residual
     official = get_preset("rls+official")
+    assert official.search.likelihood_reduction == "mean"  # rls.py: 10 * the mean absolute error
+    assert {get_preset(p).search.likelihood_reduction for p in ("pulse", "brgm", "rls+authors-readme")} == {"mean"}
     # the official weights are the paper's x10, next to 10 * L1
     assert official.search.likelihood_weight * rls.search.lambda_w == pytest.approx(official.search.lambda_w)
     # BRGM: 0.001 * MSE on 0-255 pixels = 0.001 * 255^2 * MSE on [0, 1]

@@ -14,6 +14,7 @@ from rls_lightning.inversion.job import InversionJob, TrainerOptions
 from rls_lightning.inversion.latent_search import LatentSearch
 from rls_lightning.inversion.presets import get_preset
 from rls_lightning.inversion.refinement import Refinement
+from rls_lightning.inversion.schedules import rising_steps
 from rls_lightning.inversion.settings import RefineSettings, SearchSettings
 from rls_lightning.lr_images import LowResImage
 
@@ -107,7 +108,8 @@ def test_rls_objective_is_the_official_one_divided_by_ten(toy):
     ws = known_latents(G, 2) + 0.3 * torch.randn(2, G.num_ws, G.w_dim, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         official = official_rls_loss(G, flow.flow, ws, lr, 4)
-        paper = SearchSettings(cross="mean-distance")  # the paper's weights, the official cross term
+        # the paper's weights, the official cross term and the official mean (not the l1 norm) of the LR residual
+        paper = SearchSettings(cross="mean-distance", likelihood_reduction="mean")
         ours = LatentSearch(G, flow.flow, lr, 4, paper, ws).objective_terms(ws, G.synthesis(ws))
         ours_official = LatentSearch(G, flow.flow, lr, 4, get_preset("rls+official").search, ws).objective_terms(
             ws, G.synthesis(ws))
@@ -115,6 +117,27 @@ def test_rls_objective_is_the_official_one_divided_by_ten(toy):
     torch.testing.assert_close(ours_official["total"], official, rtol=1e-5, atol=1e-5)
     x01 = (G.synthesis(ws) + 1) / 2
     torch.testing.assert_close(ours["likelihood"], (downsample_bicubic(x01, 4) - (lr + 1) / 2).abs().mean((1, 2, 3)))
+
+
+def test_default_rls_objective_is_eq_6_with_the_l1_norm(toy):
+    """Eq. 6 written out: ||y - D(G(w))||_1 summed over the LR values (on [0, 1]) - lambda_w P_w - lambda_g
+    P_gaussian - lambda_c P_cross (Eq. 5, the sum of squared row distances), with sec. 4's lambdas."""
+    G, flow, hr, lr = toy
+    flow.flow.eval()
+    ws = known_latents(G, 2) + 0.3 * torch.randn(2, G.num_ws, G.w_dim, generator=torch.Generator().manual_seed(2))
+    n, rows, d = ws.shape
+    with torch.no_grad():
+        ours = LatentSearch(G, flow.flow, lr, 4, SearchSettings(), ws).objective_terms(ws, G.synthesis(ws))["total"]
+        x01, y01 = (G.synthesis(ws) + 1) / 2, (lr + 1) / 2
+        l1_norm = (downsample_bicubic(x01, 4) - y01).abs().sum((1, 2, 3))
+        u, log_det = flow.flow.transform((ws.reshape(-1, d) - flow.flow.w_mean) / flow.flow.w_std)
+        log_p = -0.5 * (u.square().sum(1) + d * math.log(2 * math.pi)) + log_det - flow.flow.w_std.log().sum()
+        p_w = log_p.reshape(n, rows).mean(1)
+        p_gaussian = -(u.norm(dim=1) - math.sqrt(d)).square().reshape(n, rows).mean(1)
+        p_cross = -torch.stack([sum((ws[k, i] - ws[k, j]).square().sum() for i, j in
+                                    itertools.combinations(range(rows), 2)) for k in range(n)])
+    expected = l1_norm - 2e-4 * p_w - 4e-4 * p_gaussian - 0.05 * p_cross
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-4)
 
 
 def test_saved_objective_terms_are_those_of_the_saved_codes(toy, tmp_path):
@@ -127,7 +150,7 @@ def test_saved_objective_terms_are_those_of_the_saved_codes(toy, tmp_path):
         ws = saved["ws_rls"]
         with torch.no_grad():
             x01 = (G.synthesis(ws) + 1) / 2  # RLS optimises no noise map: the generator's own
-            likelihood = (downsample_bicubic(x01, 4) - (lr[i:i + 1] + 1) / 2).abs().mean()
+            likelihood = (downsample_bicubic(x01, 4) - (lr[i:i + 1] + 1) / 2).abs().sum()  # Eq. 6: the l1 norm
             i_, j_ = torch.triu_indices(G.num_ws, G.num_ws, 1)
             cross = -(ws[0, i_] - ws[0, j_]).square().sum()
             u, log_det = flow.flow.forward_with_logdet(ws[0])
@@ -186,7 +209,8 @@ def test_job_early_stopping_ends_a_stalled_refinement(toy, tmp_path):
     image = _lr_images(lr)[0]
     (sample,) = job.solver.run_search([(image, 0)])
     job.solver.run_refinement([(image, 0)], [sample])
-    assert sample.refine_steps == stalled.refine.early_stopping_patience + 1  # first value, then no improvement
+    # watched from the one-cycle's peak (step 22 of 50): its first value there, then no improvement for 5 steps
+    assert sample.refine_steps == rising_steps("one-cycle", 50) + stalled.refine.early_stopping_patience + 1 == 28
 
 
 def test_one_image_gives_the_same_result_alone_or_after_another(toy, tmp_path):
@@ -205,7 +229,10 @@ def test_one_image_gives_the_same_result_alone_or_after_another(toy, tmp_path):
 def test_job_batch_size_does_not_change_results(toy, tmp_path):
     """RLS and the batched RLS+ (per-image weight offsets, early stopping, ball) give each image what it gets alone."""
     G, flow, hr, lr = toy
-    settings = get_preset("rls+").replace(search=dict(steps=10), refine=dict(steps=8, lr_generator=1e-2))
+    # The averaged likelihood: next to Eq. 6's l1 norm Adam amplifies the batched convolutions' rounding to rows
+    # 0.08 apart on this toy model (a leak between images would be no larger), so the anchors would differ already.
+    settings = get_preset("rls+").replace(search=dict(steps=10, likelihood_reduction="mean"),
+                                          refine=dict(steps=8, lr_generator=1e-2))
     images = _lr_images(lr)
     saved = {}
     for batch in (1, 2):
@@ -235,8 +262,9 @@ def test_bf16_mixed_inversion_tracks_float32(toy, tmp_path):
     for (rls32, _), (rls16, plus16) in zip(errors["32-true"], errors["bf16-mixed"]):
         assert rls16 == pytest.approx(rls32, abs=0.01)
         assert plus16 < rls16
-    # Measured: 46 and 58 dB (bf16 keeps about 3 significant digits; styles, demodulation, D and log p_F are fp32).
-    assert (psnr(images["bf16-mixed"], images["32-true"]) > 35).all()
+    # Measured: 31 and 36 dB with Eq. 6's l1 norm (46 and 58 dB with the averaged likelihood, whose stronger priors
+    # damp rounding; bf16 keeps about 3 significant digits; styles, demodulation, D and log p_F are fp32).
+    assert (psnr(images["bf16-mixed"], images["32-true"]) > 30).all()
 
 
 class _RecordDistances(L.Callback):
@@ -268,10 +296,13 @@ def test_projection_keeps_every_row_in_the_ball(toy, project):
 @pytest.mark.slow
 def test_batched_search_equals_one_image_at_a_time(toy):
     G, flow, hr, lr = toy
-    settings = SearchSettings(steps=25, keep_best=False)  # the optimisation itself (which step is kept: test_rls_anchor)
+    # the optimisation itself (which step is kept: test_rls_anchor), with the averaged likelihood (see below)
+    settings = SearchSettings(steps=25, keep_best=False, likelihood_reduction="mean")
     together = search(G, flow, lr, settings).results()
     # The batched convolutions round differently; Adam at the one-cycle's peak rate (0.5 at step 11 of 25) amplifies
     # that to about 1e-3 (measured 1.3e-3), where a leak between the images of a batch moves rows by 0.1 or more.
+    # Next to Eq. 6's l1 norm the priors hold the rows less and rounding alone moves them 0.08 on this toy model
+    # (the held-out faces: benchmarks/precision_stability.py), so the check uses the mean.
     for i in range(lr.shape[0]):
         alone = search(G, flow, lr[i:i + 1], settings).results()
         torch.testing.assert_close(alone.ws[0], together.ws[i], atol=3e-3, rtol=0)

@@ -18,8 +18,8 @@ nbclient = pytest.importorskip("nbclient")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "examples" / "quickstart.ipynb"
 PICTURES = [0, 0, 1, 0, 0, 1, 1]  # per code cell: the faces' grid, the whole photo, the crops around its faces
-REFRESH = ("run `.venv/bin/python scripts/refresh_quickstart.py` (a full run: 25 min of CPU time, up to an hour on 2 "
-           "busy cores) and commit the notebook")
+REFRESH = ("run `.venv/bin/python scripts/refresh_quickstart.py` (a full run: about 150 s of CPU time) and commit the "
+           "notebook")
 
 
 def execute(notebook, **kwargs):

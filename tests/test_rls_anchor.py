@@ -3,6 +3,8 @@ the groups they should, the official cross term does not amplify rounding, and s
 does."""
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import pytest
 import torch
@@ -178,3 +180,55 @@ def test_samples_after_the_first_start_shrunk_toward_the_mean_as_the_official_co
     assert start.shape == (G.num_ws, G.w_dim)
     torch.testing.assert_close(start, expected.expand(G.num_ws, -1), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(job.solver.initial_latent("face", 0), mean.expand(G.num_ws, -1))
+
+
+class _ScriptedRefinement:
+    """What ``PerImageEarlyStopping`` reads and calls on a ``Refinement``: ``last_loss``, ``stopped_at``, ``freeze``."""
+
+    def __init__(self, images: int) -> None:
+        self.last_loss = torch.zeros(images)
+        self.stopped_at = torch.zeros(images, dtype=torch.long)
+
+    def freeze(self, images: torch.Tensor, step: int) -> None:
+        self.stopped_at.masked_fill_(images & (self.stopped_at == 0), step)
+
+
+def test_early_stopping_watches_from_the_schedules_peak():
+    """Under one-cycle the objective climbs with the rate: a stop that watched from step 0 ended RLS+ at the anchor.
+    The stop steps are those of a brute-force loop over the same losses that skips the first ``watch_from``."""
+    from types import SimpleNamespace
+
+    from rls_lightning.inversion.callbacks import PerImageEarlyStopping
+    from rls_lightning.inversion.schedules import rising_steps
+
+    assert rising_steps("one-cycle", 50) == 22 and rising_steps("constant", 50) == 0
+    steps = 50
+    # image 0: rises to step 22, then falls until step 40 and stays; image 1: only rises; image 2: always falls
+    losses = torch.stack([torch.tensor([1.0 + min(s, 22) - max(0, min(s, 40) - 22) * 1.5 for s in range(steps)]),
+                          torch.tensor([1.0 + s for s in range(steps)]),
+                          torch.tensor([1.0 / (1 + s) for s in range(steps)])], dim=1)
+
+    def brute_force(watch_from: int, patience: int) -> list[int]:
+        stops = []
+        for image in range(3):
+            best, wait, stop = math.inf, 0, 0
+            for step in range(1, steps + 1):  # the loss of the state before step `step`
+                if step <= watch_from:
+                    continue
+                loss = float(losses[step - 1, image])
+                best, wait = (loss, 0) if loss < best else (best, wait + 1)
+                if wait >= patience:
+                    stop = step
+                    break
+            stops.append(stop)
+        return stops
+
+    for watch_from, patience in ((0, 5), (22, 5), (22, 3)):
+        module, callback = _ScriptedRefinement(3), PerImageEarlyStopping(patience, watch_from)
+        trainer = SimpleNamespace(global_step=0, should_stop=False)
+        callback.on_train_start(trainer, module)
+        for step in range(1, steps + 1):
+            module.last_loss, trainer.global_step = losses[step - 1], step
+            callback.on_train_batch_end(trainer, module, None, None, 0)
+        assert module.stopped_at.tolist() == brute_force(watch_from, patience)
+    assert brute_force(0, 5)[0] == 6 and brute_force(22, 5)[0] == 46  # from the peak, image 0 runs its descent

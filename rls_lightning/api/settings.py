@@ -16,6 +16,7 @@ from ..inversion.settings import InversionSettings
 
 SCHEDULES = ("constant", "one-cycle")  # paper (constant) and the official code (PULSE's one-cycle drop)
 CROSS_PRIORS = ("squared-sum", "mean-distance")  # paper Eq. 5 and the official code's mean distance
+LIKELIHOOD_REDUCTIONS = ("sum", "mean")  # paper Eq. 6 (the l1 norm) and the official code's mean
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +98,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("cross", "choice", "cross prior P_cross: squared-sum (Eq. 5, the sum of squared pairwise distances of "
             "the W+ rows) or mean-distance (the official rls.py's mean distance, whose gradient near collapsed "
             "rows follows rounding)", "default: squared-sum, paper Eq. 5", choices=CROSS_PRIORS),
+    Setting("likelihood_reduction", "choice", "RLS likelihood ||y - D(G(w))||_1 summed over the LR values (Eq. 6, "
+            "the Laplace log-density of sec. 3.1) or averaged (the official rls.py, which multiplies the mean by 10; "
+            "on our model the mean lets P_cross pull the W+ rows onto one w)", "default: sum, paper Eq. 6",
+            choices=LIKELIHOOD_REDUCTIONS),
     Setting("schedule", "choice", "learning-rate schedule of RLS and of RLS+'s w and noise (the generator's "
             "weights keep their rate): one-cycle (PULSE's one-cycle drop) or constant",
             "default: one-cycle, the official code; the paper names none", choices=SCHEDULES),
@@ -117,7 +122,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("trainable_noise", "int", "how many of the first noise maps RLS+ optimises",
             "paper sec. 4 and official code: 9", minimum=0),
     Setting("patience", "int", "RLS+ early stopping patience in steps; negative: no early stopping",
-            "ours: 5; the paper gives none, the official code does not stop early",
+            "ours: 5, counted from the one-cycle's peak; the paper gives none, the official code does not stop early",
             special="negative: no early stopping"),
     Setting("num_samples", "int", "K results per image from different initialisations (paper Figure 7); K > 1 "
             "also writes their per-pixel standard deviation", minimum=1, override=False, default=1,
@@ -176,7 +181,7 @@ def build_settings(preset: str = "rls+", **overrides) -> InversionSettings:
     check_overrides(overrides)
     given = {name: value for name, value in overrides.items() if value is not None}
     search = {name: given[name] for name in ("steps", "lr", "lambda_w", "lambda_g", "lambda_c", "schedule", "cross",
-                                             "keep_best") if name in given}
+                                             "likelihood_reduction", "keep_best") if name in given}
     refine = {field: given[name] for name, field in (("refine_steps", "steps"), ("schedule", "schedule"),
                                                      ("keep_best", "keep_best"),
                                                      ("trainable_noise", "trainable_noise")) if name in given}

@@ -41,10 +41,13 @@ class PerImageEarlyStopping(L.Callback):
     """Lightning's ``EarlyStopping(mode="min", min_delta=0, check_finite=True)`` applied to every image of a
     batched ``Refinement`` on its own: an image whose loss (``pl_module.last_loss``) has not gone below its best for
     ``patience`` steps, or is not finite, is frozen at the current step; the Trainer stops when all are.
-    The paper asks for early stopping without a patience; 5 is ours (see ``RefineSettings``)."""
 
-    def __init__(self, patience: int) -> None:
-        self.patience = int(patience)
+    ``watch_from``: the losses of the first steps are not watched (but a non-finite one still stops): while a
+    one-cycle schedule raises the rate the objective rises with it, and a stop then would end every run at its
+    start (see ``RefineSettings``). The paper asks for early stopping without a patience; 5 is ours."""
+
+    def __init__(self, patience: int, watch_from: int = 0) -> None:
+        self.patience, self.watch_from = int(patience), int(watch_from)
         self.best: torch.Tensor | None = None
         self.wait: torch.Tensor | None = None
 
@@ -54,6 +57,10 @@ class PerImageEarlyStopping(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = pl_module.last_loss
+        if trainer.global_step <= self.watch_from:  # last_loss is that of the state before step global_step
+            if not bool(torch.isfinite(loss).all()):
+                pl_module.freeze(~torch.isfinite(loss), trainer.global_step)
+            return
         improved = loss < self.best
         self.best = torch.where(improved, loss, self.best)
         self.wait = torch.where(improved, 0, self.wait + 1)

@@ -83,7 +83,8 @@ class LatentSearch(InversionStage):
         (+ the baselines' penalties). The likelihood is on the [0, 1] scale (``objective``)."""
         s = self.settings
         lr = self.degrade(images)
-        likelihood = (objective.l1_likelihood if s.likelihood == "l1" else objective.l2_likelihood)(lr, self.targets)
+        likelihood = (objective.l1_likelihood if s.likelihood == "l1" else objective.l2_likelihood)(
+            lr, self.targets, s.likelihood_reduction)
         terms = {"likelihood": likelihood}
         loss = s.likelihood_weight * likelihood
         if s.lambda_w or s.lambda_g:  # one flow pass for both priors

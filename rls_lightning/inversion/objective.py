@@ -4,15 +4,12 @@ Every function returns one value **per image** (shape ``[N]``), so that a batch 
 as if each were alone once the per-image losses are summed (Adam's update of an image's latent then only sees its
 own gradient).
 
-Scale of the likelihood: the paper writes ``||y - D(G(w))||_1`` (Eq. 6); its weights lambda_w = 2e-4,
-lambda_g = 4e-4, lambda_c = 0.05 are exactly one tenth of the official code's 0.002 / 0.004 / 0.5 next to
-``10 * mean |y - D(G(w))|`` (mgheisar/RLS_PLUS ``rls.py``), where the images are first mapped to **[0, 1]**
-(``(img + 1) / 2``). So the paper's lambdas belong with the **per-pixel mean absolute error on the [0, 1] intensity
-scale**, which is what ``l1_likelihood`` returns. Our tensors hold images in [-1, 1] (the generator's range); the
-likelihoods take them as they are and return the value on [0, 1]: half the mean absolute difference, a quarter of
-the mean squared difference. On [-1, 1] the likelihood would weigh twice the authors' and every prior half of what
-its lambda means. PULSE also works on [0, 1] (its ``100 * MSE``); BRGM's pixel MSE is on 0-255, i.e. 255^2 times
-ours (its preset's weight says so).
+Scale of the likelihood: the paper writes ``||y - D(G(w))||_1`` (Eq. 6), the l1 norm, i.e. the sum over the LR
+values; the official code takes ``10 * mean |y - D(G(w))|`` with all weights 10 times the paper's (mgheisar/RLS_PLUS
+``rls.py``). Both map the images to **[0, 1]** first (``(img + 1) / 2``); the likelihoods here take our [-1, 1]
+tensors and return the value on [0, 1] (half the absolute difference, a quarter of the squared one), summed
+(``reduction="sum"``, Eq. 6, the default of RLS; see ``SearchSettings``) or averaged (the official code, PULSE's
+``100 * MSE``; BRGM's pixel MSE is on 0-255, i.e. 255^2 times ours, as its preset's weight says).
 """
 from __future__ import annotations
 
@@ -26,15 +23,18 @@ from ..flow.maf import LatentFlow
 UNIT_SCALE = 0.5  # [-1, 1] -> [0, 1]: x01 = (x + 1) / 2, so differences halve
 
 
-def l1_likelihood(prediction_lr: torch.Tensor, target_lr: torch.Tensor) -> torch.Tensor:
-    """Negative log-likelihood under Laplace noise (paper sec. 3.1, Eq. 6-7): mean |y - D(G(w))| over pixels on the
-    [0, 1] scale (inputs in [-1, 1])."""
-    return UNIT_SCALE * (prediction_lr - target_lr).abs().flatten(1).mean(1)
+def l1_likelihood(prediction_lr: torch.Tensor, target_lr: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Negative log-likelihood under Laplace noise (paper sec. 3.1, Eq. 6-7): |y - D(G(w))| over the LR values on
+    the [0, 1] scale (inputs in [-1, 1]), summed (``reduction="sum"``, the l1 norm of Eq. 6) or averaged."""
+    difference = UNIT_SCALE * (prediction_lr - target_lr).abs().flatten(1)
+    return difference.sum(1) if reduction == "sum" else difference.mean(1)
 
 
-def l2_likelihood(prediction_lr: torch.Tensor, target_lr: torch.Tensor) -> torch.Tensor:
-    """Mean squared error per image on the [0, 1] scale (PULSE's and BRGM's Gaussian-noise likelihood)."""
-    return UNIT_SCALE ** 2 * (prediction_lr - target_lr).square().flatten(1).mean(1)
+def l2_likelihood(prediction_lr: torch.Tensor, target_lr: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Squared error per image on the [0, 1] scale, averaged (PULSE's and BRGM's Gaussian-noise likelihood) or
+    summed."""
+    difference = UNIT_SCALE ** 2 * (prediction_lr - target_lr).square().flatten(1)
+    return difference.sum(1) if reduction == "sum" else difference.mean(1)
 
 
 def flow_priors(flow: LatentFlow, ws: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,19 +21,19 @@ def _add(name: str, search: SearchSettings, refine: RefineSettings, description:
 
 _add("rls+", _RLS, _RLS_PLUS,
      "RLS then RLS+ with the paper's values (sec. 4): 200 Adam steps at lr 0.5 on W+ from the mean of 100k "
-     "mapped w with lambda_w=2e-4, lambda_g=4e-4, lambda_c=0.05 (likelihood on [0, 1]), P_cross of Eq. 5, the "
-     "one-cycle schedule of the official rls.py and its lowest-objective step kept; then 50 steps on w, generator "
-     "weights and the "
-     "first 9 noise maps, w in an l1 ball of radius sqrt(d) around the anchor, early stopping that keeps the best "
-     "state (never worse than the anchor); the generator at lr 1e-4 (sec. 4), w and noise at the official lr 0.1 "
-     "with its one-cycle schedule (the paper gives none; with 1e-4 the ball could never bind, contradicting Table 2).")
+     "mapped w with lambda_w=2e-4, lambda_g=4e-4, lambda_c=0.05 next to the l1 norm of the LR residual on [0, 1] "
+     "(Eq. 6), P_cross of Eq. 5, the one-cycle schedule of the official rls.py and its lowest-objective step kept; "
+     "then 50 steps on w, generator weights and the first 9 noise maps, w in an l1 ball of radius sqrt(d) around "
+     "the anchor, early stopping (patience 5 from the schedule's peak) that keeps the best state (never worse than "
+     "the anchor); the generator at lr 1e-4 (sec. 4), w and noise at the official lr 0.1 with its one-cycle "
+     "schedule (the paper gives none; with 1e-4 the ball could never bind, contradicting Table 2).")
 _add("rls+literal", _RLS, RefineSettings(lr_w=1e-4, lr_noise=1e-4, schedule="constant"),
      "RLS+ with sec. 4's sentence read literally: one learning rate, 1e-4, for w, noise and generator weights "
      "(constant). w then moves at most ~50 * 1e-4 per coordinate, so the l1 ball never binds.")
 _add("rls", _RLS, _NO_REFINE, "RLS alone (Eq. 6), the anchor of RLS+.")
 _add("rls+official", SearchSettings(
-    steps=500, schedule="one-cycle", likelihood_weight=10.0, lambda_w=0.002, lambda_g=0.004, lambda_c=0.5,
-    cross="mean-distance", keep_best=True), RefineSettings(
+    steps=500, schedule="one-cycle", likelihood_reduction="mean", likelihood_weight=10.0, lambda_w=0.002,
+    lambda_g=0.004, lambda_c=0.5, cross="mean-distance", keep_best=True), RefineSettings(
     steps=200, lr_w=0.1, lr_noise=0.1, lr_generator=1e-4, schedule="one-cycle", early_stopping_patience=None,
     keep_best=True, renormalize_noise=True),
     "What the official scripts run by default (rls.py, rls_plus.py): 500 + 200 steps, one-cycle schedules, "
@@ -46,7 +46,8 @@ _add("rls+authors-readme", PRESETS["rls+official"].search, RefineSettings(
     "(w and noise at 1e-4 with the one-cycle schedule, generator weights at 1e-4, best step kept, noise "
     "renormalised, no early stopping). With w at 1e-4 the l1 ball cannot bind in 50 steps (see rls+literal).")
 _add("pulse", SearchSettings(
-    steps=100, lr=0.4, schedule="one-cycle", init="pulse-random", likelihood="l2", likelihood_weight=100.0,
+    steps=100, lr=0.4, schedule="one-cycle", init="pulse-random", likelihood="l2", likelihood_reduction="mean",
+    likelihood_weight=100.0,
     lambda_w=0.0, lambda_g=0.0, lambda_c=0.0, pulse_sphere=True, geocross_weight=0.05, trainable_noise=5,
     keep_best=True), _NO_REFINE,
     "PULSE (Menon et al. 2020) on a StyleGAN2: 18 x d Gaussian latents kept on the sphere of radius sqrt(d), "
@@ -54,7 +55,8 @@ _add("pulse", SearchSettings(
     "drop; loss 100 * MSE + 0.05 * GEOCROSS; first 5 noise maps trainable. Unlike PULSE, a result is always written "
     "(its 'no face within epsilon' failure is reported in results.csv instead).")
 _add("brgm", SearchSettings(
-    steps=501, lr=0.1, schedule="constant", keep_best=False, likelihood="l2", likelihood_weight=0.001 * 255.0 ** 2, lambda_w=0.0, lambda_g=0.0,
+    steps=501, lr=0.1, schedule="constant", keep_best=False, likelihood="l2", likelihood_reduction="mean",
+    likelihood_weight=0.001 * 255.0 ** 2, lambda_w=0.0, lambda_g=0.0,
     lambda_c=0.0, gaussian_prior_weight=100.0, cosine_cross_weight=0.1, cosine_cross_weight_above_16x=1.0),
     _NO_REFINE,
     "BRGM (Marinescu et al. 2021): 501 steps, Adam lr 0.1, W+ from the mean w, noise fixed; pixel MSE on the "
@@ -62,7 +64,11 @@ _add("brgm", SearchSettings(
     "std)^2), cosine cross prior 0.1 (1 above 16x). BRGM's VGG16 perceptual term is left out: it needs pretrained weights that cannot be downloaded here.")
 _add("rls+official-cross", SearchSettings(cross="mean-distance"), _RLS_PLUS,
      "rls+ with the official rls.py's cross term: the mean pairwise distance of the W+ rows (not squared) at "
-     "lambda_c=0.05, instead of Eq. 5's sum of squares; less stable under rounding (see --cross).")
+     "lambda_c=0.05, instead of Eq. 5's sum of squares; next to the l1 norm it hardly binds, and near collapsed rows "
+     "its direction follows rounding (see --cross).")
+_add("rls+mean-likelihood", SearchSettings(likelihood_reduction="mean"), _RLS_PLUS,
+     "rls+ with RLS's likelihood averaged over the LR values (as the official rls.py does) instead of Eq. 6's l1 "
+     "norm: next to the paper's lambdas P_cross then pulls the W+ rows onto one w (the default before issue 29).")
 # Ablations of RLS (Table 5, Figure 9).
 _add("no-prior", SearchSettings(lambda_w=0.0, lambda_g=0.0, lambda_c=0.0), _NO_REFINE,
      "'w/o Regu.' (Table 5): the latent search without any prior.")

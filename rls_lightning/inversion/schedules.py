@@ -16,6 +16,11 @@ def one_cycle_drop_factor(step: int, total: int) -> float:
     return 0.1 + (step - 0.9 * total) / (0.1 * total) * (0.001 - 0.1)
 
 
+def rising_steps(schedule: str, total_steps: int) -> int:
+    """How many steps the learning rate climbs: up to the one-cycle's peak at 45% of the steps, none if constant."""
+    return int(0.45 * total_steps) if schedule == "one-cycle" else 0
+
+
 def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int,
                    groups: list[int] | None = None) -> torch.optim.lr_scheduler.LRScheduler | None:
     """A per-step scheduler, or None for ``constant``. ``groups``: indices of the parameter groups it drives

@@ -16,16 +16,19 @@ Schedule = Literal["constant", "one-cycle"]
 class SearchSettings:
     """RLS, Eq. 6: ``min_w  c * lik(y, D(G(w))) - lambda_w P_w - lambda_g P_gaussian - lambda_c P_cross``.
 
-    P_cross. Eq. 5 writes ``-sum_{i<j} ||w_i - w_j||^2`` with lambda_c = 0.05 (sec. 4); the official ``rls.py``
-    uses the mean pairwise Euclidean distance (not squared) with weight 0.5 next to a likelihood weighted 10, i.e.
-    lambda_c = 0.05 on the paper's unweighted likelihood (its other weights, 0.002 and 0.004, are the paper's
-    lambda_w and lambda_g times 10). Under the default schedule both readings collapse the W+ rows of the demo model
-    onto one w (mean row distance 0.006 and 0.008; two mapped w stand 12 apart), so Table 5's gap between RLS and
-    "w/o W+" cannot come from either on our model, and the choice is made on numerics: the distance's gradient is a
-    unit vector however close the rows are, so near their collapse its direction is set by rounding (bf16 and
-    float32 RLS anchors of the toy model 33-36 dB apart, against 40-56 dB with the squared sum). The paper's squared
-    sum is the default; ``--cross mean-distance`` (and ``rls+official``) the official term. The study:
-    ``scripts/measure_rls_anchor.py`` (README, "The RLS anchor").
+    The likelihood and P_cross. Eq. 6 writes the likelihood as ``||y - D(G(w))||_1``, the l1 norm: the sum of the
+    absolute LR residuals, which is the negative log-density of sec. 3.1's Laplace noise. The official ``rls.py``
+    takes ``10 * mean`` instead, with every weight 10 times the paper's (0.002, 0.004, 0.5), and its P_cross is the
+    mean pairwise row distance, not Eq. 5's sum of squares. Read with the mean, Eq. 5 at lambda_c = 0.05 pulls the
+    W+ rows onto one w (mean row distance 0.005 on 16 held-out faces at 8x; two mapped w stand 12 apart): RLS is
+    then its own "w/o W+" ablation and ends 1.6 dB *below* it, the opposite of Table 5. With the l1 norm the rows
+    stay apart (0.2) and RLS is ahead of "w/o W+" (+0.36 dB PSNR, SSIM 0.565 vs 0.545), as Table 5 has it, so the
+    sum is the default: the paper's own formula, and the reading under which Table 5 can hold. The official mean
+    distance next to the l1 norm hardly binds (rows 14.7 apart, more than two random w), which would make RLS equal
+    "w/o P_cross", and its unit-vector gradient follows rounding near collapsed rows (bf16 and float32 anchors of
+    the toy model 33-36 dB apart against 40-56 dB); it stays an option (``--cross mean-distance``), the mean an
+    option (``--likelihood-reduction mean``, preset ``rls+mean-likelihood``). The study:
+    ``scripts/measure_rls_anchor.py`` and ``scripts/measure_paper_tables.py`` (README, "The RLS anchor").
     """
 
     steps: int = 200  # paper sec. 4 (official: 500)
@@ -34,7 +37,8 @@ class SearchSettings:
     space: Literal["w+", "w"] = "w+"  # "w": one w shared by all layers (ablation "w/o W+", Table 5)
     init: Literal["flow-mean", "pulse-random"] = "flow-mean"  # paper: mean of 100,000 mapped w
     likelihood: Literal["l1", "l2"] = "l1"  # paper sec. 3.1: Laplace noise
-    likelihood_weight: float = 1.0  # official: 10 (with all lambdas x10, the same optimum)
+    likelihood_reduction: Literal["sum", "mean"] = "sum"  # paper Eq. 6: the l1 norm (official rls.py: the mean)
+    likelihood_weight: float = 1.0  # official: 10 on the mean (with all lambdas x10, the same optimum)
     lambda_w: float = 2e-4  # paper sec. 4
     lambda_g: float = 4e-4  # paper sec. 4
     lambda_c: float = 0.05  # paper sec. 4
@@ -67,6 +71,13 @@ class RefineSettings:
     the official ``rls_plus.py`` also uses for them); the paper gives no rate for w and the noise maps, so they take
     the official code's: Adam lr 0.1 with PULSE's one-cycle schedule. Steps (50) and early stopping stay the
     paper's. The literal single-rate reading is the ``rls+literal`` preset.
+
+    Early stopping. Sec. 3.2 stops early "to maintain the generative prior" and gives no patience; the official
+    code does not stop. Under the one-cycle schedule the objective rises while the rate climbs (to step 22 of 50),
+    so a stop watching from step 0 ended RLS+ at step 5-6 and kept the anchor on 14 of 16 held-out faces (8x, the
+    l1-norm RLS anchor). The stop therefore watches from the schedule's peak on (``schedules.rising_steps``): an
+    image stops once its objective has not improved for 5 steps there, and the lowest-objective state of the whole
+    run, the anchor included, is returned.
     """
 
     enabled: bool = True
@@ -81,7 +92,8 @@ class RefineSettings:
     trainable_noise: int = 9  # "only the first nine input layers are optimized" = the first 9 noise maps (official)
     radius_scale: float | None = 1.0  # radius = scale * sqrt(d) (paper sec. 4); None: no ball ("w/o l1-ball")
     from_anchor: bool = True  # False: start from the flow mean, skipping RLS ("w/o anchor")
-    early_stopping_patience: int | None = 5  # paper: "early stopping", patience not given; official: none
+    early_stopping_patience: int | None = 5  # paper: "early stopping", patience not given (ours; watched from the
+    # schedule's peak on, see above); official: none
     keep_best: bool = True  # the lowest-objective state, the anchor (step 0) included: never worse than it
     renormalize_noise: bool = False  # official: noise maps renormalised to zero mean, unit std every step
 

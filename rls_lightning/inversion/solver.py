@@ -36,6 +36,7 @@ from .callbacks import (L1BallProjection, NoiseRenormalization, PerImageEarlySto
                         StepProgress, StopWhenRequested)
 from .latent_search import LatentSearch
 from .refinement import Refinement
+from .schedules import rising_steps
 from .settings import InversionSettings, RefineSettings, SearchSettings
 
 MAX_RESTARTS = 3  # restarts of a diverged image, each at a tenth of the previous learning rate
@@ -234,7 +235,7 @@ class Solver:
         if r.renormalize_noise:
             callbacks.append(NoiseRenormalization())
         if r.early_stopping_patience is not None:
-            callbacks.append(PerImageEarlyStopping(r.early_stopping_patience))
+            callbacks.append(PerImageEarlyStopping(r.early_stopping_patience, rising_steps(r.schedule, r.steps)))
         start = time.perf_counter()
         names = ", ".join(image.stem for image, _ in items)
         trainer = self._trainer(r.steps, callbacks + self._step_callbacks(f"RLS+ {names}"[:60]))
