@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
+import itertools
 import json
 import time
 from pathlib import Path
 
 import torch
-from measure_refinement_readings import add_held_out_options, eight_bit, held_out_faces, mean_ci, scores
-from measure_rls_anchor import contact_sheet, damage_measures, row_spread
+from measure_refinement_readings import (add_held_out_options, add_run_options, eight_bit, held_out_faces, mean_ci,
+                                         resumable_batches, scores, write_rows)
+from measure_rls_anchor import add_damage_options, contact_sheet, damage_measures, row_spread
 
 from rls_lightning.atomic import atomic_write_path
 from rls_lightning.degradations import downsample_bicubic, resize_bicubic
@@ -157,11 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_held_out_options(parser)
     parser.add_argument("--passes", nargs="+", default=list(PASSES), choices=list(PASSES))
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--precision", default="32-true", help="'auto', '32-true' or 'bf16-mixed'")
-    parser.add_argument("--damage-ratio", type=float, default=2.0)
-    parser.add_argument("--sheets", action="store_true", help="write a contact sheet per method and batch")
-    parser.add_argument("--work-dir", type=Path, default=Path("runs/paper-tables"))
+    add_run_options(parser, "runs/paper-tables", 16)
+    add_damage_options(parser)
     args = parser.parse_args(argv)
     precision = resolve_precision(args.precision, "cpu")
     generator, flow, names, hr_all = held_out_faces(args)
@@ -170,32 +168,23 @@ def main(argv: list[str] | None = None) -> int:
                             trainer=TrainerOptions(precision=precision), log=lambda message: None)
             for m, p in presets.items()}
     rows = []
-    for name in args.passes:
-        for factor in args.factors:
-            start_time = time.perf_counter()
-            for k, start in enumerate(range(0, len(names), args.batch_size)):
-                path = args.work_dir / f"x{factor}" / name / f"batch{k}.json"
-                stems = [Path(n).stem for n in names[start:start + args.batch_size]]
-                if path.is_file() and json.loads(path.read_text())["faces"] == stems:
-                    rows += json.loads(path.read_text())["rows"]
-                    continue
-                if name == "table2" and not anchor_path(args.work_dir, factor, k).is_file():
-                    continue  # pass 1 has not reached this batch
-                path.parent.mkdir(parents=True, exist_ok=True)
-                hr = hr_all[start:start + args.batch_size]
-                batch_rows, pictures = run_pass(name, jobs, stems, hr, factor, anchor_path(args.work_dir, factor, k))
-                if args.sheets:
-                    for method, images in pictures.items():
-                        contact_sheet(hr, {method: images}, path.with_name(f"{method}{k}.png"))
-                with atomic_write_path(path) as tmp:
-                    tmp.write_text(json.dumps({"faces": stems, "rows": batch_rows}))
-                rows += batch_rows
-                print(f"x{factor} {name} batch {k}: {time.perf_counter() - start_time:.0f} s", flush=True)
-    with atomic_write_path(args.work_dir / "per_face.csv") as tmp, tmp.open("w", newline="") as file:
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-        writer = csv.DictWriter(file, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    for name, factor in itertools.product(args.passes, args.factors):
+        folder, start_time = args.work_dir / f"x{factor}" / name, time.perf_counter()
+
+        def run(k: int, start: int, stems: list[str]) -> list[dict] | None:
+            anchors = anchor_path(args.work_dir, factor, k)
+            if name == "table2" and not anchors.is_file():
+                return None  # pass 1 has not reached this batch
+            hr = hr_all[start:start + args.batch_size]
+            batch_rows, pictures = run_pass(name, jobs, stems, hr, factor, anchors)
+            if args.sheets:
+                for method, images in pictures.items():
+                    contact_sheet(hr, {method: images}, folder / f"{method}{k}.png")
+            print(f"x{factor} {name} batch {k}: {time.perf_counter() - start_time:.0f} s", flush=True)
+            return batch_rows
+
+        rows += resumable_batches(folder, names, args.batch_size, run)
+    write_rows(args.work_dir / "per_face.csv", rows)
     summary = summarise(rows, args.damage_ratio)
     with atomic_write_path(args.work_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps({"precision": precision, "generator": str(args.generator), "faces": len(names),

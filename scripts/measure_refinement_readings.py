@@ -22,6 +22,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -137,14 +138,48 @@ def held_out_faces(args: argparse.Namespace) -> tuple:
     return generator, flow, names, hr_all
 
 
+def add_run_options(parser: argparse.ArgumentParser, work_dir: str, batch_size: int) -> None:
+    """Batch size, precision and the folder of a resumable measurement."""
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--precision", default="32-true", help="'auto', '32-true' or 'bf16-mixed'")
+    parser.add_argument("--work-dir", type=Path, default=Path(work_dir))
+
+
+def resumable_batches(folder: Path, names: list[str], batch_size: int,
+                      run: Callable[[int, int, list[str]], list[dict] | None]) -> list[dict]:
+    """The rows of every batch of ``names``: read from ``folder/batch<k>.json`` where a run wrote them for the same
+    faces, else ``run(k, start, stems)`` (None: not now) and written there atomically, so a rerun continues."""
+    rows = []
+    for k, start in enumerate(range(0, len(names), batch_size)):
+        path = folder / f"batch{k}.json"
+        stems = [Path(n).stem for n in names[start:start + batch_size]]
+        if path.is_file() and json.loads(path.read_text())["faces"] == stems:
+            rows += json.loads(path.read_text())["rows"]
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        batch_rows = run(k, start, stems)
+        if batch_rows is None:
+            continue
+        with atomic_write_path(path) as tmp:
+            tmp.write_text(json.dumps({"faces": stems, "rows": batch_rows}))
+        rows += batch_rows
+    return rows
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """``per_face.csv``: one row per face and method, the columns of every row."""
+    with atomic_write_path(path) as tmp, tmp.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_held_out_options(parser)
     parser.add_argument("--presets", nargs="+", default=["rls+", "rls+literal", "no-l1-ball"],
                         help="RLS+ settings compared from the same RLS anchor")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--precision", default="32-true", help="'auto', '32-true' or 'bf16-mixed'")
-    parser.add_argument("--work-dir", type=Path, default=Path("runs/refinement-readings"))
+    add_run_options(parser, "runs/refinement-readings", 16)
     args = parser.parse_args(argv)
     precision = resolve_precision(args.precision, "cpu")
     generator, flow, names, hr_all = held_out_faces(args)
@@ -152,22 +187,9 @@ def main(argv: list[str] | None = None) -> int:
                        trainer=TrainerOptions(precision=precision), log=lambda message: None)
     rows = []
     for factor in args.factors:
-        for k, start in enumerate(range(0, len(names), args.batch_size)):
-            path = args.work_dir / f"x{factor}" / f"batch{k}.json"
-            stems = [Path(n).stem for n in names[start:start + args.batch_size]]
-            if path.is_file() and json.loads(path.read_text())["faces"] == stems:
-                rows += json.loads(path.read_text())["rows"]
-                continue
-            batch_rows = run_batch(job, args.presets, stems, hr_all[start:start + args.batch_size], factor)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_write_path(path) as tmp:
-                tmp.write_text(json.dumps({"faces": stems, "rows": batch_rows}))
-            rows += batch_rows
-    with atomic_write_path(args.work_dir / "per_face.csv") as tmp, tmp.open("w", newline="") as file:
-        columns = ["face", "factor", "method", "psnr", "ssim", "lr_l1", "ball_reach", "rows_on_ball", "refine_steps"]
-        writer = csv.DictWriter(file, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+        rows += resumable_batches(args.work_dir / f"x{factor}", names, args.batch_size, lambda k, start, stems: run_batch(
+            job, args.presets, stems, hr_all[start:start + args.batch_size], factor))
+    write_rows(args.work_dir / "per_face.csv", rows)
     summary = summarise(rows, args.presets)
     with atomic_write_path(args.work_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps({"precision": precision, "generator": str(args.generator), "faces": len(names),

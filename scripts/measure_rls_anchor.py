@@ -19,7 +19,6 @@ Writes ``<work-dir>/x<f>/<variant>/batch<k>.json`` (a rerun continues), ``per_fa
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import json
 import time
@@ -27,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from measure_refinement_readings import add_held_out_options, eight_bit, held_out_faces, mean_ci, scores
+from measure_refinement_readings import (add_held_out_options, add_run_options, eight_bit, held_out_faces, mean_ci,
+                                         resumable_batches, scores, write_rows)
 from PIL import Image
 
 from rls_lightning.atomic import atomic_write_path
@@ -141,15 +141,18 @@ def markdown(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def add_damage_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--damage-ratio", type=float, default=2.0,
+                        help="a face counts as damaged above this ratio of either proxy to its ground truth's")
+    parser.add_argument("--sheets", action="store_true", help="write contact sheets (HR | results) per batch")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_held_out_options(parser)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=[*VARIANTS, *REFINE_VARIANTS])
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--precision", default="32-true", help="'auto', '32-true' or 'bf16-mixed'")
-    parser.add_argument("--damage-ratio", type=float, default=2.0)
-    parser.add_argument("--sheets", action="store_true", help="write a contact sheet per variant and batch")
-    parser.add_argument("--work-dir", type=Path, default=Path("runs/rls-anchor"))
+    add_run_options(parser, "runs/rls-anchor", 8)
+    add_damage_options(parser)
     args = parser.parse_args(argv)
     precision = resolve_precision(args.precision, "cpu")
     generator, flow, names, hr_all = held_out_faces(args)
@@ -159,26 +162,18 @@ def main(argv: list[str] | None = None) -> int:
         job = InversionJob(generator, flow, get_preset("rls+").replace(search=search, refine=refine), args.work_dir,
                            batch_size=args.batch_size, trainer=TrainerOptions(precision=precision),
                            log=lambda message: None)
-        start_time = time.perf_counter()
-        for k, start in enumerate(range(0, len(names), args.batch_size)):
-            path = args.work_dir / f"x{factor}" / variant / f"batch{k}.json"
-            stems = [Path(n).stem for n in names[start:start + args.batch_size]]
-            if path.is_file() and json.loads(path.read_text())["faces"] == stems:
-                rows += json.loads(path.read_text())["rows"]
-                continue
+        folder, start_time = args.work_dir / f"x{factor}" / variant, time.perf_counter()
+
+        def run(k: int, start: int, stems: list[str]) -> list[dict]:
             hr = hr_all[start:start + args.batch_size]
             batch_rows, saved = run_batch(job, variant, stems, hr, factor)
-            path.parent.mkdir(parents=True, exist_ok=True)
             if args.sheets:
-                contact_sheet(hr, saved, path.with_suffix(".png"))
-            with atomic_write_path(path) as tmp:
-                tmp.write_text(json.dumps({"faces": stems, "rows": batch_rows}))
-            rows += batch_rows
+                contact_sheet(hr, saved, folder / f"batch{k}.png")
+            return batch_rows
+
+        rows += resumable_batches(folder, names, args.batch_size, run)
         print(f"x{factor} {variant}: {time.perf_counter() - start_time:.0f} s", flush=True)
-    with atomic_write_path(args.work_dir / "per_face.csv") as tmp, tmp.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(args.work_dir / "per_face.csv", rows)
     summary = summarise(rows, args.variants, args.damage_ratio)
     with atomic_write_path(args.work_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps({"precision": precision, "generator": str(args.generator), "faces": len(names),
