@@ -242,3 +242,20 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path, monkeypatch):
         model.super_resolve(image, preset="pulse", batch_size=0)
     with pytest.raises(FileNotFoundError, match=r"nothing\.pt: no such file"):
         RLS.from_pretrained(generator=tmp_path / "nothing.pt")
+
+
+def test_every_setting_of_the_table_reaches_the_inversion_settings():
+    """Each override that invert.py, the page and the API offer (api.settings.SETTINGS) changes the settings a run
+    gets for some allowed value: a setting added to the table but not to build_settings would be silently ignored."""
+    from rls_lightning.api.settings import SETTINGS
+
+    default = build_settings("rls+")
+    for name, setting in SETTINGS.items():
+        if not setting.override:
+            continue
+        candidates = {"choice": list(setting.choices or ()), "bool": [True, False], "int": [3, -1],
+                      "float": [0.37, -1.0]}[setting.kind]
+        changed = [value for value in candidates if setting.accepts(value)
+                   and build_settings("rls+", **{name: value}) != default]
+        assert changed, name
+    assert build_settings("rls+", likelihood_reduction="mean").search.likelihood_reduction == "mean"
