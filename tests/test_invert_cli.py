@@ -258,3 +258,17 @@ def test_a_failing_overview_costs_one_warning_line_and_no_result(models, tmp_pat
         assert (out / f"{stem}_rls.png").is_file() and (out / f"{stem}.pt").is_file()
         assert np.isfinite(float(rows[f"{stem}.png"]["lr_l1_final"]))
     assert not (out / "overview.png").exists()
+
+
+def test_a_checkout_without_the_demo_model_names_it_and_what_to_pass(monkeypatch, tmp_path):
+    """invert.py, train_flow.py and the studies share one --generator check (cli.arguments.check_generator)."""
+    import rls_lightning.paths
+    from rls_lightning.cli.arguments import check_generator
+    from rls_lightning.cli.errors import UsageError
+
+    absent = tmp_path / "demo64" / "generator.pt"
+    monkeypatch.setattr(rls_lightning.paths, "DEMO_GENERATOR", absent)
+    with pytest.raises(UsageError, match="embedded demo generator is not in this checkout; pass --generator and --flow"):
+        check_generator(absent, "pass --generator and --flow")
+    with pytest.raises(UsageError, match="elsewhere.pt: no such file"):
+        check_generator(tmp_path / "elsewhere.pt", "unused")

@@ -288,6 +288,19 @@ def check_input_file(option: str, path: Path | None, *, required: bool = True) -
         raise UsageError(f"{option} {path}: cannot be read (permission denied)")
 
 
+def check_generator(value: str | Path, missing_demo_hint: str) -> Path:
+    """``--generator``: a registry name resolved to its cached file, or a checkpoint that exists; the default (the
+    demo model) missing from this checkout is said as such, with ``missing_demo_hint`` (what to pass instead)."""
+    from rls_lightning.paths import DEMO_GENERATOR
+    from rls_lightning.weights import resolve_generator
+
+    if Path(value) == DEMO_GENERATOR and not DEMO_GENERATOR.is_file():
+        raise UsageError(f"{DEMO_GENERATOR}: the embedded demo generator is not in this checkout; {missing_demo_hint}")
+    path = resolve_generator(value)
+    check_input_file("--generator", path)
+    return path
+
+
 def check_output_file(option: str, path: Path, *, not_equal: dict[str, Path | None] | None = None) -> None:
     """A file we may create or replace: not a folder, not one of the inputs in ``not_equal``, in a folder that
     exists or can be created and is writable (so that hours of work are not lost to a typo at the end)."""

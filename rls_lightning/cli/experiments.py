@@ -35,7 +35,6 @@ from rls_lightning.cli.errors import UsageError, guarded
 from rls_lightning.lr_images import IMAGE_SUFFIXES
 from rls_lightning.lr_sets import DEFAULT_STRENGTH, default_strength, degrade, image_seed
 from rls_lightning.names import train_flow_command
-from rls_lightning.weights import resolve_generator
 
 METRIC_COLUMNS = [("FID", "FID ↓", 1.0), ("KID", "KID (x10³) ↓", 1e3), ("NIQE", "NIQE ↓", 1.0), ("ID", "ID ↑", 1.0),
                   ("LPIPS", "LPIPS ↓", 1.0), ("PSNR", "PSNR ↑", 1.0), ("SSIM", "SSIM ↑", 1.0),
@@ -258,9 +257,8 @@ def build_parser() -> ArgumentParser:
 def validate_args(args) -> tuple[Path, Path | None]:
     """Every option checked before any work (one line naming option, value and what is allowed); returns the
     output folder and the flow file (None: the one found for the generator, see ``api.loading.flow_for``)."""
-    from rls_lightning.cli.arguments import check_device, check_input_file, check_output_folder
+    from rls_lightning.cli.arguments import check_device, check_generator, check_input_file, check_output_folder
     from rls_lightning.cli.errors import check_input_dir, check_int
-    from rls_lightning.paths import DEMO_GENERATOR
 
     check_input_dir("--hr-dir", args.hr_dir)
     if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in args.hr_dir.iterdir()):
@@ -278,11 +276,7 @@ def validate_args(args) -> tuple[Path, Path | None]:
 
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     check_device("--device", args.device)
-    if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.exists():
-        raise UsageError(f"{DEMO_GENERATOR}: the embedded demo generator is not in this checkout; pass "
-                         "--generator and --flow")
-    args.generator = resolve_generator(args.generator)
-    check_input_file("--generator", args.generator)
+    args.generator = check_generator(args.generator, "pass --generator and --flow")
     check_input_file("--flow", args.flow, required=False)
     out_dir = args.out_dir or Path("runs") / args.study
     check_output_folder("--out-dir", out_dir, not_equal={"--hr-dir": args.hr_dir, "--weights-dir": args.weights_dir})

@@ -33,13 +33,13 @@ from pathlib import Path
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from rls_lightning.cli.arguments import PRINT_CONFIG, ParagraphHelpFormatter, check_input_file, parse_args
+from rls_lightning.cli.arguments import (PRINT_CONFIG, ParagraphHelpFormatter, check_generator, check_input_file,
+                                         parse_args)
 from rls_lightning.cli.errors import (UsageError, check_choice, check_float, check_hardware, check_input_dir,
                                       check_int, check_output_dir, fail, guarded)
 from rls_lightning.api.settings import PRESETS, SETTINGS
 from rls_lightning.paths import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.runtime import PRECISIONS, resolve_accelerator, silence_known_lightning_warnings
-from rls_lightning.weights import resolve_generator
 
 
 OPTION_TYPES = {"int": int, "float": float, "bool": bool, "choice": str}
@@ -171,11 +171,7 @@ def validate_args(args) -> Path:
 
     out_dir = args.out_dir or default_out_dir(input_dir, args.preset)
     check_output_dir("--out-dir", out_dir, not_equal={input_option: input_dir, "--hr-dir": args.hr_dir})
-    if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.is_file():
-        raise UsageError(f"{DEMO_GENERATOR}: the embedded demo generator is not in this checkout; pass --generator "
-                         "and --flow")
-    args.generator = resolve_generator(args.generator)
-    check_input_file("--generator", args.generator)
+    args.generator = check_generator(args.generator, "pass --generator and --flow")
     check_input_file("--flow", args.flow, required=False)
     return out_dir
 

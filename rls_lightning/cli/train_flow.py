@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from rls_lightning.cli.arguments import (PRINT_CONFIG, ParagraphHelpFormatter, check_input_file, check_output_file,
+from rls_lightning.cli.arguments import (PRINT_CONFIG, ParagraphHelpFormatter, check_generator, check_output_file,
                                          check_output_folder, parse_args)
 from rls_lightning.paths import DEMO_FLOW, DEMO_GENERATOR
-from rls_lightning.cli.errors import UsageError, check_choice, check_float, check_int, guarded
-from rls_lightning.weights import resolve_generator
+from rls_lightning.cli.errors import check_choice, check_float, check_int, guarded
 from rls_lightning.weights.flows import cached_flow_path, describe_flow, flow_folder
 
 if TYPE_CHECKING:  # Lightning is imported only once the options are known to be good
@@ -116,12 +115,8 @@ def validate_args(args) -> tuple[Path, Path | None]:
     check_int("--report-samples", args.report_samples, 2)
     check_choice("--logger", args.logger, LOGGERS)
     check_training_hardware(args.accelerator, args.devices, args.num_nodes, args.precision)
-    if args.generator == DEMO_GENERATOR and not DEMO_GENERATOR.exists():
-        raise UsageError(f"{DEMO_GENERATOR}: the embedded demo generator is not in this checkout; "
-                         "pass --generator PATH to your StyleGAN2 checkpoint")
     args.generator_name = str(args.generator)  # as given: a registry name stays one in the cache's description
-    args.generator = resolve_generator(args.generator)
-    check_input_file("--generator", args.generator)
+    args.generator = check_generator(args.generator, "pass --generator PATH to your StyleGAN2 checkpoint")
     if args.output is None:  # its file name needs the generator's fingerprint: known once the generator is loaded
         check_output_folder("the flow cache (--output's default)", flow_folder())
     else:
