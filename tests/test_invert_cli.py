@@ -268,7 +268,7 @@ def test_a_checkout_without_the_demo_model_names_it_and_what_to_pass(monkeypatch
 
     absent = tmp_path / "demo64" / "generator.pt"
     monkeypatch.setattr(rls_lightning.paths, "DEMO_GENERATOR", absent)
-    with pytest.raises(UsageError, match="embedded demo generator is not in this checkout; pass --generator and --flow"):
+    with pytest.raises(UsageError, match="demo generator is not in this checkout; pass --generator and --flow"):
         check_generator(absent, "pass --generator and --flow")
     with pytest.raises(UsageError, match="elsewhere.pt: no such file"):
         check_generator(tmp_path / "elsewhere.pt", "unused")

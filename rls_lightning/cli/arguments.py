@@ -33,7 +33,8 @@ from jsonargparse import DefaultHelpFormatter
 
 from .errors import UsageError, check_output_dir, describe_os_error
 
-__all__ = ["ParagraphHelpFormatter", "parse_args", "check_input_file", "check_output_file", "check_output_folder", "check_device"]
+__all__ = ["ParagraphHelpFormatter", "parse_args", "check_generator", "check_input_file", "check_output_file",
+           "check_output_folder", "check_device"]
 
 
 PRINT_CONFIG = "--print-config"  # jsonargparse's --print_config, dashed like every other option
