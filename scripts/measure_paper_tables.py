@@ -31,7 +31,8 @@ from pathlib import Path
 import torch
 from measure_refinement_readings import (add_held_out_options, add_run_options, eight_bit, held_out_faces, mean_ci,
                                          resumable_batches, scores, write_rows)
-from measure_rls_anchor import add_damage_options, contact_sheet, damage_measures, row_spread
+from measure_rls_anchor import (add_damage_options, anchor_log_density, contact_sheet, damage_measures,
+                                typical_log_density, row_spread)
 
 from rls_lightning.atomic import atomic_write_path
 from rls_lightning.degradations import downsample_bicubic, resize_bicubic
@@ -50,7 +51,7 @@ BASELINE = {**{m: "rls" for m in PASSES["table5"]}, **{m: "rls+" for m in PASSES
 
 
 def rows_for(method: str, stems: list[str], factor: int, images: torch.Tensor, hr: torch.Tensor,
-             results: list[SampleResult] | None, stage: str) -> list[dict]:
+             results: list[SampleResult] | None, stage: str, flow=None) -> list[dict]:
     p, s = scores(images, hr)
     hf, asym = damage_measures(eight_bit(images))
     hf_true, asym_true = damage_measures(hr)
@@ -61,6 +62,7 @@ def rows_for(method: str, stems: list[str], factor: int, images: torch.Tensor, h
         if results is not None:
             r = results[i]
             row["row_spread"] = row_spread(r.ws_rls)
+            row["log_density"] = anchor_log_density(flow, r.ws_rls if stage == "rls" else r.ws)
             if stage == "rls":
                 row |= {"lr_l1": r.lr_l1_rls, "kept_step": r.rls_kept_step}
             else:
@@ -76,6 +78,7 @@ def anchor_path(work_dir: Path, factor: int, k: int) -> Path:
 
 def run_pass(name: str, jobs: dict[str, InversionJob], stems: list[str], hr: torch.Tensor, factor: int,
              anchors_file: Path) -> tuple[list[dict], dict[str, torch.Tensor]]:
+    flow = jobs["rls+"].flow
     lr_saved = eight_bit(downsample_bicubic(hr * 2 - 1, factor)) * 2 - 1  # the 8-bit PNG a user would have
     items = [(LowResImage(path=Path(f"{s}.png"), stem=s, pixels=lr_saved[i], factor=factor), 0)
              for i, s in enumerate(stems)]
@@ -90,13 +93,13 @@ def run_pass(name: str, jobs: dict[str, InversionJob], stems: list[str], hr: tor
         jobs["rls+"].solver.run_refinement(items, refined)
         pictures["rls"] = torch.cat([a.image_rls for a in anchors])
         pictures["rls+"] = torch.cat([r.image for r in refined])
-        rows += rows_for("rls", stems, factor, pictures["rls"], hr, anchors, "rls")
-        rows += rows_for("rls+", stems, factor, pictures["rls+"], hr, refined, "rls+")
+        rows += rows_for("rls", stems, factor, pictures["rls"], hr, anchors, "rls", flow)
+        rows += rows_for("rls+", stems, factor, pictures["rls+"], hr, refined, "rls+", flow)
     elif name == "table5":
         for method in PASSES[name]:
             results = jobs[method].solver.run_search(items)
             pictures[method] = torch.cat([r.image_rls for r in results])
-            rows += rows_for(method, stems, factor, pictures[method], hr, results, "rls")
+            rows += rows_for(method, stems, factor, pictures[method], hr, results, "rls", flow)
     else:
         saved = torch.load(anchors_file, weights_only=True)  # written by pass 1 of this script
         for method in PASSES[name]:
@@ -107,11 +110,14 @@ def run_pass(name: str, jobs: dict[str, InversionJob], stems: list[str], hr: tor
                 results = [SampleResult(**a) for a in saved]
             job.solver.run_refinement(items, results)
             pictures[method] = torch.cat([r.image for r in results])
-            rows += rows_for(method, stems, factor, pictures[method], hr, results, "rls+")
+            rows += rows_for(method, stems, factor, pictures[method], hr, results, "rls+", flow)
     return rows, {k: eight_bit(v) for k, v in pictures.items()}
 
 
-def summarise(rows: list[dict], damage_ratio: float) -> list[dict]:
+def summarise(rows: list[dict], damage_ratio: float, typical: float = float("-inf")) -> list[dict]:
+    """Per factor and method: means with 95% intervals, paired differences, and counts: damaged by the two image
+    proxies, and latents off the prior (flow log-density P_w of the RLS anchor, resp. of the RLS+ w, below
+    ``typical``, the 1st percentile of mapped w's)."""
     summary = []
     methods = [m for methods in PASSES.values() for m in methods]
     for factor in sorted({r["factor"] for r in rows}):
@@ -121,11 +127,13 @@ def summarise(rows: list[dict], damage_ratio: float) -> list[dict]:
             if not faces:
                 continue
             entry = {"factor": factor, "method": method, "faces": len(faces)}
-            for key in ("psnr", "ssim", "lr_l1", "row_spread", "hf_ratio", "asymmetry_ratio"):
+            for key in ("psnr", "ssim", "lr_l1", "row_spread", "log_density", "hf_ratio", "asymmetry_ratio"):
                 values = [r[key] for r in faces.values() if key in r]
                 if values:
                     entry[key], entry[f"{key}_ci95"] = mean_ci(values)
             entry["damaged"] = sum(1 for r in faces.values() if max(r["hf_ratio"], r["asymmetry_ratio"]) > damage_ratio)
+            if "log_density" in entry:
+                entry["off_prior"] = sum(1 for r in faces.values() if r["log_density"] < typical)
             if "not_worse_than_anchor" in next(iter(faces.values())):
                 entry["worse_than_anchor"] = sum(1 for r in faces.values() if not r["not_worse_than_anchor"])
             pairs = {"rls": "bicubic", "rls+": "rls", **BASELINE}
@@ -144,12 +152,14 @@ def markdown(summary: list[dict]) -> str:
         return f"{e[key]:.{digits}f} ± {e[key + '_ci95']:.{digits}f}" if key in e else ""
 
     lines = ["| factor | method | faces | PSNR (dB) | paired diff. (dB) | SSIM (Y) | LR error | W+ row spread "
-             "| damaged | RLS+ worse than anchor |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| P_w of w | w off the prior | damaged | RLS+ worse than anchor |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in summary:
         diff = e.get("psnr_minus_versus")
         diff = f"{diff[0]:+.2f} ± {diff[1]:.2f} vs {e['versus']}" if diff else ""
         lines.append(f"| {e['factor']}x | {e['method']} | {e['faces']} | {pm(e, 'psnr', 2)} | {diff} | "
-                     f"{pm(e, 'ssim', 4)} | {pm(e, 'lr_l1', 4)} | {pm(e, 'row_spread', 3)} | {e['damaged']} | "
+                     f"{pm(e, 'ssim', 4)} | {pm(e, 'lr_l1', 4)} | {pm(e, 'row_spread', 3)} | "
+                     f"{pm(e, 'log_density', 0)} | {e.get('off_prior', '')} | {e['damaged']} | "
                      f"{e.get('worse_than_anchor', '')} |")
     return "\n".join(lines)
 
@@ -185,10 +195,11 @@ def main(argv: list[str] | None = None) -> int:
 
         rows += resumable_batches(folder, names, args.batch_size, run)
     write_rows(args.work_dir / "per_face.csv", rows)
-    summary = summarise(rows, args.damage_ratio)
+    typical = typical_log_density(generator, flow)
+    summary = summarise(rows, args.damage_ratio, typical)
     with atomic_write_path(args.work_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps({"precision": precision, "generator": str(args.generator), "faces": len(names),
-                                   "settings": get_preset("rls+").description, "results": summary}, indent=2))
+                                   "typical_log_density_p1": typical, "settings": get_preset("rls+").description, "results": summary}, indent=2))
     print(markdown(summary))
     return 0
 

@@ -34,6 +34,7 @@ from rls_lightning.atomic import atomic_write_path
 from rls_lightning.runtime import resolve_precision
 from rls_lightning.degradations import downsample_bicubic, gaussian_blur
 from rls_lightning.inversion.job import InversionJob, TrainerOptions
+from rls_lightning.inversion.objective import flow_log_density
 from rls_lightning.inversion.presets import get_preset
 from rls_lightning.lr_images import LowResImage
 
@@ -50,9 +51,19 @@ VARIANTS = {
     "sum-official-cross": {"likelihood_reduction": "sum", "cross": "mean-distance"},
     "sum-w-only": {"likelihood_reduction": "sum", "space": "w"},
     "sum-no-cross": {"likelihood_reduction": "sum", "lambda_c": 0.0},
+    "official-objective": {"likelihood_reduction": "mean", "cross": "mean-distance"},  # rls.py's Eq. 6
+    "laplace-10": {"likelihood_weight": 0.1},  # the l1 norm over a Laplace scale lambda_l = 10 (sec. 3.1)
+    "laplace-30": {"likelihood_weight": 1 / 30},
+    "laplace-100": {"likelihood_weight": 0.01},
+    "mean-w-only": {"likelihood_reduction": "mean", "space": "w"},
+    "mean-no-cross": {"likelihood_reduction": "mean", "lambda_c": 0.0},
 }
 # Overrides of the default RLS+ for some variants.
+OFFICIAL_OBJECTIVE = {"likelihood_reduction": "mean", "cross": "mean-distance"}
 REFINE_VARIANTS = {
+    "official-no-noise": (OFFICIAL_OBJECTIVE, {"optimize_noise": False}),
+    "official-coarse-noise": (OFFICIAL_OBJECTIVE, {"trainable_noise": 1}),
+    "official-no-generator": (OFFICIAL_OBJECTIVE, {"optimize_generator": False}),
     "sum-no-early-stop": ({"likelihood_reduction": "sum"}, {"early_stopping_patience": None}),
     "mean-no-early-stop": ({"likelihood_reduction": "mean"}, {"early_stopping_patience": None}),
 }
@@ -72,6 +83,23 @@ def damage_measures(images01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     luma = (0.299 * images01[:, 0] + 0.587 * images01[:, 1] + 0.114 * images01[:, 2])[:, None]
     high = luma - gaussian_blur(luma, 1.0)
     return high.square().flatten(1).mean(1), (luma - luma.flip(-1)).abs().flatten(1).mean(1)
+
+
+def anchor_log_density(flow, ws: torch.Tensor) -> float:
+    """P_w of Eq. 5 at an anchor ``[1, rows, d]``: the flow's log-density averaged over its rows (mapped w of the
+    demo model: 136 on average, 1% below 32)."""
+    with torch.no_grad():
+        return float(flow_log_density(flow.flow, ws.float()))
+
+
+def typical_log_density(generator, flow, samples: int = 2000, quantile: float = 0.01) -> float:
+    """The ``quantile`` of the flow's log-density over ``samples`` mapped w (seed 0): below it an anchor has left
+    the prior's high-density region (demo model: 1% of mapped w below +32, their mean +136)."""
+    with torch.no_grad():
+        z = torch.randn(samples, generator.z_dim, generator=torch.Generator().manual_seed(0))
+        w = generator.mapping(z)
+        w = w[:, 0] if w.dim() == 3 else w
+        return float(flow.flow.log_prob(w).quantile(quantile))
 
 
 def run_batch(job: InversionJob, variant: str, stems: list[str], hr: torch.Tensor, factor: int
@@ -94,7 +122,7 @@ def run_batch(job: InversionJob, variant: str, stems: list[str], hr: torch.Tenso
         hf, asym = damage_measures(saved[stage])
         rows += [{"face": stem, "factor": factor, "variant": variant, "stage": stage, "psnr": p[i], "ssim": s[i],
                   "lr_l1": lr_l1[i], "kept_step": kept[i], "row_spread": row_spread(results[i].ws_rls),
-                  "hf_ratio": float(hf[i] / hf_true[i]), "asymmetry_ratio": float(asym[i] / asym_true[i]),
+                  "log_density": anchor_log_density(job.flow, results[i].ws_rls), "hf_ratio": float(hf[i] / hf_true[i]), "asymmetry_ratio": float(asym[i] / asym_true[i]),
                   "rls_plus_not_worse": results[i].lr_l1 <= results[i].lr_l1_rls + 1e-6}
                  for i, stem in enumerate(stems)]
     return rows, saved
@@ -116,8 +144,9 @@ def summarise(rows: list[dict], variants: list[str], damage_ratio: float) -> lis
             if not faces:
                 continue
             entry = {"factor": factor, "stage": stage, "variant": variant, "faces": len(faces)}
-            for key in ("psnr", "ssim", "lr_l1", "row_spread", "hf_ratio", "asymmetry_ratio"):
-                entry[key], entry[f"{key}_ci95"] = mean_ci([r[key] for r in faces])
+            for key in ("psnr", "ssim", "lr_l1", "row_spread", "log_density", "hf_ratio", "asymmetry_ratio"):
+                if all(key in r for r in faces):
+                    entry[key], entry[f"{key}_ci95"] = mean_ci([r[key] for r in faces])
             entry["damaged"] = sum(1 for r in faces if max(r["hf_ratio"], r["asymmetry_ratio"]) > damage_ratio)
             entry["rls_plus_worse_than_anchor"] = sum(1 for r in faces if not r["rls_plus_not_worse"])
             base = by_variant.get("default", [])
@@ -129,14 +158,14 @@ def summarise(rows: list[dict], variants: list[str], damage_ratio: float) -> lis
 
 def markdown(summary: list[dict]) -> str:
     lines = ["| factor | stage | variant | faces | PSNR (dB) | vs default (dB) | SSIM (Y) | LR error | W+ row spread "
-             "| HF ratio | asymmetry ratio | damaged | RLS+ worse than anchor |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| anchor P_w | HF ratio | asymmetry ratio | damaged | RLS+ worse than anchor |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in summary:
         diff = e.get("psnr_minus_default")
         diff = f"{diff[0]:+.2f} ± {diff[1]:.2f}" if diff else ""
         lines.append(f"| {e['factor']}x | {e['stage']} | {e['variant']} | {e['faces']} | {e['psnr']:.2f} ± "
                      f"{e['psnr_ci95']:.2f} | {diff} | {e['ssim']:.4f} | {e['lr_l1']:.4f} | {e['row_spread']:.3f} | "
-                     f"{e['hf_ratio']:.2f} | {e['asymmetry_ratio']:.2f} | {e['damaged']} | "
+                     f"{e.get('log_density', float('nan')):.0f} | {e['hf_ratio']:.2f} | {e['asymmetry_ratio']:.2f} | {e['damaged']} | "
                      f"{e['rls_plus_worse_than_anchor']} |")
     return "\n".join(lines)
 

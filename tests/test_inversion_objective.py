@@ -11,6 +11,7 @@ from rls_lightning.inversion import objective
 from rls_lightning.inversion.l1_ball import project_onto_l1_ball, project_rows_onto_ball
 from rls_lightning.inversion.presets import PRESETS, get_preset
 from rls_lightning.inversion.schedules import one_cycle_drop_factor
+from rls_lightning.inversion.settings import RefineSettings
 
 
 def test_likelihoods_are_on_the_unit_scale():
@@ -117,11 +118,20 @@ def test_presets_carry_the_documented_numbers():
     # RLS+: 50 steps, generator at 1e-4 (sec. 4); w and noise at the official 0.1 with its one-cycle schedule
     assert (rls.refine.steps, rls.refine.lr_generator, rls.refine.lr_w, rls.refine.lr_noise, rls.refine.schedule) == \
         (50, 1e-4, 0.1, 0.1, "one-cycle")
-    assert (rls.refine.trainable_noise, rls.refine.radius(512)) == (9, pytest.approx(math.sqrt(512)))
+    assert rls.refine.radius(512) == pytest.approx(math.sqrt(512))
+    # "the first nine" noise maps of a 1024 px generator (4, 8, 8, ..., 64, 64): those up to 1/16 of the output
+    maps_1024 = [4] + [r for r in (8, 16, 32, 64, 128, 256, 512, 1024) for _ in range(2)]
+    assert rls.refine.trainable_noise_maps(maps_1024, 1024) == 9
+    assert rls.refine.trainable_noise_maps(maps_1024[:9], 64) == 1  # 64 px: the 4 x 4 map only
+    assert rls.refine.trainable_noise_maps(maps_1024[:13], 256) == 5  # up to 16 x 16
+    assert RefineSettings(trainable_noise=3).trainable_noise_maps(maps_1024[:9], 64) == 3
     literal = get_preset("rls+literal").refine
     assert (literal.steps, literal.lr_w, literal.lr_noise, literal.lr_generator, literal.schedule) == \
         (50, 1e-4, 1e-4, 1e-4, "constant")
-    assert rls.search.likelihood_reduction == "sum"  # Eq. 6: the l1 norm of the LR residual
+    # the official rls.py's reading of Eq. 5-6 (mean residual, mean row distance): the one under which Tables 1 and 5 hold
+    assert (rls.search.likelihood_reduction, rls.search.cross) == ("mean", "mean-distance")
+    assert (get_preset("rls+l1-sum").search.likelihood_reduction, get_preset("rls+eq5-cross").search.cross) == \
+        ("sum", "squared-sum")
     official = get_preset("rls+official")
     assert official.search.likelihood_reduction == "mean"  # rls.py: 10 * the mean absolute error
     assert {get_preset(p).search.likelihood_reduction for p in ("pulse", "brgm", "rls+authors-readme")} == {"mean"}

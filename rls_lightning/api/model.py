@@ -102,7 +102,7 @@ class RLS:
             return settings
         settings = build_settings(preset, **overrides)
         check_flow(settings, self.models)
-        noise = overrides.get("trainable_noise")  # as invert.py --trainable-noise (presets' 9 fit at any size)
+        noise = overrides.get("trainable_noise")  # as invert.py --trainable-noise
         if noise is not None and noise > len(self.models.generator.noise_inputs):
             raise ValueError(f"trainable_noise={noise}: this generator has "
                              f"{len(self.models.generator.noise_inputs)} noise maps")

@@ -95,13 +95,14 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("lambda_c", "float", "weight of P_cross, the cross prior keeping the W+ rows close (Eq. 5)",
             "paper sec. 4: 0.05", minimum=0, label="lambda_c",
             info="weight of the cross prior P_cross keeping the W+ rows close (paper: 0.05)"),
-    Setting("cross", "choice", "cross prior P_cross: squared-sum (Eq. 5, the sum of squared pairwise distances of "
-            "the W+ rows) or mean-distance (the official rls.py's mean distance, whose gradient near collapsed "
-            "rows follows rounding)", "default: squared-sum, paper Eq. 5", choices=CROSS_PRIORS),
-    Setting("likelihood_reduction", "choice", "RLS likelihood ||y - D(G(w))||_1 summed over the LR values (Eq. 6, "
-            "the Laplace log-density of sec. 3.1) or averaged (the official rls.py, which multiplies the mean by 10; "
-            "on our model the mean lets P_cross pull the W+ rows onto one w)", "default: sum, paper Eq. 6",
-            choices=LIKELIHOOD_REDUCTIONS),
+    Setting("cross", "choice", "cross prior P_cross: mean-distance (the official rls.py's mean pairwise distance "
+            "of the W+ rows, smoothed below 0.01) or squared-sum (Eq. 5 written out; next to the mean likelihood "
+            "it holds the anchor at the mean face)", "default: mean-distance, official rls.py (the reading under "
+            "which Tables 1 and 5 hold)", choices=CROSS_PRIORS),
+    Setting("likelihood_reduction", "choice", "RLS likelihood |y - D(G(w))|: averaged over the LR values (the "
+            "official rls.py) or summed (Eq. 6 with sec. 3.1's Laplace scale taken as 1; the priors then stop "
+            "acting and anchors leave the flow's high-density region)", "default: mean, official rls.py (Eq. 6 "
+            "leaves the scale open)", choices=LIKELIHOOD_REDUCTIONS),
     Setting("schedule", "choice", "learning-rate schedule of RLS and of RLS+'s w and noise (the generator's "
             "weights keep their rate): one-cycle (PULSE's one-cycle drop) or constant",
             "default: one-cycle, the official code; the paper names none", choices=SCHEDULES),
@@ -120,7 +121,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             info="RLS+ keeps w within an l1 ball of this radius x sqrt(d) around the RLS result (paper: 1; "
                  "negative = no ball)"),
     Setting("trainable_noise", "int", "how many of the first noise maps RLS+ optimises",
-            "paper sec. 4 and official code: 9", minimum=0),
+            "default: the maps up to 1/16 of the output resolution, i.e. the paper's (sec. 4) and the official "
+            "code's first nine on a 1024 px generator, the 4 x 4 map alone at 64 px", minimum=0),
     Setting("patience", "int", "RLS+ early stopping patience in steps; negative: no early stopping",
             "ours: 5, counted from the one-cycle's peak; the paper gives none, the official code does not stop early",
             special="negative: no early stopping"),

@@ -21,9 +21,10 @@ def _add(name: str, search: SearchSettings, refine: RefineSettings, description:
 
 _add("rls+", _RLS, _RLS_PLUS,
      "RLS then RLS+ with the paper's values (sec. 4): 200 Adam steps at lr 0.5 on W+ from the mean of 100k "
-     "mapped w with lambda_w=2e-4, lambda_g=4e-4, lambda_c=0.05 next to the l1 norm of the LR residual on [0, 1] "
-     "(Eq. 6), P_cross of Eq. 5, the one-cycle schedule of the official rls.py and its lowest-objective step kept; "
-     "then 50 steps on w, generator weights and the first 9 noise maps, w in an l1 ball of radius sqrt(d) around "
+     "mapped w with lambda_w=2e-4, lambda_g=4e-4, lambda_c=0.05 next to the mean absolute LR residual on [0, 1] "
+     "and P_cross as the mean pairwise row distance (the official rls.py's reading of Eq. 5-6, the one under "
+     "which Tables 1 and 5 hold), the one-cycle schedule of the official rls.py and its lowest-objective step kept; "
+     "then 50 steps on w, generator weights and the noise maps up to 1/16 of the output (the paper's first nine at 1024 px), w in an l1 ball of radius sqrt(d) around "
      "the anchor, early stopping (patience 5 from the schedule's peak) that keeps the best state (never worse than "
      "the anchor); the generator at lr 1e-4 (sec. 4), w and noise at the official lr 0.1 with its one-cycle "
      "schedule (the paper gives none; with 1e-4 the ball could never bind, contradicting Table 2).")
@@ -62,13 +63,12 @@ _add("brgm", SearchSettings(
     "BRGM (Marinescu et al. 2021): 501 steps, Adam lr 0.1, W+ from the mean w, noise fixed; pixel MSE on the "
     "0-255 scale (weight 0.001, i.e. 0.001 * 255^2 on our [0, 1] MSE), Gaussian prior 100 * mean(((w - mean) / "
     "std)^2), cosine cross prior 0.1 (1 above 16x). BRGM's VGG16 perceptual term is left out: it needs pretrained weights that cannot be downloaded here.")
-_add("rls+official-cross", SearchSettings(cross="mean-distance"), _RLS_PLUS,
-     "rls+ with the official rls.py's cross term: the mean pairwise distance of the W+ rows (not squared) at "
-     "lambda_c=0.05, instead of Eq. 5's sum of squares; next to the l1 norm it hardly binds, and near collapsed rows "
-     "its direction follows rounding (see --cross).")
-_add("rls+mean-likelihood", SearchSettings(likelihood_reduction="mean"), _RLS_PLUS,
-     "rls+ with RLS's likelihood averaged over the LR values (as the official rls.py does) instead of Eq. 6's l1 "
-     "norm: next to the paper's lambdas P_cross then pulls the W+ rows onto one w (the default before issue 29).")
+_add("rls+eq5-cross", SearchSettings(cross="squared-sum"), _RLS_PLUS,
+     "rls+ with Eq. 5's P_cross written out, the sum of squared pairwise row distances, at lambda_c=0.05: next "
+     "to the mean likelihood it holds every anchor at the mean face (rows 0.005 apart).")
+_add("rls+l1-sum", SearchSettings(likelihood_reduction="sum", cross="squared-sum"), _RLS_PLUS,
+     "rls+ with Eq. 6's l1 norm summed over the LR values (Laplace scale 1) and Eq. 5's squared P_cross: the "
+     "priors stop acting, anchors leave the flow's high-density region and many faces carry marks.")
 # Ablations of RLS (Table 5, Figure 9).
 _add("no-prior", SearchSettings(lambda_w=0.0, lambda_g=0.0, lambda_c=0.0), _NO_REFINE,
      "'w/o Regu.' (Table 5): the latent search without any prior.")

@@ -58,7 +58,8 @@ class Refinement(InversionStage):
             self.ws = nn.Parameter(anchors.detach().clone())
         else:
             self.register_buffer("ws", anchors.detach().clone())
-        trainable = settings.trainable_noise if settings.optimize_noise else 0
+        trainable = settings.trainable_noise_maps([n.shape[-1] for n in noise], generator.img_resolution) \
+            if settings.optimize_noise else 0
         self.noise = NoiseInputs(noise, trainable, batch=n)
         named = list(generator.synthesis.named_parameters()) if settings.optimize_generator else []
         self.weight_names = [name for name, _ in named]
