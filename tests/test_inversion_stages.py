@@ -263,8 +263,9 @@ def test_bf16_mixed_inversion_tracks_float32(toy, tmp_path):
     for (rls32, _), (rls16, plus16) in zip(errors["32-true"], errors["bf16-mixed"]):
         assert rls16 == pytest.approx(rls32, abs=0.01)
         assert plus16 < rls16
-    # Measured: 31 and 36 dB with Eq. 6's l1 norm (46 and 58 dB with the averaged likelihood, whose stronger priors
-    # damp rounding; bf16 keeps about 3 significant digits; styles, demodulation, D and log p_F are fp32).
+    # Measured with the default (mean likelihood, mean row distance): 33 and 35 dB (31 and 36 with the l1 sum; 46
+    # and 58 with Eq. 5's squared sum, which holds the rows at the mean; bf16 keeps about 3 significant digits;
+    # styles, demodulation, D and log p_F are fp32).
     assert (psnr(images["bf16-mixed"], images["32-true"]) > 30).all()
 
 

@@ -4,8 +4,10 @@ does."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from support.inversion_fixtures import known_latents, quiet_trainer, toy_flow, toy_generator
@@ -17,6 +19,7 @@ from rls_lightning.inversion.latent_search import LatentSearch
 from rls_lightning.inversion.presets import get_preset
 from rls_lightning.inversion.refinement import Refinement
 from rls_lightning.inversion.settings import RefineSettings, SearchSettings
+from rls_lightning.lr_images import LowResImage
 
 
 @pytest.fixture(scope="module")
@@ -232,3 +235,29 @@ def test_early_stopping_watches_from_the_schedules_peak():
             callback.on_train_batch_end(trainer, module, None, None, 0)
         assert module.stopped_at.tolist() == brute_force(watch_from, patience)
     assert brute_force(0, 5)[0] == 6 and brute_force(22, 5)[0] == 46  # from the peak, image 0 runs its descent
+
+
+def test_an_anchor_outside_the_priors_high_density_region_is_noted(toy, tmp_path):
+    """results.csv notes an anchor whose P_w (Eq. 5) lies below the 1st percentile of mapped w: the threshold is
+    numpy's percentile of log p_F over the same 2,000 seeded mapped w, the mean w lies above it and a w pushed far
+    along one axis below it; the note and the column come from the RLS objective's own P_w."""
+    G, flow, lr = toy
+    job = InversionJob(G, flow, get_preset("rls+").replace(search=dict(steps=3), refine=dict(steps=2)), tmp_path,
+                       log=lambda line: None)
+    with torch.no_grad():
+        z = torch.randn(2000, G.z_dim, generator=torch.Generator().manual_seed(0))
+        log_p = flow.flow.log_prob(G.mapping(z)).numpy()
+        mean_p = float(flow.flow.log_prob(flow.w_init[None].float()))
+        far = flow.w_init.float().clone()
+        far[0] += 40 * float(flow.flow.w_std[0])
+        far_p = float(flow.flow.log_prob(far[None]))
+    assert job.solver.typical_p_w() == pytest.approx(float(np.percentile(log_p, 1)), rel=1e-4, abs=1e-3)
+    assert mean_p > job.solver.typical_p_w() > far_p
+    assert job.solver.off_prior_note(mean_p) is None
+    note = job.solver.off_prior_note(far_p)
+    assert note.startswith(f"RLS anchor outside the prior's high-density region (P_w {far_p:.0f}, below "
+                           f"{job.solver.typical_p_w():.0f} where 99% of mapped w lie)")
+    rows = job.run([LowResImage(path=Path("a.png"), stem="a", pixels=lr[0], factor=4)])
+    saved = torch.load(tmp_path / "a.pt", weights_only=True)
+    assert rows[0]["anchor_p_w"] == pytest.approx(float(saved["objective_rls"]["P_w"][0]), abs=0.01)
+    assert (rows[0]["anchor_p_w"] < job.solver.typical_p_w()) == ("outside the prior" in rows[0]["note"])

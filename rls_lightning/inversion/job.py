@@ -40,7 +40,7 @@ from .settings import InversionSettings
 from .solver import SampleResult, Solver, TrainerOptions
 
 RESULT_COLUMNS = ["file", "status", "factor", "preset", "samples", "lr_l1_rls", "lr_l1_final", "ball_reach",
-                  "rows_on_ball", "rls_steps", "refine_steps", "seconds", "note"]
+                  "rows_on_ball", "anchor_p_w", "rls_steps", "refine_steps", "seconds", "note"]
 FACE_COLUMNS = ["photo", "face", "score", "box", "lr_size"]  # rows of faces cut from photos (invert.py --photos)
 STD_MAP_FULL_SCALE = 0.25  # a per-pixel std of 0.25 (on the [0, 1] scale) is drawn white
 # what a file system says of a name it will not store (too long; bytes it cannot encode, e.g. on exFAT or SMB)
@@ -132,8 +132,10 @@ class InversionJob:
         first = samples[0]
         notes = [image.note] if image.note else []
         notes += [note for s in samples for note in s.notes]
+        p_w = first.terms_rls.get("P_w")
         return {**self.extras.get(image.stem, {}).get("row", {}), "file": image.path.name, "factor": image.factor, "preset": self.settings.name,
-                "samples": len(samples), "rls_steps": first.rls_steps, "refine_steps": first.refine_steps,
+                "samples": len(samples), "anchor_p_w": None if p_w is None else round(p_w, 2),
+                "rls_steps": first.rls_steps, "refine_steps": first.refine_steps,
                 "seconds": round(sum(s.seconds for s in samples), 2), "note": "; ".join(notes),
                 "fingerprint": self._fingerprint}
 

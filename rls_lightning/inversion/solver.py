@@ -35,6 +35,7 @@ from ..stylegan.latents import draw_z, stream_seed
 from .callbacks import (L1BallProjection, NoiseRenormalization, PerImageEarlyStopping, SphereProjection,
                         StepProgress, StopWhenRequested)
 from .latent_search import LatentSearch
+from .objective import typical_log_density
 from .refinement import Refinement
 from .schedules import rising_steps
 from .settings import InversionSettings, RefineSettings, SearchSettings
@@ -125,6 +126,7 @@ class Solver:
             raise ValueError(f"preset {settings.name} needs a flow prior (its mean w and P_w / P_gaussian)")
         self.generator = generator.eval().requires_grad_(False)
         self.flow = flow
+        self._typical_p_w: float | None = None
         self.settings = settings
         self.batch_size = max(1, int(batch_size))
         self.num_samples = max(1, int(num_samples))
@@ -214,11 +216,28 @@ class Solver:
             steps = 0
         out = module.results()
         seconds = (time.perf_counter() - start) / len(items)
-        return [SampleResult(ws_rls=out.ws[i:i + 1], noise_rls=[m[i:i + 1] if m.shape[0] > 1 else m for m in out.noise],
-                             image_rls=out.images[i:i + 1], lr_l1_rls=float(out.lr_l1[i]), rls_steps=steps,
-                             terms_rls=_terms_of(out.terms, i), rls_kept_step=int(out.kept_step[i]),
-                             seconds=seconds)
-                for i in range(len(items))]
+        results = [SampleResult(ws_rls=out.ws[i:i + 1],
+                                noise_rls=[m[i:i + 1] if m.shape[0] > 1 else m for m in out.noise],
+                                image_rls=out.images[i:i + 1], lr_l1_rls=float(out.lr_l1[i]), rls_steps=steps,
+                                terms_rls=_terms_of(out.terms, i), rls_kept_step=int(out.kept_step[i]),
+                                seconds=seconds)
+                   for i in range(len(items))]
+        for result in results:
+            result.notes += filter(None, [self.off_prior_note(result.terms_rls.get("P_w"))])
+        return results
+
+    def typical_p_w(self) -> float:
+        """The 1st percentile of P_w over mapped w (``objective.typical_log_density``), computed once."""
+        if self._typical_p_w is None:
+            self._typical_p_w = typical_log_density(self.flow.flow, self.generator.mapping, self.generator.z_dim)
+        return self._typical_p_w
+
+    def off_prior_note(self, p_w: float | None) -> str | None:
+        """A note when an RLS anchor left the prior's high-density region: its result may carry marks."""
+        if p_w is None or self.flow is None or p_w >= self.typical_p_w():
+            return None
+        return (f"RLS anchor outside the prior's high-density region (P_w {p_w:.0f}, below {self.typical_p_w():.0f} "
+                "where 99% of mapped w lie): the result may carry marks the face does not have")
 
     def run_refinement(self, items: list[tuple[LowResImage, int]], results: list[SampleResult],
                        settings: RefineSettings | None = None) -> None:
