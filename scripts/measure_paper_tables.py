@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(rows, args.damage_ratio, typical)
     with atomic_write_path(args.work_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps({"precision": precision, "generator": str(args.generator), "faces": len(names),
-                                   "typical_log_density_p1": typical, "settings": get_preset("rls+").description, "results": summary}, indent=2))
+                                   "typical_log_density_p1": typical, "settings": get_preset("rls+").description,
+                                   "results": summary}, indent=2))
     print(markdown(summary))
     return 0
 

@@ -121,7 +121,8 @@ def run_batch(job: InversionJob, variant: str, stems: list[str], hr: torch.Tenso
         hf, asym = damage_measures(saved[stage])
         rows += [{"face": stem, "factor": factor, "variant": variant, "stage": stage, "psnr": p[i], "ssim": s[i],
                   "lr_l1": lr_l1[i], "kept_step": kept[i], "row_spread": row_spread(results[i].ws_rls),
-                  "log_density": anchor_log_density(job.flow, results[i].ws_rls), "hf_ratio": float(hf[i] / hf_true[i]), "asymmetry_ratio": float(asym[i] / asym_true[i]),
+                  "log_density": anchor_log_density(job.flow, results[i].ws_rls),
+                  "hf_ratio": float(hf[i] / hf_true[i]), "asymmetry_ratio": float(asym[i] / asym_true[i]),
                   "rls_plus_not_worse": results[i].lr_l1 <= results[i].lr_l1_rls + 1e-6}
                  for i, stem in enumerate(stems)]
     return rows, saved
@@ -164,7 +165,8 @@ def markdown(summary: list[dict]) -> str:
         diff = f"{diff[0]:+.2f} ± {diff[1]:.2f}" if diff else ""
         lines.append(f"| {e['factor']}x | {e['stage']} | {e['variant']} | {e['faces']} | {e['psnr']:.2f} ± "
                      f"{e['psnr_ci95']:.2f} | {diff} | {e['ssim']:.4f} | {e['lr_l1']:.4f} | {e['row_spread']:.3f} | "
-                     f"{e.get('log_density', float('nan')):.0f} | {e['hf_ratio']:.2f} | {e['asymmetry_ratio']:.2f} | {e['damaged']} | "
+                     f"{e.get('log_density', float('nan')):.0f} | {e['hf_ratio']:.2f} | {e['asymmetry_ratio']:.2f} | "
+                     f"{e['damaged']} | "
                      f"{e['rls_plus_worse_than_anchor']} |")
     return "\n".join(lines)
 

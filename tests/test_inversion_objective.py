@@ -128,7 +128,7 @@ def test_presets_carry_the_documented_numbers():
     literal = get_preset("rls+literal").refine
     assert (literal.steps, literal.lr_w, literal.lr_noise, literal.lr_generator, literal.schedule) == \
         (50, 1e-4, 1e-4, 1e-4, "constant")
-    # the official rls.py's reading of Eq. 5-6 (mean residual, mean row distance): the one under which Tables 1 and 5 hold
+    # the official rls.py's reading of Eq. 5-6 (mean residual, mean row distance): Tables 1 and 5 hold under it
     assert (rls.search.likelihood_reduction, rls.search.cross) == ("mean", "mean-distance")
     assert (get_preset("rls+l1-sum").search.likelihood_reduction, get_preset("rls+eq5-cross").search.cross) == \
         ("sum", "squared-sum")

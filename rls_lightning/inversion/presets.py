@@ -24,7 +24,8 @@ _add("rls+", _RLS, _RLS_PLUS,
      "mapped w with lambda_w=2e-4, lambda_g=4e-4, lambda_c=0.05 next to the mean absolute LR residual on [0, 1] "
      "and P_cross as the mean pairwise row distance (the official rls.py's reading of Eq. 5-6, the one under "
      "which Tables 1 and 5 hold), the one-cycle schedule of the official rls.py and its lowest-objective step kept; "
-     "then 50 steps on w, generator weights and the noise maps up to 1/16 of the output (the paper's first nine at 1024 px), w in an l1 ball of radius sqrt(d) around "
+     "then 50 steps on w, generator weights and the noise maps up to 1/16 of the output (the paper's first nine "
+     "at 1024 px), w in an l1 ball of radius sqrt(d) around "
      "the anchor, early stopping (patience 5 from the schedule's peak) that keeps the best state (never worse than "
      "the anchor); the generator at lr 1e-4 (sec. 4), w and noise at the official lr 0.1 with its one-cycle "
      "schedule (the paper gives none; with 1e-4 the ball could never bind, contradicting Table 2).")
