@@ -31,8 +31,7 @@ from pathlib import Path
 import torch
 from measure_refinement_readings import (add_held_out_options, add_run_options, eight_bit, held_out_faces, mean_ci,
                                          resumable_batches, scores, write_rows)
-from measure_rls_anchor import (add_damage_options, anchor_log_density, contact_sheet, damage_measures,
-                                typical_log_density, row_spread)
+from measure_rls_anchor import add_damage_options, anchor_log_density, contact_sheet, damage_measures, row_spread
 
 from rls_lightning.atomic import atomic_write_path
 from rls_lightning.degradations import downsample_bicubic, resize_bicubic
@@ -117,7 +116,7 @@ def run_pass(name: str, jobs: dict[str, InversionJob], stems: list[str], hr: tor
 def summarise(rows: list[dict], damage_ratio: float, typical: float = float("-inf")) -> list[dict]:
     """Per factor and method: means with 95% intervals, paired differences, and counts: damaged by the two image
     proxies, and latents off the prior (flow log-density P_w of the RLS anchor, resp. of the RLS+ w, below
-    ``typical``, the 1st percentile of mapped w's)."""
+    ``typical``, the 1st percentile of mapped w's: ``Solver.typical_p_w``)."""
     summary = []
     methods = [m for methods in PASSES.values() for m in methods]
     for factor in sorted({r["factor"] for r in rows}):
@@ -195,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
         rows += resumable_batches(folder, names, args.batch_size, run)
     write_rows(args.work_dir / "per_face.csv", rows)
-    typical = typical_log_density(generator, flow)
+    typical = jobs["rls+"].solver.typical_p_w()  # the threshold of results.csv's off-prior note
     summary = summarise(rows, args.damage_ratio, typical)
     with atomic_write_path(args.work_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps({"precision": precision, "generator": str(args.generator), "faces": len(names),

@@ -91,16 +91,6 @@ def anchor_log_density(flow, ws: torch.Tensor) -> float:
         return float(flow_log_density(flow.flow, ws.float()))
 
 
-def typical_log_density(generator, flow, samples: int = 2000, quantile: float = 0.01) -> float:
-    """The ``quantile`` of the flow's log-density over ``samples`` mapped w (seed 0): below it an anchor has left
-    the prior's high-density region (demo model: 1% of mapped w below +32, their mean +136)."""
-    with torch.no_grad():
-        z = torch.randn(samples, generator.z_dim, generator=torch.Generator().manual_seed(0))
-        w = generator.mapping(z)
-        w = w[:, 0] if w.dim() == 3 else w
-        return float(flow.flow.log_prob(w).quantile(quantile))
-
-
 def run_batch(job: InversionJob, variant: str, stems: list[str], hr: torch.Tensor, factor: int
               ) -> tuple[list[dict], dict[str, torch.Tensor]]:
     """The rows of one batch, and its results (``rls``, ``rls+``) as saved, on [0, 1]."""

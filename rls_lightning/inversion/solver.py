@@ -223,7 +223,8 @@ class Solver:
                                 seconds=seconds)
                    for i in range(len(items))]
         for result in results:
-            result.notes += filter(None, [self.off_prior_note(result.terms_rls.get("P_w"))])
+            if note := self.off_prior_note(result.terms_rls.get("P_w")):
+                result.notes.append(note)
         return results
 
     def typical_p_w(self) -> float:
@@ -234,7 +235,7 @@ class Solver:
 
     def off_prior_note(self, p_w: float | None) -> str | None:
         """A note when an RLS anchor left the prior's high-density region: its result may carry marks."""
-        if p_w is None or self.flow is None or p_w >= self.typical_p_w():
+        if p_w is None or p_w >= self.typical_p_w():  # P_w exists only where a flow prior does
             return None
         return (f"RLS anchor outside the prior's high-density region (P_w {p_w:.0f}, below {self.typical_p_w():.0f} "
                 "where 99% of mapped w lie): the result may carry marks the face does not have")
