@@ -9,7 +9,10 @@ setting, compared face by face (issue 29); prints one JSON line.
 
 ``run`` inverts the first ``--limit`` held-out faces of the demo model's split (``--holdout 1000 --split-seed 0``,
 as the model card) from their 8-bit bicubic LR images and saves the RLS and RLS+ results as 8-bit images;
-``compare`` gives, for each later file against the first, the PSNR of every face's RLS and RLS+ result (min, median).
+``compare`` gives, for each later file against the first, the PSNR of every face's RLS and RLS+ result (min, median),
+and for every face whose RLS results differ by more than rounding (below ``--rounding-db``, 30 dB) the RLS objective
+(Eq. 6, the total the search minimised) each setting reached: where one setting stops in a worse local minimum of the
+same objective, the lower total says which picture the method prefers.
 """
 from __future__ import annotations
 
@@ -48,10 +51,15 @@ def run(args: argparse.Namespace) -> None:
                        trainer=TrainerOptions(precision=resolve_precision(args.precision, "cpu")),
                        log=lambda line: None)
     results: dict[str, torch.Tensor] = {}
-    job.solver.optimise(images, lambda image, samples: results.update(
-        {image.stem: torch.cat([eight_bit(samples[0].image_rls), eight_bit(samples[0].image)])}))
+    objectives: dict[str, float] = {}
+
+    def keep(image: LowResImage, samples: list) -> None:
+        results[image.stem] = torch.cat([eight_bit(samples[0].image_rls), eight_bit(samples[0].image)])
+        objectives[image.stem] = samples[0].terms_rls["total"]
+
+    job.solver.optimise(images, keep)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"precision": args.precision, "faces": results}, args.out)
+    torch.save({"precision": args.precision, "faces": results, "rls_objective": objectives}, args.out)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -59,7 +67,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
 
 
-def compare(paths: list[str]) -> None:
+def compare(paths: list[str], rounding_db: float) -> None:
     reference = torch.load(paths[0], weights_only=True)
     for path in paths[1:]:
         other = torch.load(path, weights_only=True)
@@ -68,6 +76,11 @@ def compare(paths: list[str]) -> None:
             values = sorted(psnr(reference["faces"][s][k], other["faces"][s][k]) for s in reference["faces"])
             fields[f"{stage}_psnr_db_min"] = round(values[0], 2)
             fields[f"{stage}_psnr_db_median"] = round(values[len(values) // 2], 2)
+        if "rls_objective" in reference and "rls_objective" in other:  # files written before they were recorded
+            fields["rls_differs"] = [
+                {"face": s, "psnr_db": round(psnr(reference["faces"][s][0], other["faces"][s][0]), 2),
+                 "objective_reference": reference["rls_objective"][s], "objective_against": other["rls_objective"][s]}
+                for s in reference["faces"] if psnr(reference["faces"][s][0], other["faces"][s][0]) < rounding_db]
         emit("precision_stability", torch.device("cpu"), **fields)
 
 
@@ -83,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("--out", required=True)
     both = sub.add_parser("compare")
     both.add_argument("paths", nargs="+")
+    both.add_argument("--rounding-db", type=float, default=30.0,
+                      help="RLS results closer than this (PSNR between them) count as equal up to rounding")
     args = parser.parse_args(argv)
-    run(args) if args.command == "run" else compare(args.paths)
+    run(args) if args.command == "run" else compare(args.paths, args.rounding_db)
     return 0
 
 
