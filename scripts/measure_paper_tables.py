@@ -16,8 +16,8 @@ Per face and method: PSNR (RGB) and SSIM (Y) to the HR face on the 8-bit result 
 distance between the anchor's W+ rows, the step kept, whether RLS+ ended at or below its anchor's objective, and the
 two damage proxies of ``measure_rls_anchor.py`` (high-frequency energy and left-right asymmetry as ratios to the
 ground truth's; "damaged" above ``--damage-ratio``; for RLS+ and its variants from the anchor, "marks added"
-where either proxy exceeds both the ground truth's and ``--added-ratio`` times the anchor's). Writes ``<work-dir>/x<f>/<pass>/batch<k>.json``,
-``per_face.csv`` and ``summary.json`` (means with 95% intervals; paired differences against RLS, resp. RLS+) and
+where either proxy exceeds both the ground truth's and ``--added-ratio`` times the anchor's). Writes
+``<work-dir>/x<f>/<pass>/batch<k>.json``, ``per_face.csv`` and ``summary.json`` (means with 95% intervals; paired differences against RLS, resp. RLS+) and
 prints a Markdown table.
 """
 from __future__ import annotations
