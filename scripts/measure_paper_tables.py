@@ -17,8 +17,8 @@ distance between the anchor's W+ rows, the step kept, whether RLS+ ended at or b
 two damage proxies of ``measure_rls_anchor.py`` (high-frequency energy and left-right asymmetry as ratios to the
 ground truth's; "damaged" above ``--damage-ratio``; for RLS+ and its variants from the anchor, "marks added"
 where either proxy exceeds both the ground truth's and ``--added-ratio`` times the anchor's). Writes
-``<work-dir>/x<f>/<pass>/batch<k>.json``, ``per_face.csv`` and ``summary.json`` (means with 95% intervals; paired differences against RLS, resp. RLS+) and
-prints a Markdown table.
+``<work-dir>/x<f>/<pass>/batch<k>.json``, ``per_face.csv`` and ``summary.json`` (means with 95% intervals; paired
+differences against RLS, resp. RLS+) and prints a Markdown table.
 """
 from __future__ import annotations
 
