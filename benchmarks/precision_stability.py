@@ -72,15 +72,17 @@ def compare(paths: list[str], rounding_db: float) -> None:
     for path in paths[1:]:
         other = torch.load(path, weights_only=True)
         fields = {"reference": paths[0], "against": path, "faces": len(reference["faces"])}
-        for k, stage in enumerate(("rls", "rls+")):
-            values = sorted(psnr(reference["faces"][s][k], other["faces"][s][k]) for s in reference["faces"])
+        per_face = {stage: {s: psnr(reference["faces"][s][k], other["faces"][s][k]) for s in reference["faces"]}
+                    for k, stage in enumerate(("rls", "rls+"))}
+        for stage, by_face in per_face.items():
+            values = sorted(by_face.values())
             fields[f"{stage}_psnr_db_min"] = round(values[0], 2)
             fields[f"{stage}_psnr_db_median"] = round(values[len(values) // 2], 2)
         if "rls_objective" in reference and "rls_objective" in other:  # files written before they were recorded
             fields["rls_differs"] = [
-                {"face": s, "psnr_db": round(psnr(reference["faces"][s][0], other["faces"][s][0]), 2),
-                 "objective_reference": reference["rls_objective"][s], "objective_against": other["rls_objective"][s]}
-                for s in reference["faces"] if psnr(reference["faces"][s][0], other["faces"][s][0]) < rounding_db]
+                {"face": s, "psnr_db": round(db, 2), "objective_reference": reference["rls_objective"][s],
+                 "objective_against": other["rls_objective"][s]}
+                for s, db in per_face["rls"].items() if db < rounding_db]
         emit("precision_stability", torch.device("cpu"), **fields)
 
 

@@ -143,7 +143,7 @@ def summarise(rows: list[dict], damage_ratio: float, typical: float = float("-in
                     entry[key], entry[f"{key}_ci95"] = mean_ci(values)
             entry["damaged"] = sum(1 for r in faces.values() if max(r["hf_ratio"], r["asymmetry_ratio"]) > damage_ratio)
             anchors = by_method["rls"]
-            if method in ["rls+", *PASSES["table2"]] and method != "no-anchor":
+            if method in {"rls+", *PASSES["table2"]} - {"no-anchor"}:  # refinements of the RLS anchor
                 entry["marks_added"] = sum(1 for f, r in faces.items()
                                            if f in anchors and marks_added(r, anchors[f], added_ratio))
             if "log_density" in entry:

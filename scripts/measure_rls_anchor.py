@@ -156,8 +156,7 @@ def markdown(summary: list[dict]) -> str:
         lines.append(f"| {e['factor']}x | {e['stage']} | {e['variant']} | {e['faces']} | {e['psnr']:.2f} ± "
                      f"{e['psnr_ci95']:.2f} | {diff} | {e['ssim']:.4f} | {e['lr_l1']:.4f} | {e['row_spread']:.3f} | "
                      f"{e.get('log_density', float('nan')):.0f} | {e['hf_ratio']:.2f} | {e['asymmetry_ratio']:.2f} | "
-                     f"{e['damaged']} | "
-                     f"{e['rls_plus_worse_than_anchor']} |")
+                     f"{e['damaged']} | {e['rls_plus_worse_than_anchor']} |")
     return "\n".join(lines)
 
 
