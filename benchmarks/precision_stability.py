@@ -42,12 +42,12 @@ def eight_bit(images: torch.Tensor) -> torch.Tensor:
 def run(args: argparse.Namespace) -> None:
     generator, flow = load_generator(DEMO_GENERATOR), load_flow(DEMO_FLOW)
     _, held_out = split_names(list_images(args.data), 1000, 0)
-    names = held_out[:args.limit]
+    names = held_out[args.skip:args.skip + args.limit]
     hr = load_images(args.data, names, resolution=generator.img_resolution).float() / 255
     lr = eight_bit(downsample_bicubic(hr * 2 - 1, args.factor)) / 127.5 - 1
     images = [LowResImage(path=Path(n), stem=Path(n).stem, pixels=lr[i], factor=args.factor)
               for i, n in enumerate(names)]
-    job = InversionJob(generator, flow, get_preset("rls+"), Path(args.out).parent, batch_size=args.batch_size,
+    job = InversionJob(generator, flow, get_preset(args.preset), Path(args.out).parent, batch_size=args.batch_size,
                        trainer=TrainerOptions(precision=resolve_precision(args.precision, "cpu")),
                        log=lambda line: None)
     results: dict[str, torch.Tensor] = {}
@@ -90,12 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     one = sub.add_parser("run")
-    one.add_argument("--data", type=Path, default=Path("../shared/data/faces64/faces64.zip"))
-    one.add_argument("--limit", type=int, default=16)
-    one.add_argument("--factor", type=int, default=8)
-    one.add_argument("--batch-size", type=int, default=8)
-    one.add_argument("--precision", default="32-true")
-    one.add_argument("--out", required=True)
+    one.add_argument("--data", type=Path, default=Path("../shared/data/faces64/faces64.zip"),
+                     help="the demo training zip or folder")
+    one.add_argument("--skip", type=int, default=0, help="held-out faces to pass over before the first one inverted")
+    one.add_argument("--limit", type=int, default=16, help="how many held-out faces to invert")
+    one.add_argument("--factor", type=int, default=8, help="down-scaling factor of the LR inputs")
+    one.add_argument("--batch-size", type=int, default=8, help="faces per batch (the batch's shape picks rounding too)")
+    one.add_argument("--precision", default="32-true", help="'32-true' or 'bf16-mixed'")
+    one.add_argument("--preset", default="rls+", help="the inversion preset (default: rls+, the default method)")
+    one.add_argument("--out", required=True, help="where the 8-bit results go (.pt)")
     both = sub.add_parser("compare")
     both.add_argument("paths", nargs="+")
     both.add_argument("--rounding-db", type=float, default=30.0,

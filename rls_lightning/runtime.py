@@ -3,8 +3,10 @@ precision a run uses, for every shell and the API alike, and the Lightning warni
 imported only when a question needs it, so that ``--help`` stays fast."""
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")  # the API's device names
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "auto")  # what an inversion accepts
@@ -70,3 +72,22 @@ def silence_known_lightning_warnings() -> None:
                     r".*ModelCheckpoint with manual optimization.*", r".*smaller than the logging interval.*",
                     r".*your dataloader is not resumable.*"):
         warnings.filterwarnings("ignore", message=pattern)
+
+
+@contextlib.contextmanager
+def true_float32(precision: str) -> Iterator[None]:
+    """Under ``32-true``, float32 matrix products and convolutions for the duration, TF32 off: on Ampere and later
+    GPUs PyTorch runs cuDNN convolutions in TF32 (10-bit mantissa) unless told not to, which perturbs RLS like
+    bf16 and can move a face to another minimum of its search (benchmarks/precision_stability.py), so that
+    "32-true" on a GPU would not draw the CPU's picture. The previous settings come back afterwards."""
+    import torch
+
+    if precision != "32-true":
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

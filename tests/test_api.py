@@ -177,7 +177,7 @@ def test_settings_are_the_preset_with_the_overrides():
     ("rls+", {"stpes": 3}, "stpes=3: unknown setting (did you mean steps?)"),
     ("rls+", {"steps": 0}, "steps=0: must be an integer >= 1"),
     ("rls+", {"lr": -0.5}, "lr=-0.5: must be a number > 0"),
-    ("rls+", {"cross": "sum"}, "cross='sum': must be one of squared-sum, mean-distance"),
+    ("rls+", {"cross": "sum"}, "cross='sum': must be one of squared-sum, mean-distance, mean-squared"),
     ("rls+", {"steps": 2.5}, "steps=2.5: must be an integer >= 1"),
     ("rls++", {}, "preset='rls++': must be one of"),
     ("no-anchor", {"refine_steps": 0}, "refine_steps=0: preset no-anchor skips RLS, so it needs RLS+ steps"),

@@ -36,6 +36,7 @@ def test_cross_priors_against_loops():
         dist = np.mean([math.sqrt(float((ws[n, i] - ws[n, j]).norm()) ** 2 + 1e-4) for i, j in pairs])
         cos = sum(1 - float(ws[n, i] @ ws[n, j] / (ws[n, i].norm() * ws[n, j].norm())) for i, j in pairs)
         assert objective.cross_prior(ws)[n].item() == pytest.approx(-sq)  # Eq. 5
+        assert objective.mean_squared_cross_prior(ws)[n].item() == pytest.approx(-sq / len(pairs))
         assert objective.mean_distance_cross_prior(ws)[n].item() == pytest.approx(-dist)
         assert objective.cosine_cross_prior(ws)[n].item() == pytest.approx(cos)
         geo = np.mean([(2 * math.atan2(float((ws[n, i] - ws[n, j]).norm()), float((ws[n, i] + ws[n, j]).norm())))
@@ -130,6 +131,7 @@ def test_presets_carry_the_documented_numbers():
         (50, 1e-4, 1e-4, 1e-4, "constant")
     # the official rls.py's reading of Eq. 5-6 (mean residual, mean row distance): Tables 1 and 5 hold under it
     assert (rls.search.likelihood_reduction, rls.search.cross) == ("mean", "mean-distance")
+    assert get_preset("rls+mean-squared-cross").search.cross == "mean-squared"
     assert (get_preset("rls+l1-sum").search.likelihood_reduction, get_preset("rls+eq5-cross").search.cross) == \
         ("sum", "squared-sum")
     official = get_preset("rls+official")

@@ -14,7 +14,7 @@ from support.inversion_fixtures import known_latents, quiet_trainer, toy_flow, t
 
 from rls_lightning.degradations import downsample_bicubic
 from rls_lightning.flow.sampling import draw_z
-from rls_lightning.inversion.job import InversionJob
+from rls_lightning.inversion.job import InversionJob, TrainerOptions
 from rls_lightning.inversion.latent_search import LatentSearch
 from rls_lightning.inversion.presets import get_preset
 from rls_lightning.inversion.refinement import Refinement
@@ -157,12 +157,14 @@ def test_rls_follows_the_official_one_cycle_by_default(toy):
     assert [rates[0] for rates in flat] == [0.5] * 5
 
 
-def test_the_official_cross_term_does_not_amplify_rounding(toy):
+@pytest.mark.parametrize("cross", ["mean-distance", "mean-squared"])
+def test_the_cross_terms_do_not_amplify_rounding(toy, cross):
     """The mean pairwise distance pulls with a unit vector however close the rows are: near their collapse its
     direction followed rounding, and an image's RLS anchor moved by 0.008 between a batch of two and a batch of
-    one (float32, same seed). Smoothed (objective.CROSS_SMOOTHING), the two agree to rounding."""
+    one (float32, same seed). Smoothed (objective.CROSS_SMOOTHING), the two agree to rounding; the mean of squares
+    (rls+mean-squared-cross) lets go at collapse by itself."""
     G, flow, lr = toy
-    settings = SearchSettings(steps=10, cross="mean-distance")
+    settings = SearchSettings(steps=10, cross=cross)
     init = flow.w_init.expand(2, G.num_ws, -1).clone()
     together = LatentSearch(G, flow.flow, lr, 4, settings, init)
     quiet_trainer(max_steps=10, max_epochs=1).fit(together)
@@ -170,6 +172,35 @@ def test_the_official_cross_term_does_not_amplify_rounding(toy):
         alone = LatentSearch(G, flow.flow, lr[i:i + 1], 4, settings, init[i:i + 1])
         quiet_trainer(max_steps=10, max_epochs=1).fit(alone)
         torch.testing.assert_close(alone.results().ws[0], together.results().ws[i], atol=2e-5, rtol=0)
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_a_float32_job_runs_its_stages_without_tf32_and_gives_the_flags_back(toy, tmp_path, monkeypatch, precision):
+    """PyTorch runs cuDNN convolutions in TF32 by default on Ampere and later GPUs: '32-true' would then not be
+    float32 there. Every stage of a 32-true job runs with both TF32 flags off; afterwards, and under bf16-mixed,
+    they are the caller's."""
+    G, flow, _ = toy
+    seen = []
+    for module in (LatentSearch, Refinement):
+        original = module.training_step
+
+        def recording(self, *args, _original=original, **kwargs):
+            seen.append((type(self).__name__, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+            return _original(self, *args, **kwargs)
+        monkeypatch.setattr(module, "training_step", recording)
+    settings = get_preset("rls+").replace(search=dict(steps=2), refine=dict(steps=2))
+    job = InversionJob(G, flow, settings, tmp_path, trainer=TrainerOptions(precision=precision), log=lambda line: None)
+    lr = downsample_bicubic(G.synthesis(known_latents(G, 1, seed=5)), 4)[0]
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # a caller's (or a GPU's) TF32
+    try:
+        job.solver.optimise([LowResImage(path=Path("a.png"), stem="a", pixels=lr, factor=4)],
+                            lambda image, samples: None)
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+    assert {name for name, *_ in seen} == {"LatentSearch", "Refinement"} and len(seen) == 4
+    assert all(flags == [precision != "32-true"] * 2 for _, *flags in seen)
 
 
 def test_samples_after_the_first_start_shrunk_toward_the_mean_as_the_official_code_does(toy, tmp_path):

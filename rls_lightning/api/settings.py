@@ -15,7 +15,7 @@ from ..inversion.presets import PRESETS, get_preset
 from ..inversion.settings import InversionSettings
 
 SCHEDULES = ("constant", "one-cycle")  # paper (constant) and the official code (PULSE's one-cycle drop)
-CROSS_PRIORS = ("squared-sum", "mean-distance")  # paper Eq. 5 and the official code's mean distance
+CROSS_PRIORS = ("squared-sum", "mean-distance", "mean-squared")  # Eq. 5, the official code's, Eq. 5 averaged
 LIKELIHOOD_REDUCTIONS = ("sum", "mean")  # paper Eq. 6 (the l1 norm) and the official code's mean
 
 
@@ -95,10 +95,11 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("lambda_c", "float", "weight of P_cross, the cross prior keeping the W+ rows close (Eq. 5)",
             "paper sec. 4: 0.05", minimum=0, label="lambda_c",
             info="weight of the cross prior P_cross keeping the W+ rows close (paper: 0.05)"),
-    Setting("cross", "choice", "cross prior P_cross: mean-distance (the official rls.py's mean pairwise distance "
-            "of the W+ rows, smoothed below 0.01) or squared-sum (Eq. 5 written out; next to the mean likelihood "
-            "it holds the anchor at the mean face)", "default: mean-distance, official rls.py (the reading under "
-            "which Tables 1 and 5 hold)", choices=CROSS_PRIORS),
+    Setting("cross", "choice", "cross prior P_cross on the W+ rows: mean-distance (the official rls.py's mean "
+            "pairwise distance, smoothed below 0.01), squared-sum (Eq. 5 written out; next to the mean likelihood "
+            "it holds the anchor at the mean face) or mean-squared (Eq. 5's squares averaged over the pairs)",
+            "default: mean-distance, official rls.py (the reading under which Tables 1 and 5 hold)",
+            choices=CROSS_PRIORS),
     Setting("likelihood_reduction", "choice", "RLS likelihood |y - D(G(w))|: averaged over the LR values (the "
             "official rls.py) or summed (Eq. 6 with sec. 3.1's Laplace scale taken as 1; the priors then stop "
             "acting and anchors leave the flow's high-density region)", "default: mean, official rls.py (Eq. 6 "

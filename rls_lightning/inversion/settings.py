@@ -10,33 +10,42 @@ import math
 from typing import Literal
 
 Schedule = Literal["constant", "one-cycle"]
+CrossPrior = Literal["squared-sum", "mean-squared", "mean-distance"]
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchSettings:
     """RLS, Eq. 6: ``min_w  c * lik(y, D(G(w))) - lambda_w P_w - lambda_g P_gaussian - lambda_c P_cross``.
 
-    The likelihood's scale and P_cross. Sec. 3.1 models the LR noise as Laplace(0, lambda_l) and then drops
-    lambda_l, so Eq. 6's ``||y - D(G(w))||_1`` fixes the weight of the data term only up to that scale; the
-    official ``rls.py`` takes ``10 * mean`` (every weight 10 times the paper's, the same optimum as the mean with
-    the paper's), and its P_cross is the mean pairwise row distance where Eq. 5 has the sum of squares. Of the
-    readings, only the official one lets every table hold (first 16 held-out faces, 8x,
-    ``scripts/measure_rls_anchor.py``):
+    The likelihood's scale. Sec. 3.1 models the LR noise as Laplace(0, lambda_l) and then drops lambda_l, so Eq.
+    6's ``||y - D(G(w))||_1`` fixes the weight of the data term only up to that scale; the official ``rls.py``
+    takes ``10 * mean`` (every weight 10 times the paper's: the same optimum as the mean with the paper's). The
+    l1 *sum* (lambda_l = 1) makes the data term 192 (8x on 64 px) to 49,152 (8x on 1024 px) times the mean and the
+    priors stop acting: anchors sit at a flow log-density of -760 where 99% of mapped w are above +32, about half
+    the faces carry marks, and RLS matches bicubic and would grow with the LR size, where Table 1 has RLS 9.5 dB
+    below bicubic at 8x and no better at 8x than at 64x (18.48 vs 17.97 dB). So the mean is the default
+    (first 16 held-out faces, 8x, ``scripts/measure_rls_anchor.py``), as in the official code.
 
-    - l1 *sum* (lambda_l = 1): the data term is 192 (8x on 64 px) to 49,152 (8x on 1024 px) times the mean and the
-      priors stop acting: anchors sit at a flow log-density of -760 where 99% of mapped w are above +32, and about
-      half the faces carry marks. RLS then matches bicubic (+0.08 dB) and would grow with the LR size, where
-      Table 1 has RLS 9.5 dB below bicubic at 8x and no better at 8x than at 64x (18.48 vs 17.97 dB).
-    - *mean* with Eq. 5's sum of squares: at lambda_c = 0.05 the stiff cross term keeps every anchor at the
-      mean face (rows 0.005 apart, 16.86 dB), which Table 1's best identity score of RLS at 64x rules out.
-    - *mean* with the official mean distance (the default): anchors in the prior's high-density region (log-
+    P_cross. Eq. 5 writes the *sum* of squared row distances; P_w and P_gaussian beside it are *averages* over the
+    rows (1/L), and the official code averages its cross term over the row pairs but drops the square. Next to the
+    mean likelihood (first 16 held-out faces at 8x):
+
+    - Eq. 5's *sum* of squares (45 pairs at 64 px, 153 at 1024 px) is so stiff that every anchor stays at the
+      mean face (rows 0.005 apart, 16.86 dB), which Table 1's best identity score of RLS at 64x rules out;
+    - the official *mean distance* (the default) keeps the anchors in the prior's high-density region (log-
       density 191-315) and clean; RLS 1.9 dB below bicubic and RLS+ 1.7 dB above RLS (Table 1's directions); one
       w ("w/o W+") within 0.02 dB of RLS and "w/o P_cross" 1.7 dB more faithful but with artifacts, as Table 5
-      (MS-SSIM 0.518 vs 0.521 vs 0.549) and Figure 9 show.
+      (MS-SSIM 0.518 vs 0.521 vs 0.549) and Figure 9 show;
+    - the *mean of squares* (``--cross mean-squared``), Eq. 5's square with the averaging of its neighbours, is
+      the same in every measure (RLS +0.01 +- 0.08 dB, RLS+ +0.01 +- 0.05, P_w 282 against 278, one face of 48
+      moved by other CPU kernels against one of 48), its rows 0.138 apart instead of 0.009.
 
-    Eq. 5's sum of squares is ``--cross squared-sum`` (preset ``rls+eq5-cross``); the l1 sum is
-    ``--likelihood-reduction sum`` (preset ``rls+l1-sum``, the default of one earlier release). The mean distance
-    is smoothed below 0.01 (``objective.mean_distance_cross_prior``) so collapsed rows do not follow rounding.
+    Under each the rows end close beside two mapped w (12 apart): from an 8x8 input the data term hardly tells
+    the layers apart, and any cross term pulls them together, so the anchor is one w in effect; only the l1 sum
+    (rows 0.2-0.7 apart, anchors off the prior) or no P_cross (11 apart, Figure 9's artifacts) part them.
+    ``--cross squared-sum`` (preset ``rls+eq5-cross``), ``--cross mean-squared`` (``rls+mean-squared-cross``) and
+    ``--likelihood-reduction sum`` (``rls+l1-sum``) keep the other readings. The mean distance is smoothed below
+    0.01 (``objective.mean_distance_cross_prior``) so collapsed rows do not follow rounding.
     """
 
     steps: int = 200  # paper sec. 4 (official: 500)
@@ -50,7 +59,7 @@ class SearchSettings:
     lambda_w: float = 2e-4  # paper sec. 4
     lambda_g: float = 4e-4  # paper sec. 4
     lambda_c: float = 0.05  # paper sec. 4
-    cross: Literal["squared-sum", "mean-distance"] = "mean-distance"  # official rls.py (Eq. 5: squared-sum; above)
+    cross: CrossPrior = "mean-distance"  # official rls.py (Eq. 5: squared-sum; above)
     keep_best: bool = True  # paper silent; official rls.py: the lowest-loss step is the output
     sample_spread: float = 0.2  # samples k >= 1 start at mean + 0.2 (mapping(z) - mean): official rls.py
     trainable_noise: int = 0  # RLS does not optimise noise (official); PULSE: the first 5 maps

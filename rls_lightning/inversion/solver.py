@@ -30,6 +30,7 @@ from ..flow.checkpoint import FlowBundle
 from ..flow.pulse import pulse_statistics
 from ..interrupts import Interrupted, StopRequests
 from ..lr_images import LowResImage
+from ..runtime import true_float32
 from ..stylegan import Generator
 from ..stylegan.latents import draw_z, stream_seed
 from .callbacks import (L1BallProjection, NoiseRenormalization, PerImageEarlyStopping, SphereProjection,
@@ -157,7 +158,7 @@ class Solver:
         """``trainer.fit`` that turns a stop request into ``Interrupted`` once the current step is done."""
         deferring = self.stop.deferred() if self.stop is not None else contextlib.nullcontext()
         try:
-            with deferring:
+            with deferring, true_float32(self.trainer_options.precision):
                 trainer.fit(module)
         except SystemExit:  # Lightning ends fit with SIGTERMException (a SystemExit, status 0) on SIGTERM
             if self.stop is not None and self.stop.requested is not None:
