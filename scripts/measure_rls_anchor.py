@@ -49,8 +49,8 @@ VARIANTS = {
     "no-cross": {"lambda_c": 0.0},  # Table 5 "w/o P_cross"
     "w-only": {"space": "w"},  # Table 5 "w/o W+"
     "no-prior": {"lambda_w": 0.0, "lambda_g": 0.0, "lambda_c": 0.0},  # Table 5 "w/o Regu."
-    "eq5-cross": EQ5,
-    "mean-squared": {"cross": "mean-squared"},  # Eq. 5's squared distances averaged over the pairs  # the mean with Eq. 5's squared sum (the default before session 12, rls+eq5-cross)
+    "eq5-cross": EQ5,  # the mean with Eq. 5's squared sum (the default before session 12, rls+eq5-cross)
+    "mean-squared": {"cross": "mean-squared"},  # Eq. 5's squared distances averaged over the pairs
     "sum": L1_SUM,
     "sum-official-cross": {"likelihood_reduction": "sum", "cross": "mean-distance"},
     "sum-w-only": {**L1_SUM, "space": "w"},

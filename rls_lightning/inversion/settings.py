@@ -38,7 +38,7 @@ class SearchSettings:
       (MS-SSIM 0.518 vs 0.521 vs 0.549) and Figure 9 show;
     - the *mean of squares* (``--cross mean-squared``), Eq. 5's square with the averaging of its neighbours, is
       the same in every measure (RLS +0.01 +- 0.08 dB, RLS+ +0.01 +- 0.05, P_w 282 against 278, one face of 48
-      moved by other CPU kernels against one of 48), its rows 0.138 apart instead of 0.009.
+      moved by the AVX2 kernels as under the default), its rows 0.138 apart instead of 0.009.
 
     Under each the rows end close beside two mapped w (12 apart): from an 8x8 input the data term hardly tells
     the layers apart, and any cross term pulls them together, so the anchor is one w in effect; only the l1 sum
