@@ -1,6 +1,6 @@
 """Issue 29: each stage returns its lowest-objective state (RLS+ never ends worse than its anchor), the schedules drive
-the groups they should, the official cross term does not amplify rounding, and samples start where the official code
-does."""
+the groups they should, the cross terms do not amplify rounding, 32-true runs without TF32, and samples start where
+the official code does."""
 from __future__ import annotations
 
 import math
