@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import typing
 
 from ..inversion.presets import PRESETS, get_preset
-from ..inversion.settings import InversionSettings
+from ..inversion.settings import CrossPrior, InversionSettings
 
 SCHEDULES = ("constant", "one-cycle")  # paper (constant) and the official code (PULSE's one-cycle drop)
-CROSS_PRIORS = ("squared-sum", "mean-distance", "mean-squared")  # Eq. 5, the official code's, Eq. 5 averaged
+CROSS_PRIORS = typing.get_args(CrossPrior)
 LIKELIHOOD_REDUCTIONS = ("sum", "mean")  # paper Eq. 6 (the l1 norm) and the official code's mean
 
 

@@ -10,7 +10,7 @@ import math
 from typing import Literal
 
 Schedule = Literal["constant", "one-cycle"]
-CrossPrior = Literal["squared-sum", "mean-squared", "mean-distance"]
+CrossPrior = Literal["squared-sum", "mean-distance", "mean-squared"]  # Eq. 5, official rls.py, Eq. 5 averaged
 
 
 @dataclasses.dataclass(frozen=True)
