@@ -13,11 +13,11 @@ import math
 import typing
 
 from ..inversion.presets import PRESETS, get_preset
-from ..inversion.settings import CrossPrior, InversionSettings
+from ..inversion.settings import CrossPrior, InversionSettings, LikelihoodReduction, Schedule
 
-SCHEDULES = ("constant", "one-cycle")  # paper (constant) and the official code (PULSE's one-cycle drop)
+SCHEDULES = typing.get_args(Schedule)  # paper (constant) and the official code (PULSE's one-cycle drop)
 CROSS_PRIORS = typing.get_args(CrossPrior)
-LIKELIHOOD_REDUCTIONS = ("sum", "mean")  # paper Eq. 6 (the l1 norm) and the official code's mean
+LIKELIHOOD_REDUCTIONS = typing.get_args(LikelihoodReduction)  # paper Eq. 6 (the l1 norm) and the official mean
 
 
 @dataclasses.dataclass(frozen=True)

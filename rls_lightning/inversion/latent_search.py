@@ -15,7 +15,7 @@ from .schedules import make_scheduler
 from .settings import SearchSettings
 from .stage import InversionStage
 
-CROSS_PRIORS = {"squared-sum": objective.cross_prior, "mean-squared": objective.mean_squared_cross_prior,
+CROSS_PRIOR_TERMS = {"squared-sum": objective.cross_prior, "mean-squared": objective.mean_squared_cross_prior,
                 "mean-distance": objective.mean_distance_cross_prior}  # SearchSettings.cross
 
 
@@ -94,7 +94,7 @@ class LatentSearch(InversionStage):
             terms["P_w"], terms["P_gaussian"] = objective.flow_priors(self.flow, ws)
             loss = loss - s.lambda_w * terms["P_w"] - s.lambda_g * terms["P_gaussian"]
         if s.lambda_c and self.latent.shape[1] > 1:
-            terms["P_cross"] = CROSS_PRIORS[s.cross](ws)
+            terms["P_cross"] = CROSS_PRIOR_TERMS[s.cross](ws)
             loss = loss - s.lambda_c * terms["P_cross"]
         if s.geocross_weight and self.latent.shape[1] > 1:
             terms["geocross"] = objective.geocross(self.latent)

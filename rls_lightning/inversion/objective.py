@@ -96,8 +96,8 @@ def cross_prior(ws: torch.Tensor) -> torch.Tensor:
 def mean_squared_cross_prior(ws: torch.Tensor) -> torch.Tensor:
     """Eq. 5's P_cross averaged over the row pairs: -mean_{i<j} ||w_i - w_j||_2^2 (Eq. 5's squared distance with
     the 1/L-style normalisation that Eq. 5 gives P_w and P_gaussian, and the official code gives its cross term)."""
-    i, j = _pairs(ws.shape[1], ws.device)
-    return -(ws[:, i] - ws[:, j]).square().sum(-1).mean(1)
+    rows = ws.shape[1]
+    return cross_prior(ws) / (rows * (rows - 1) // 2)
 
 
 def mean_distance_cross_prior(ws: torch.Tensor) -> torch.Tensor:

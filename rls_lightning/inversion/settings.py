@@ -11,6 +11,7 @@ from typing import Literal
 
 Schedule = Literal["constant", "one-cycle"]
 CrossPrior = Literal["squared-sum", "mean-distance", "mean-squared"]  # Eq. 5, official rls.py, Eq. 5 averaged
+LikelihoodReduction = Literal["sum", "mean"]  # Eq. 6 (the l1 norm), official rls.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +55,7 @@ class SearchSettings:
     space: Literal["w+", "w"] = "w+"  # "w": one w shared by all layers (ablation "w/o W+", Table 5)
     init: Literal["flow-mean", "pulse-random"] = "flow-mean"  # paper: mean of 100,000 mapped w
     likelihood: Literal["l1", "l2"] = "l1"  # paper sec. 3.1: Laplace noise
-    likelihood_reduction: Literal["sum", "mean"] = "mean"  # official rls.py; Eq. 6's scale is open (see above)
+    likelihood_reduction: LikelihoodReduction = "mean"  # official rls.py; Eq. 6's scale is open (see above)
     likelihood_weight: float = 1.0  # official: 10 on the mean (with all lambdas x10, the same optimum)
     lambda_w: float = 2e-4  # paper sec. 4
     lambda_g: float = 4e-4  # paper sec. 4
