@@ -6,6 +6,7 @@ setting, compared face by face (issue 29); prints one JSON line.
     ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
         python benchmarks/precision_stability.py run --precision 32-true --out runs/stability/avx2.pt
     python benchmarks/precision_stability.py compare runs/stability/f32.pt runs/stability/bf16.pt runs/stability/avx2.pt
+    # float64 (64-true), the same picture on every kernel set: compare f64.pt against f64-avx2.pt
 
 ``run`` inverts the first ``--limit`` held-out faces of the demo model's split (``--holdout 1000 --split-seed 0``,
 as the model card) from their 8-bit bicubic LR images and saves the RLS and RLS+ results as 8-bit images;
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("--limit", type=int, default=16, help="how many held-out faces to invert")
     one.add_argument("--factor", type=int, default=8, help="down-scaling factor of the LR inputs")
     one.add_argument("--batch-size", type=int, default=8, help="faces per batch (the batch's shape picks rounding too)")
-    one.add_argument("--precision", default="32-true", help="'32-true' or 'bf16-mixed'")
+    one.add_argument("--precision", default="32-true", help="'32-true', '64-true' or 'bf16-mixed'")
     one.add_argument("--preset", default="rls+", help="the inversion preset (default: rls+, the default method)")
     one.add_argument("--out", required=True, help="where the 8-bit results go (.pt)")
     both = sub.add_parser("compare")

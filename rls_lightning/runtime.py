@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")  # the API's device names
-PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "auto")  # what an inversion accepts
+PRECISIONS = ("32-true", "64-true", "bf16-mixed", "16-mixed", "auto")  # what an inversion accepts
 
 
 def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
@@ -61,6 +61,8 @@ def resolve_device(device: str, precision: str) -> tuple[str, list[int] | int, s
     accelerator = {"cpu": "cpu", "cuda": "gpu", "mps": "mps"}[kind]
     if precision == "16-mixed" and accelerator == "cpu":
         raise ValueError("precision 16-mixed: float16 autocast needs a GPU; use bf16-mixed or 32-true on the CPU")
+    if precision == "64-true" and accelerator == "mps":
+        raise ValueError("precision 64-true: MPS has no float64; use 32-true")
     return accelerator, [int(index)] if index else 1, resolve_precision(precision, accelerator)
 
 

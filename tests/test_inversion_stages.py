@@ -16,6 +16,7 @@ from rls_lightning.inversion.presets import get_preset
 from rls_lightning.inversion.refinement import Refinement
 from rls_lightning.inversion.schedules import rising_steps
 from rls_lightning.inversion.settings import RefineSettings, SearchSettings
+from rls_lightning.inversion.solver import float64_copies
 from rls_lightning.lr_images import LowResImage
 
 
@@ -273,6 +274,51 @@ def test_bf16_mixed_inversion_tracks_float32(toy, tmp_path):
     # and 58 with Eq. 5's squared sum, which holds the rows at the mean; bf16 keeps about 3 significant digits;
     # styles, demodulation, D and log p_F are fp32).
     assert (psnr(images["bf16-mixed"], images["32-true"]) > 30).all()
+
+
+@pytest.mark.slow
+def test_float64_results_do_not_follow_the_batch(toy, tmp_path):
+    """``64-true``: one image in a batch of two ends where it ends alone, RLS and RLS+, with the default's mean row
+    distance, under which float32's batched rounding grows to rows 0.13 apart on this toy model (the first
+    assertion; float64: 0 after rounding to float32), so the generator's pass runs in float64 throughout. The
+    caller's networks stay float32."""
+    G, flow, hr, lr = toy
+    settings = get_preset("rls+").replace(search=dict(steps=25), refine=dict(steps=8, lr_generator=1e-2))
+    images = _lr_images(lr)
+    saved = {}
+    for precision, batch in itertools.product(("32-true", "64-true"), (1, 2)):
+        folder = tmp_path / f"{precision}-{batch}"
+        InversionJob(G, flow, settings, folder, batch_size=batch, log=lambda m: None,
+                     trainer=TrainerOptions(precision=precision)).run(images)
+        saved[precision, batch] = [torch.load(folder / f"{i.stem}.pt", weights_only=True) for i in images]
+
+    def largest_difference(precision: str, key: str) -> float:
+        return max(float((alone[key] - together[key]).abs().max())
+                   for alone, together in zip(saved[precision, 1], saved[precision, 2]))
+
+    assert largest_difference("32-true", "ws_rls") > 1e-3
+    assert largest_difference("64-true", "ws_rls") < 1e-6 and largest_difference("64-true", "ws") < 1e-6
+    assert all(v.dtype == torch.float32 for v in itertools.chain(G.state_dict().values(), flow.flow.parameters()))
+    assert saved["64-true", 1][0]["ws"].dtype == torch.float32
+
+
+def test_float64_objectives_stay_float64(toy):
+    """Every term of Eq. 6 and Eq. 7 in float64 under ``64-true`` (Lightning has made the modules float64): D, the
+    likelihood and the priors cast to float32 anywhere would bring back the rounding that precision is for."""
+    G, flow, hr, lr = toy
+    G64, flow64 = float64_copies(G, flow)
+    anchor = flow.w_init.expand(1, G.num_ws, -1).clone()
+    stages = (LatentSearch(G64, flow64.flow, lr[:1], 4, SearchSettings(), anchor).double(),
+              Refinement(G64, lr[:1], 4, anchor, list(G64.noise_inputs), RefineSettings()).double())
+    for stage in stages:
+        ws = stage.ws
+        images = stage.synthesize(ws, stage.noise.maps())
+        terms = stage.objective_terms(ws, images)
+        assert terms.keys() >= {"likelihood", "total"} and len(terms) >= (5 if isinstance(stage, LatentSearch) else 2)
+        assert {name: value.dtype for name, value in terms.items()} == dict.fromkeys(terms, torch.float64)
+        # mean |y - D(x)| on the [0, 1] scale, written out in float64: D in float32 would be off by about 1e-8
+        expected = 0.5 * (downsample_bicubic(images, 4) - lr[:1].double()).abs().mean()
+        torch.testing.assert_close(terms["likelihood"], expected.reshape(1), rtol=1e-13, atol=0)
 
 
 class _RecordDistances(L.Callback):

@@ -62,7 +62,7 @@ def build_parser() -> ArgumentParser:
                         f"included (default {UPLOAD_BUDGET_MB}); an upload past it is refused until older jobs "
                         "are removed (the last 8 are kept)")
     p.add_argument("--accelerator", default="auto", help="cpu, gpu or auto (a GPU when one is visible)")
-    p.add_argument("--precision", default="32-true", help="32-true, bf16-mixed, 16-mixed (GPU) or auto")
+    p.add_argument("--precision", default="32-true", help="32-true, 64-true, bf16-mixed, 16-mixed (GPU) or auto")
     return p
 
 

@@ -64,7 +64,7 @@ class InversionJob:
                  stop: StopRequests | None = None, save_inputs: bool = False) -> None:
         self.solver = Solver(generator, flow, settings, batch_size=batch_size, num_samples=num_samples, seed=seed,
                              trainer=trainer, progress=progress, stop=stop)
-        self.generator, self.flow, self.settings = self.solver.generator, flow, settings
+        self.generator, self.flow, self.settings = generator, flow, settings
         self.num_samples, self.seed = self.solver.num_samples, self.solver.seed
         self.out_dir = Path(out_dir)
         self.progress = progress
@@ -83,8 +83,9 @@ class InversionJob:
 
     @property
     def fingerprint(self) -> str:
-        """What decides the result of an image: settings, seed, samples, generator and flow weights."""
+        """What decides the result of an image: settings, seed, samples, precision, generator and flow weights."""
         described = {"settings": dataclasses.asdict(self.settings), "seed": self.seed, "samples": self.num_samples,
+                     "precision": self.solver.trainer_options.precision,
                      "generator": tensor_digest(self.generator.state_dict().items()),
                      "flow": tensor_digest(self.flow.flow.state_dict().items()) if self.flow is not None else None}
         return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]

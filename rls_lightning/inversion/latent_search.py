@@ -13,7 +13,7 @@ from . import objective
 from .noise import NoiseInputs
 from .schedules import make_scheduler
 from .settings import SearchSettings
-from .stage import InversionStage
+from .stage import InversionStage, working_float
 
 CROSS_PRIOR_TERMS = {"squared-sum": objective.cross_prior, "mean-squared": objective.mean_squared_cross_prior,
                 "mean-distance": objective.mean_distance_cross_prior}  # SearchSettings.cross
@@ -116,7 +116,7 @@ class LatentSearch(InversionStage):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         per_image, _ = self.per_image_loss()
         if self.settings.keep_best:
-            self._remember_best(per_image.detach().float(), self.steps_done())
+            self._remember_best(working_float(per_image.detach()), self.steps_done())
         # No self.log here: it costs a few percent of a small step; the final terms are in StageResult.terms.
         # Summed, not averaged: each image's latent gets exactly the gradient it would get alone.
         return per_image.sum()
@@ -159,7 +159,7 @@ class LatentSearch(InversionStage):
         """
         self.kept_step.fill_(self.steps_done())
         if self.settings.keep_best:
-            self._remember_best(self.per_image_loss()[0].float(), self.steps_done())
+            self._remember_best(working_float(self.per_image_loss()[0]), self.steps_done())
             for i, tensor in enumerate(self.optimised_tensors()):
                 tensor.copy_(getattr(self, f"best_{i}"))
             self.kept_step.copy_(self.best_step)

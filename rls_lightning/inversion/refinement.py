@@ -12,7 +12,7 @@ from .noise import NoiseInputs
 from .objective import l1_likelihood
 from .schedules import make_scheduler
 from .settings import RefineSettings
-from .stage import InversionStage
+from .stage import InversionStage, working_float
 
 
 def _per_image(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -115,7 +115,7 @@ class Refinement(InversionStage):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         losses = self.per_image_loss()
         with torch.no_grad():
-            self.last_loss.copy_(losses.detach().float())
+            self.last_loss.copy_(losses.detach())
             if self.settings.keep_best:
                 # These losses belong to the parameters before this step's update: remember those.
                 self._remember_best(self.last_loss, running=self.stopped_at == 0, step=self.steps_done())
@@ -171,7 +171,7 @@ class Refinement(InversionStage):
             self._blend(self.optimised_tensors(), self._frozen, self.stopped_at > 0)
         self.kept_step.copy_(self.steps_run(self.steps_done()).to(self.kept_step.device))
         if self.settings.keep_best and self._best is not None:
-            final_loss = self.per_image_loss().float()
+            final_loss = working_float(self.per_image_loss())
             use_best = final_loss >= self.best_loss
             self._blend(self.optimised_tensors(), self._best, use_best)
             self.kept_step.copy_(torch.where(use_best, self.best_step, self.kept_step))

@@ -17,6 +17,7 @@ parts (the folder job, the studies, the tests).
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import logging
 import math
@@ -117,6 +118,15 @@ def scaled_refinement(settings: RefineSettings, scale: float) -> RefineSettings:
                                lr_generator=settings.lr_generator * scale)
 
 
+def float64_copies(generator: Generator, flow: FlowBundle | None) -> tuple[Generator, FlowBundle | None]:
+    """Float64 copies of the networks for ``64-true``: Lightning converts a stage's modules to float64 in place,
+    which would leave the caller's generator and flow in float64 after the run."""
+    generator = copy.deepcopy(generator).double()
+    if flow is not None:
+        flow = dataclasses.replace(flow, flow=copy.deepcopy(flow.flow).double())
+    return generator, flow
+
+
 class Solver:
     """One preset's RLS and RLS+ over images in memory: the stages, their restarts, batching and seeds."""
 
@@ -125,14 +135,16 @@ class Solver:
                  progress=None, stop: StopRequests | None = None) -> None:
         if settings.needs_flow and flow is None:
             raise ValueError(f"preset {settings.name} needs a flow prior (its mean w and P_w / P_gaussian)")
-        self.generator = generator.eval().requires_grad_(False)
-        self.flow = flow
+        self.trainer_options = trainer or TrainerOptions()
+        generator = generator.eval().requires_grad_(False)
+        if self.trainer_options.precision == "64-true":
+            generator, flow = float64_copies(generator, flow)
+        self.generator, self.flow = generator, flow
         self._typical_p_w: float | None = None
         self.settings = settings
         self.batch_size = max(1, int(batch_size))
         self.num_samples = max(1, int(num_samples))
         self.seed = int(seed)
-        self.trainer_options = trainer or TrainerOptions()
         self.progress = progress
         self.stop = stop
         self.tasks = None  # the progress tasks: (finished images, optimiser steps)
@@ -184,7 +196,7 @@ class Solver:
             w = self.flow.w_init.float().cpu()
         else:
             with torch.no_grad():
-                w = G.mapping(draw_z(1, G.z_dim, self.item_seed(stem, sample)).to(G.mapping.fc0.weight.device))[0]
+                w = G.mapping(draw_z(1, G.z_dim, self.item_seed(stem, sample)).to(G.mapping.fc0.weight))[0]
             mean = self.flow.w_init.float().cpu() if self.flow is not None else w.cpu()
             w = mean + s.sample_spread * (w.cpu() - mean)
         return w.cpu().reshape(1, -1).expand(rows, -1).clone()

@@ -12,12 +12,19 @@ from torch.utils.data import DataLoader
 from ..degradations import downsample_bicubic
 
 
+def working_float(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` in the dtype the objectives are evaluated in: float32 (bf16 autocast outputs go up), or float64
+    under ``64-true``, which stays float64."""
+    return tensor if tensor.dtype == torch.float64 else tensor.float()
+
+
 @dataclasses.dataclass
 class StageResult:
-    """A stage's outcome, on the CPU: W+ codes ``[N, num_ws, d]``, noise maps, rendered images ``[N, C, H, W]``,
-    the LR consistency of each image (``lr_consistency``) and the final value of each term of the stage's objective
-    per image (``objective_terms``: ``likelihood``, the priors, ``total``); ``kept_step`` per image: after how many
-    optimizer steps the state it returns was reached (0: the initial state, e.g. the RLS anchor in RLS+)."""
+    """A stage's outcome, on the CPU and in float32: W+ codes ``[N, num_ws, d]``, noise maps, rendered images
+    ``[N, C, H, W]``, the LR consistency of each image (``lr_consistency``) and the final value of each term of the
+    stage's objective per image (``objective_terms``: ``likelihood``, the priors, ``total``); ``kept_step`` per
+    image: after how many optimizer steps the state it returns was reached (0: the initial state, e.g. the RLS
+    anchor in RLS+)."""
 
     ws: torch.Tensor
     noise: list[torch.Tensor]
@@ -62,10 +69,11 @@ class InversionStage(L.LightningModule):
     @torch.no_grad()
     def collect(self) -> StageResult:
         ws, noise = self.final_state()
-        images = self.synthesize(ws, noise).float()
+        images = working_float(self.synthesize(ws, noise))
         terms = {name: value.detach().float().cpu() for name, value in self.objective_terms(ws, images).items()}
-        return StageResult(ws.cpu(), [n.cpu() for n in noise], images.cpu(), self.lr_consistency(images).cpu(), terms,
-                           self.kept_step.cpu())
+        # float32 out whatever the run's precision, so that a result feeds any float32 generator
+        return StageResult(ws.float().cpu(), [n.float().cpu() for n in noise], images.float().cpu(),
+                           self.lr_consistency(images).float().cpu(), terms, self.kept_step.cpu())
 
     def steps_done(self) -> int:
         """Optimizer steps run so far (0 before, or without, a Trainer)."""
@@ -95,11 +103,11 @@ class InversionStage(L.LightningModule):
 
     def degrade(self, images: torch.Tensor) -> torch.Tensor:
         """D(x): antialiased bicubic downsampling by the job's factor (paper Eq. 3), in float32 even under
-        autocast (in bf16 its rounding would be of the size of the residuals RLS+ removes)."""
+        autocast (in bf16 its rounding would be of the size of the residuals RLS+ removes), float64 under 64-true."""
         with torch.autocast(images.device.type, enabled=False):
-            return downsample_bicubic(images.float(), self.factor)
+            return downsample_bicubic(working_float(images), self.factor)
 
     @torch.no_grad()
     def lr_consistency(self, images: torch.Tensor) -> torch.Tensor:
         """Per image: mean |D(x) - y| on the [0, 1] intensity scale (images are in [-1, 1])."""
-        return 0.5 * (self.degrade(images) - self.targets.float()).abs().flatten(1).mean(1)
+        return 0.5 * (self.degrade(images) - working_float(self.targets)).abs().flatten(1).mean(1)

@@ -33,7 +33,7 @@ def mapped_latents(mapping: nn.Module, z_dim: int, num: int, seed: int, device: 
     remaining = num
     while remaining > 0:
         n = min(batch_size, remaining)
-        z = torch.randn(n, z_dim, generator=generator).to(device)
+        z = torch.randn(n, z_dim, generator=generator).to(device, next(mapping.parameters()).dtype)
         yield mapping(z).float()
         remaining -= n
 
