@@ -108,8 +108,8 @@ def build_parser() -> ArgumentParser:
     hw.add_argument("--devices", type=int, default=1, help="devices per node; >1 shards the images (DDP launch)")
     hw.add_argument("--num-nodes", type=int, default=1, help="machines")
     hw.add_argument("--precision", type=str, default="32-true",
-                    help="32-true (float32 throughout: TF32 off on GPUs), 64-true (float64: the same picture on "
-                         "every CPU's kernels, about 2x slower on a CPU, see the README's 'Rounding'), bf16-mixed, "
+                    help="32-true (float32 throughout: TF32 off on GPUs), 64-true (float64: the picture does not "
+                         "change with the CPU's kernels; 2x the time and memory; README, 'Rounding'), bf16-mixed, "
                          "16-mixed (GPU only) or auto (bf16-mixed where the device has fast bf16, else 32-true)")
     hw.add_argument("--fused-modconv", type=bool, default=False,
                     help="grouped modulated convolutions (the official inference path) instead of the unfused "
