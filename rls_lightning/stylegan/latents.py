@@ -30,10 +30,11 @@ def mapped_latents(mapping: nn.Module, z_dim: int, num: int, seed: int, device: 
                    batch_size: int = 10_000) -> Iterator[torch.Tensor]:
     """Yield ``G.mapping(z)`` in chunks of ``batch_size`` for ``num`` seeded z (deterministic on any device)."""
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    dtype = next((p.dtype for p in mapping.parameters()), torch.float32)  # float64 for a 64-true inversion's copy
     remaining = num
     while remaining > 0:
         n = min(batch_size, remaining)
-        z = torch.randn(n, z_dim, generator=generator).to(device, next(mapping.parameters()).dtype)
+        z = torch.randn(n, z_dim, generator=generator).to(device, dtype)
         yield mapping(z).float()
         remaining -= n
 
