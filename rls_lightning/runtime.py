@@ -45,6 +45,16 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     return "bf16-mixed" if accelerator in ("cpu", "auto") and cpu_has_native_bf16() else "32-true"
 
 
+def precision_refusal(accelerator: str, precision: str) -> str | None:
+    """Why a Lightning accelerator (``cpu``, ``gpu``, ``mps``; see ``resolve_accelerator``) cannot run a precision,
+    as ``precision <value>: <why>``, or None. The commands say it before loading anything, the API on construction."""
+    if precision == "16-mixed" and accelerator == "cpu":
+        return "precision 16-mixed: float16 autocast needs a GPU; use bf16-mixed or 32-true on the CPU"
+    if precision == "64-true" and accelerator == "mps":
+        return "precision 64-true: MPS has no float64; use 32-true"
+    return None
+
+
 def resolve_device(device: str, precision: str) -> tuple[str, list[int] | int, str]:
     """``(accelerator, devices, precision)`` for a torch device name (``auto``: the first GPU if any, else the
     CPU; ``cuda:N``; ``mps``) and a precision (``auto``: see ``resolve_precision``). Raises ``ValueError`` naming
@@ -59,10 +69,8 @@ def resolve_device(device: str, precision: str) -> tuple[str, list[int] | int, s
     if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
         raise ValueError(f"device {device!r}: must be one of {', '.join(DEVICES)}")
     accelerator = {"cpu": "cpu", "cuda": "gpu", "mps": "mps"}[kind]
-    if precision == "16-mixed" and accelerator == "cpu":
-        raise ValueError("precision 16-mixed: float16 autocast needs a GPU; use bf16-mixed or 32-true on the CPU")
-    if precision == "64-true" and accelerator == "mps":
-        raise ValueError("precision 64-true: MPS has no float64; use 32-true")
+    if problem := precision_refusal(accelerator, precision):
+        raise ValueError(problem)
     return accelerator, [int(index)] if index else 1, resolve_precision(precision, accelerator)
 
 

@@ -427,3 +427,16 @@ def test_a_busy_port_is_one_line_before_any_work(capsys):
         assert main(["--port", str(port), "--accelerator", "cpu"]) == 2
     assert capsys.readouterr().err == (f"error: --host 127.0.0.1 --port {port}: cannot serve there (Address already "
                                        "in use); choose another --port\n")
+
+
+@pytest.mark.parametrize("accelerator, precision, why", [
+    ("mps", "64-true", "--precision 64-true: MPS has no float64; use 32-true"),
+    ("cpu", "16-mixed", "--precision 16-mixed: float16 autocast needs a GPU; use bf16-mixed or 32-true on the CPU"),
+])
+def test_a_precision_the_device_cannot_run_is_one_line_before_any_work(capsys, tmp_path, accelerator, precision, why):
+    from rls_lightning.cli.app import main
+
+    work = tmp_path / "work"
+    assert main(["--accelerator", accelerator, "--precision", precision, "--work-dir", str(work)]) == 2
+    assert capsys.readouterr().err == f"error: {why}\n"
+    assert not work.exists()

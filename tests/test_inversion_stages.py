@@ -302,6 +302,64 @@ def test_float64_results_do_not_follow_the_batch(toy, tmp_path):
     assert largest_difference("64-true", "ws_rls") < 1e-6 and largest_difference("64-true", "ws") < 1e-6
 
 
+class _RecordStages:
+    """A progress object (``StepProgress``) that notes, at every step, the dtype of the stage's latent and output
+    and whether the stage drives the caller's generator."""
+
+    def __init__(self, caller_generator):
+        self.caller_generator, self.seen = caller_generator, set()
+
+    def add_task(self, *args, **kwargs):
+        return len(self.seen)
+
+    def reset(self, *args, **kwargs):
+        pass
+
+    def advance(self, *args, **kwargs):
+        pass
+
+    def on_step(self, task_id, trainer, pl_module, outputs):
+        self.seen.add((type(pl_module).__name__, pl_module.ws.dtype, outputs["loss"].dtype,
+                       pl_module.generator is self.caller_generator))
+
+
+@pytest.mark.parametrize("preset", ["rls+", "no-anchor"])
+def test_float64_runs_every_stage_on_float64_copies(toy, preset):
+    """``64-true``: both stages optimise float64 latents through float64 copies of the networks (``no-anchor``,
+    whose search is never fitted, included); the results come back float32 and the caller's networks stay
+    float32. Lightning's other names for a precision are refused: "64" would convert the caller's networks."""
+    from rls_lightning.inversion.solver import Solver
+
+    G, flow, hr, lr = toy
+    settings = get_preset(preset).replace(search=dict(steps=3), refine=dict(steps=2))
+    progress = _RecordStages(G)
+    solver = Solver(G, flow, settings, trainer=TrainerOptions(precision="64-true"), progress=progress)
+    solver.tasks = (0, 1)
+    items = [(image, 0) for image in _lr_images(lr)[:2]]
+    results = solver.run_search(items)
+    solver.run_refinement(items, results)
+    stages = {"LatentSearch", "Refinement"} if preset == "rls+" else {"Refinement"}
+    assert progress.seen == {(stage, torch.float64, torch.float64, False) for stage in stages}
+    for result in results:
+        assert {result.ws.dtype, result.ws_rls.dtype, result.image.dtype} == {torch.float32}
+        assert torch.isfinite(result.image).all() and result.lr_l1 < result.lr_l1_rls
+    assert {v.dtype for v in itertools.chain(G.state_dict().values(), flow.flow.parameters())} == {torch.float32}
+    for alias in ("64", "bf16-true", "auto"):
+        with pytest.raises(ValueError, match=f"precision '{alias}': must be one of 32-true, 64-true"):
+            TrainerOptions(precision=alias)
+
+
+def test_a_folder_resumes_only_under_the_precision_that_made_it(toy, tmp_path):
+    """The job's fingerprint (what ``results.csv`` records to resume by) tells the precisions apart, so a folder
+    made under bf16-mixed is redone, not taken over, by a 64-true run."""
+    G, flow, hr, lr = toy
+    settings = get_preset("rls+")
+    prints = {p: InversionJob(G, flow, settings, tmp_path, trainer=TrainerOptions(precision=p)).fingerprint
+              for p in ("32-true", "64-true", "bf16-mixed")}
+    assert len(set(prints.values())) == 3
+    assert InversionJob(G, flow, settings, tmp_path).fingerprint == prints["32-true"]
+
+
 def test_float64_objectives_stay_float64(toy):
     """Every term of Eq. 6 and Eq. 7 in float64 under ``64-true`` (Lightning has made the modules float64): D, the
     likelihood and the priors cast to float32 anywhere would bring back the rounding that precision is for."""

@@ -92,11 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError('the web page needs gradio: pip install -e ".[app]"')
     from rls_lightning.app.session import Runner, load_models
     from rls_lightning.app.workspace import Workspace
-    from rls_lightning.cli.errors import check_hardware
+    from rls_lightning.cli.errors import check_inversion_hardware
     from rls_lightning.interrupts import Interrupted, StopRequests
-    from rls_lightning.runtime import PRECISIONS, silence_known_lightning_warnings
+    from rls_lightning.runtime import silence_known_lightning_warnings
 
-    check_hardware(args.accelerator, 1, 1, args.precision, precision_choices=PRECISIONS)
+    check_inversion_hardware(args.accelerator, 1, 1, args.precision)
     check_port_free(args.host, args.port)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own requests to the local server

@@ -16,10 +16,20 @@ from ..checks import (ACCELERATORS, PRECISIONS, UsageError, check_choice, check_
                       check_hardware, check_input_dir, check_int, check_output_dir)
 from ..errors import describe_os_error  # noqa: F401 - the wording every command uses
 from ..interrupts import Interrupted
+from ..runtime import PRECISIONS as INVERSION_PRECISIONS
+from ..runtime import precision_refusal, resolve_accelerator
 
 EXIT_USAGE = 2
 EXIT_SIGINT = 130  # 128 + SIGINT, what shells report for Ctrl-C
 EXIT_SIGTERM = 143  # 128 + SIGTERM
+
+
+def check_inversion_hardware(accelerator: str, devices: int, num_nodes: int, precision: str) -> None:
+    """``check_hardware`` for an inversion (``invert.py``, the page): its precisions, and the pairs of accelerator
+    and precision that cannot run (float16 autocast on the CPU, float64 on MPS), before any model is loaded."""
+    check_hardware(accelerator, devices, num_nodes, precision, precision_choices=INVERSION_PRECISIONS)
+    if problem := precision_refusal(resolve_accelerator(accelerator), precision):
+        raise UsageError(f"--{problem}")
 
 
 def fail(message: str) -> int:

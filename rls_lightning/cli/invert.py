@@ -35,11 +35,11 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 
 from rls_lightning.cli.arguments import (PRINT_CONFIG, ParagraphHelpFormatter, check_generator, check_input_file,
                                          parse_args)
-from rls_lightning.cli.errors import (UsageError, check_choice, check_float, check_hardware, check_input_dir,
-                                      check_int, check_output_dir, fail, guarded)
+from rls_lightning.cli.errors import (UsageError, check_choice, check_float, check_input_dir, check_int,
+                                      check_inversion_hardware, check_output_dir, fail, guarded)
 from rls_lightning.api.settings import PRESETS, SETTINGS
 from rls_lightning.paths import DEMO_FLOW, DEMO_GENERATOR
-from rls_lightning.runtime import PRECISIONS, resolve_accelerator, silence_known_lightning_warnings
+from rls_lightning.runtime import resolve_accelerator, silence_known_lightning_warnings
 
 
 OPTION_TYPES = {"int": int, "float": float, "bool": bool, "choice": str}
@@ -165,9 +165,7 @@ def validate_args(args) -> Path:
             raise UsageError(f"{setting.option} {value}: must be {setting.allowed()}")
     check_int("--batch-size", args.batch_size, 1)
     settings_from_args(args)  # what the preset and its overrides make together (e.g. rls without RLS+ steps)
-    check_hardware(args.accelerator, args.devices, args.num_nodes, args.precision, precision_choices=PRECISIONS)
-    if args.precision == "16-mixed" and resolve_accelerator(args.accelerator) == "cpu":
-        raise UsageError("--precision 16-mixed: float16 autocast needs a GPU; use bf16-mixed or 32-true on the CPU")
+    check_inversion_hardware(args.accelerator, args.devices, args.num_nodes, args.precision)
     from rls_lightning.api.model import default_out_dir
 
     out_dir = args.out_dir or default_out_dir(input_dir, args.preset)

@@ -85,9 +85,10 @@ class InversionJob:
     def fingerprint(self) -> str:
         """What decides the result of an image: settings, seed, samples, precision, generator and flow weights."""
         described = {"settings": dataclasses.asdict(self.settings), "seed": self.seed, "samples": self.num_samples,
-                     "precision": self.solver.trainer_options.precision,
                      "generator": tensor_digest(self.generator.state_dict().items()),
                      "flow": tensor_digest(self.flow.flow.state_dict().items()) if self.flow is not None else None}
+        if (precision := self.solver.trainer_options.precision) != "32-true":  # folders of 32-true runs made
+            described["precision"] = precision  # before precision counted here still resume
         return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def is_finished(self, image: LowResImage) -> bool:

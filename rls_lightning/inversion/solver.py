@@ -31,7 +31,7 @@ from ..flow.checkpoint import FlowBundle
 from ..flow.pulse import pulse_statistics
 from ..interrupts import Interrupted, StopRequests
 from ..lr_images import LowResImage
-from ..runtime import true_float32
+from ..runtime import PRECISIONS, true_float32
 from ..stylegan import Generator
 from ..stylegan.latents import draw_z, stream_seed
 from .callbacks import (L1BallProjection, NoiseRenormalization, PerImageEarlyStopping, SphereProjection,
@@ -46,6 +46,8 @@ MAX_RESTARTS = 3  # restarts of a diverged image, each at a tenth of the previou
 LR_DROP = 10.0
 ON_BALL = 1 - 1e-3  # a row whose l1 distance to the anchor is within 0.1% of the radius is on the boundary
 
+LIGHTNING_PRECISIONS = tuple(p for p in PRECISIONS if p != "auto")  # what a Trainer gets once 'auto' is resolved
+
 OnImage = Callable[[LowResImage, list["SampleResult"]], None]
 
 
@@ -56,6 +58,12 @@ class TrainerOptions:
     accelerator: str = "cpu"
     devices: list[int] | int = 1
     precision: str = "32-true"
+
+    def __post_init__(self) -> None:
+        # Lightning's other spellings ("64", "bf16-true", ...) would skip the float64 copies below and convert the
+        # caller's networks in place; "auto" is the caller's to resolve (runtime.resolve_precision)
+        if self.precision not in LIGHTNING_PRECISIONS:
+            raise ValueError(f"precision {self.precision!r}: must be one of {', '.join(LIGHTNING_PRECISIONS)}")
 
 
 def stack_noise(per_item: list[list[torch.Tensor]]) -> list[torch.Tensor]:
@@ -227,6 +235,8 @@ class Solver:
             steps = trainer.global_step
         else:  # "w/o anchor": RLS+ starts from the initial latent itself
             steps = 0
+            if self.trainer_options.precision == "64-true":
+                module.double()  # what fit's precision plugin would have done: the networks are float64 copies
         out = module.results()
         seconds = (time.perf_counter() - start) / len(items)
         results = [SampleResult(ws_rls=out.ws[i:i + 1],

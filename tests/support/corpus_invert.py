@@ -70,15 +70,17 @@ def files(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir()}
 
 
-def option_case(option: str, value: str, culprit: str | None = None) -> Case:
-    """An out-of-range option: exit 2, one line naming option and value, and no output folder created."""
+def option_case(option: str, value: str, culprit: str | None = None, *, beside: tuple[str, ...] = ()) -> Case:
+    """An out-of-range option (or one that ``beside`` options rule out): exit 2, one line naming option and value,
+    and no output folder created."""
     def setup(folder: Path) -> list[str]:
-        return invert_args(folder, option, value)
+        return invert_args(folder, *beside, option, value)
 
     def check(folder: Path, outcome: Outcome) -> None:
         assert not (folder / "out").exists(), "nothing may be written before the options are checked"
 
-    return Case(f"invert{option}={value}", "invert", setup, culprit=culprit or f"{option} {value}", check=check)
+    return Case(f"invert{''.join(beside)}{option}={value}", "invert", setup, culprit=culprit or f"{option} {value}",
+                check=check)
 
 
 # ---------------------------------------------------------------------- collisions and the user's files
@@ -289,6 +291,7 @@ CASES = [
     option_case("--num-samples", "0"),
     option_case("--precision", "garbage"),
     option_case("--precision", "16-mixed", culprit="float16 autocast needs a GPU"),
+    option_case("--precision", "64-true", culprit="--precision 64-true: MPS has no float64", beside=("--accelerator", "mps")),
     option_case("--devices", "0"),
     option_case("--num-nodes", "0"),
     option_case("--lr", "-1"),
