@@ -7,6 +7,10 @@ setting, compared face by face (issue 29); prints one JSON line.
         python benchmarks/precision_stability.py run --precision 32-true --out runs/stability/avx2.pt
     python benchmarks/precision_stability.py compare runs/stability/f32.pt runs/stability/bf16.pt runs/stability/avx2.pt
     # float64 (64-true), the same picture on every kernel set: compare f64.pt against f64-avx2.pt
+    # another machine against the float64 results shipped for the eight demo faces:
+    python benchmarks/precision_stability.py run --demo --precision 64-true --out runs/stability/demo-f64.pt
+    python benchmarks/precision_stability.py compare benchmarks/reference/demo8x-f64-amd-epyc.pt \
+        runs/stability/demo-f64.pt
 
 ``run`` inverts the first ``--limit`` held-out faces of the demo model's split (``--holdout 1000 --split-seed 0``,
 as the model card) from their 8-bit bicubic LR images and saves the RLS and RLS+ results as 8-bit images;
@@ -26,7 +30,7 @@ import torch
 from _common import emit
 
 from rls_lightning.runtime import resolve_precision
-from rls_lightning.paths import DEMO_FLOW, DEMO_GENERATOR
+from rls_lightning.paths import DEMO_FLOW, DEMO_GENERATOR, PROJECT_ROOT
 from rls_lightning.degradations import downsample_bicubic
 from rls_lightning.flow.checkpoint import load_flow
 from rls_lightning.inversion.job import InversionJob, TrainerOptions
@@ -36,14 +40,20 @@ from rls_lightning.stylegan import load_generator
 from rls_lightning.stylegan.image_folder import list_images, load_images, split_names
 
 
+DEMO_HR = PROJECT_ROOT / "data" / "demo" / "hr"
+
+
 def eight_bit(images: torch.Tensor) -> torch.Tensor:
     return ((images.clamp(-1, 1) + 1) * 127.5).round()
 
 
 def run(args: argparse.Namespace) -> None:
     generator, flow = load_generator(DEMO_GENERATOR), load_flow(DEMO_FLOW)
-    _, held_out = split_names(list_images(args.data), 1000, 0)
-    names = held_out[args.skip:args.skip + args.limit]
+    if args.demo:  # the eight faces the demo model drew (data/demo/hr), shipped: a file to compare across machines
+        args.data, names = DEMO_HR, list_images(DEMO_HR)
+    else:
+        _, held_out = split_names(list_images(args.data), 1000, 0)
+        names = held_out[args.skip:args.skip + args.limit]
     hr = load_images(args.data, names, resolution=generator.img_resolution).float() / 255
     lr = eight_bit(downsample_bicubic(hr * 2 - 1, args.factor)) / 127.5 - 1
     images = [LowResImage(path=Path(n), stem=Path(n).stem, pixels=lr[i], factor=args.factor)
@@ -55,7 +65,7 @@ def run(args: argparse.Namespace) -> None:
     objectives: dict[str, float] = {}
 
     def keep(image: LowResImage, samples: list) -> None:
-        results[image.stem] = torch.cat([eight_bit(samples[0].image_rls), eight_bit(samples[0].image)])
+        results[image.stem] = torch.cat([eight_bit(samples[0].image_rls), eight_bit(samples[0].image)]).to(torch.uint8)
         objectives[image.stem] = samples[0].terms_rls["total"]
 
     job.solver.optimise(images, keep)
@@ -64,7 +74,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float((a - b).square().mean())
+    mse = float((a.double() - b.double()).square().mean())  # files before this one held floats, now uint8
     return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
 
 
@@ -95,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="the demo training zip or folder")
     one.add_argument("--skip", type=int, default=0, help="held-out faces to pass over before the first one inverted")
     one.add_argument("--limit", type=int, default=16, help="how many held-out faces to invert")
+    one.add_argument("--demo", action="store_true",
+                     help="invert the eight shipped demo faces instead of held-out faces (--data, --skip and --limit "
+                          "are ignored): benchmarks/reference/ holds float64 results of these to compare against")
     one.add_argument("--factor", type=int, default=8, help="down-scaling factor of the LR inputs")
     one.add_argument("--batch-size", type=int, default=8, help="faces per batch (the batch's shape picks rounding too)")
     one.add_argument("--precision", default="32-true", help="'32-true', '64-true' or 'bf16-mixed'")

@@ -50,7 +50,8 @@ class RLS:
         a generator file (``generator=`` or the first argument), with ``flow=`` or else the flow ``train_flow.py``
         trained for that generator (see ``loading.flow_for``). ``force`` uses a flow of another generator anyway.
         ``device``: auto, cpu, cuda, cuda:N or mps; ``precision``: 32-true (float32, TF32 off), 64-true (float64: the
-        picture does not change with the CPU's kernels; 2x the time and memory), bf16-mixed, 16-mixed (GPU) or auto.
+        picture does not change with the CPU's kernels; 2-3x the time, 2x the memory), bf16-mixed, 16-mixed (GPU)
+        or auto.
         ``fused_modconv`` / ``channels_last``: as ``invert.py``'s options of those names."""
         if name is not None and generator is not None:
             raise ValueError("give the generator once: as the first argument or as generator=")

@@ -109,8 +109,9 @@ def build_parser() -> ArgumentParser:
     hw.add_argument("--num-nodes", type=int, default=1, help="machines")
     hw.add_argument("--precision", type=str, default="32-true",
                     help="32-true (float32 throughout: TF32 off on GPUs), 64-true (float64: the picture does not "
-                         "change with the CPU's kernels; 2x the time and memory; README, 'Rounding'), bf16-mixed, "
-                         "16-mixed (GPU only) or auto (bf16-mixed where the device has fast bf16, else 32-true)")
+                         "change with the CPU's kernels; 2-3x the time, 2x the memory; README, 'Rounding'), "
+                         "bf16-mixed, 16-mixed (GPU only) or auto (bf16-mixed where the device has fast bf16, else "
+                         "32-true)")
     hw.add_argument("--fused-modconv", type=bool, default=False,
                     help="grouped modulated convolutions (the official inference path) instead of the unfused "
                          "form (equal to 1e-5, faster for optimisation on CPU)")
