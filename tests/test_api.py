@@ -244,6 +244,84 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path, monkeypatch):
         RLS.from_pretrained(generator=tmp_path / "nothing.pt")
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"upscale": 0}, "upscale=0: must be an integer from 1 to 16"),
+    ({"upscale": 17}, "upscale=17: must be an integer from 1 to 16"),
+    ({"max_faces": 0}, "max_faces=0: must be an integer >= 1"),
+    ({"min_factor": 0}, "min_factor=0: must be an integer >= 1"),
+    ({"min_face_score": 0.0}, "min_face_score=0.0: must be greater than 0"),
+    ({"min_face_score": 1.5}, "min_face_score=1.5: must be at most 1.0"),
+    ({"framing": "square"}, "framing=square: must be one of"),
+    ({"upscale": 2.5}, "upscale=2.5: must be an integer"),
+    ({"seed": -1}, "seed=-1: must be an integer >= 0"),
+])
+def test_restore_photo_refuses_what_invert_py_refuses_before_any_work(demo_model, options, message):
+    """The photo options (one set of rules with invert.py's --upscale, --max-faces, ...) and the counts are checked
+    before the photo is read: a nonexistent photo is never reached."""
+    with pytest.raises(ValueError) as caught:
+        demo_model.restore_photo("/nonexistent/photo.png", **options)
+    assert str(caught.value).startswith(message)
+
+
+def test_photo_options_take_numpy_integers_as_integers():
+    from rls_lightning.api.folders import PhotoOptions
+
+    options = PhotoOptions(upscale=np.int64(2), max_faces=np.int32(3), memory_gb=np.float32(1.5))
+    assert (options.upscale, options.max_faces, options.memory_gb) == (2, 3, 1.5)
+    assert type(options.upscale) is int and type(options.memory_gb) is float
+
+
+def test_the_folder_door_checks_its_folders_before_any_work(demo_model, tmp_path):
+    lr_dir = tmp_path / "lr"
+    lr_dir.mkdir()
+    shutil.copy(DEMO_LR / "demo00.png", lr_dir)
+    with pytest.raises(ValueError, match=r"^out_dir .*lr: must differ from lr_dir \(inputs are never overwritten\)$"):
+        demo_model.super_resolve_folder(lr_dir, out_dir=lr_dir)
+    (tmp_path / "hr").mkdir()
+    with pytest.raises(ValueError, match=r"^out_dir .*hr: must differ from hr_dir"):
+        demo_model.super_resolve_folder(lr_dir, out_dir=tmp_path / "hr", hr_dir=tmp_path / "hr")
+    with pytest.raises(ValueError, match=r"^lr_dir .*missing: no such folder$"):
+        demo_model.super_resolve_folder(tmp_path / "missing")
+    with pytest.raises(ValueError, match=r"^photos .*demo00\.png: not a folder$"):
+        demo_model.super_resolve_folder(photos=lr_dir / "demo00.png")
+    assert sorted(p.name for p in lr_dir.iterdir()) == ["demo00.png"]  # nothing written into the input
+
+
+def test_a_photo_given_in_memory_is_read_as_its_file_would_be(tmp_path):
+    """``restore_photo``'s way in: a PIL image turned upright by its EXIF orientation, like the file it came
+    from; float and big-endian 16-bit pixels scaled to 8 bits, not clipped; a hidden file's name kept visible."""
+    from rls_lightning.api.photos import _place
+    from rls_lightning.photos.restoration import list_photos
+
+    rng = np.random.default_rng(0)
+    pixels_ = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to view
+    Image.fromarray(pixels_).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    with Image.open(tmp_path / "phone.jpg") as photo:
+        folder = tmp_path / "upright"
+        folder.mkdir()
+        _place(photo, folder)
+        shapes = (read_image(folder / "photo.png").pixels.shape, read_image(tmp_path / "phone.jpg").pixels.shape)
+        assert shapes == ((50, 30, 3), (50, 30, 3))
+    values = rng.random((20, 24), dtype=np.float32)
+    for mode, image, expected in (
+            ("F", Image.fromarray(values, mode="F"), np.rint(values * 255)),
+            ("I;16B", Image.frombytes("I;16B", (24, 20), (values * 65535).astype(">u2").tobytes()),
+             np.rint(np.floor(values * 65535) / 65535 * 255))):
+        folder = tmp_path / mode.replace(";", "")
+        folder.mkdir()
+        _place(image, folder)
+        written = np.asarray(Image.open(folder / "photo.png").convert("L"), dtype=np.float64)
+        assert np.abs(written - expected).max() <= 1, mode
+    hidden = tmp_path / ".group.png"
+    shutil.copy(ROOT / "data" / "demo" / "photos" / "group.png", hidden)
+    folder = tmp_path / "hidden"
+    folder.mkdir()
+    assert _place(hidden, folder) == hidden
+    assert [p.name for p in list_photos(folder)] == ["group.png"]
+
+
 def test_every_setting_of_the_table_reaches_the_inversion_settings():
     """Each override that invert.py, the page and the API offer (api.settings.SETTINGS) changes the settings a run
     gets for some allowed value: a setting added to the table but not to build_settings would be silently ignored."""

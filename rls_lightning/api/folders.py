@@ -13,14 +13,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import numbers
 import os
 import sys
 from pathlib import Path
 from typing import Callable
 
+from ..checks import UsageError, check_choice, check_float, check_int
 from ..errors import describe_os_error
 from ..names import printable, train_flow_command
-from ..photos.alignment import FRAMINGS  # noqa: F401 - PhotoOptions.framing's choices
+from ..photos.alignment import FRAMINGS
 from ..photos.planning import DEFAULT_MEMORY_GB, DEFAULT_MIN_FACTOR
 
 
@@ -56,9 +58,21 @@ def check_flow(settings, models) -> None:
         raise FlowMissing(settings.name, models.generator_path)
 
 
+def check_photo_options(values: dict, option: Callable[[str], str]) -> None:
+    """The ranges of ``PhotoOptions``' fields (``values``: field -> value), each failure one ``UsageError`` naming
+    ``option(field)``: the API's field name or ``invert.py``'s option, one set of rules for both."""
+    check_choice(option("framing"), values["framing"], FRAMINGS)
+    check_float(option("min_face_score"), values["min_face_score"], positive=True, at_most=1.0)
+    check_int(option("max_faces"), values["max_faces"], 1, allow_none=False)
+    check_int(option("upscale"), values["upscale"], 1, 16, allow_none=False)
+    check_int(option("min_factor"), values["min_factor"], 1, allow_none=False)
+    check_float(option("memory_gb"), values["memory_gb"], positive=True)
+
+
 @dataclasses.dataclass(frozen=True)
 class PhotoOptions:
-    """How photographs are read (``invert.py --photos``'s options of the same names)."""
+    """How photographs are read (``invert.py --photos``'s options of the same names); a value out of range is a
+    ``ValueError`` here, before any photo is read."""
 
     framing: str | None = None  # None: what the generator file says
     min_face_score: float | None = None  # None: photos.detection.DEFAULT_MIN_SCORE
@@ -66,6 +80,22 @@ class PhotoOptions:
     upscale: int = 4
     min_factor: int = DEFAULT_MIN_FACTOR
     memory_gb: float = DEFAULT_MEMORY_GB
+
+    def __post_init__(self) -> None:
+        for field, kind, wanted in (("max_faces", numbers.Integral, "an integer"),
+                                    ("upscale", numbers.Integral, "an integer"),
+                                    ("min_factor", numbers.Integral, "an integer"),
+                                    ("min_face_score", numbers.Real, "a number"), ("memory_gb", numbers.Real, "a number")):
+            value = getattr(self, field)
+            if value is None and field == "min_face_score":
+                continue
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise ValueError(f"{field}={value!r}: must be {wanted}")
+            object.__setattr__(self, field, int(value) if kind is numbers.Integral else float(value))  # numpy's too
+        try:
+            check_photo_options(dataclasses.asdict(self), lambda field: f"{field}=")
+        except UsageError as err:  # "upscale= 0: ..." as the API words it: "upscale=0: ..."
+            raise ValueError(str(err).replace("= ", "=", 1)) from None
 
 
 @dataclasses.dataclass

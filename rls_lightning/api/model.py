@@ -162,8 +162,10 @@ class RLS:
         settings = self._settings(preset, settings, overrides)
         _check_counts(batch_size, num_samples, seed)
         folder = Path(lr_dir if lr_dir is not None else photos)
+        out_dir = Path(out_dir) if out_dir is not None else default_out_dir(folder, settings.name)
+        _check_folders("lr_dir" if lr_dir is not None else "photos", folder, hr_dir, out_dir)
         return super_resolve_folder(
-            self, settings, Path(out_dir) if out_dir is not None else default_out_dir(folder, settings.name),
+            self, settings, out_dir,
             lr_dir=None if lr_dir is None else Path(lr_dir), photos=None if photos is None else Path(photos),
             hr_dir=None if hr_dir is None else Path(hr_dir), photo_options=photo_options, batch_size=batch_size,
             num_samples=num_samples, seed=seed, progress=_progress(progress), log=log, report=report,
@@ -183,6 +185,7 @@ class RLS:
         from .photos import restore_photo
 
         settings = self._settings(preset, settings, overrides)
+        _check_counts(batch_size, num_samples, seed)
         options = PhotoOptions(framing=framing, min_face_score=min_face_score, max_faces=max_faces, upscale=upscale,
                                min_factor=min_factor)
         return restore_photo(self, photo, settings, seed=seed, num_samples=num_samples, batch_size=batch_size,
@@ -195,10 +198,25 @@ def default_out_dir(folder: Path, preset: str) -> Path:
     return folder.with_name(f"{folder.name}_{preset}")
 
 
+def _check_folders(input_name: str, folder: Path, hr_dir, out_dir: Path) -> None:
+    """``invert.py``'s folder checks before any work, as one ``ValueError``: the input folder (and ``hr_dir``)
+    readable folders, ``out_dir`` writable and none of them (inputs are never written into)."""
+    from ..checks import UsageError, check_input_dir, check_output_dir
+
+    hr_dir = Path(hr_dir) if hr_dir is not None else None
+    try:
+        check_input_dir(input_name, folder)
+        check_input_dir("hr_dir", hr_dir, required=False)
+        check_output_dir("out_dir", out_dir, not_equal={input_name: folder, "hr_dir": hr_dir})
+    except UsageError as err:
+        raise ValueError(str(err)) from None
+
+
 def _check_counts(batch_size: int, num_samples: int, seed: int) -> None:
-    for name, value, low in (("batch_size", batch_size, 1), ("num_samples", num_samples, 1), ("seed", seed, None)):
-        if not isinstance(value, int) or isinstance(value, bool) or (low is not None and value < low):
-            raise ValueError(f"{name}={value!r}: must be an integer" + (f" >= {low}" if low is not None else ""))
+    """The ranges of ``invert.py``'s ``--batch-size``, ``--num-samples`` and ``--seed`` (integers >= 1, 1, 0)."""
+    for name, value, low in (("batch_size", batch_size, 1), ("num_samples", num_samples, 1), ("seed", seed, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name}={value!r}: must be an integer >= {low}")
 
 
 def _progress(progress: Any):

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ..image_io import open_image, to_uint8
 from .folders import PhotoOptions, read_inputs
-from .inputs import InputError, pixels_from_array, pixels_from_tensor, is_path
+from .inputs import InputError, is_path, pixels_from_array, pixels_from_pil, pixels_from_tensor
 from .results import PhotoRestoration, RestoredFace, SuperResolution
 
 
@@ -39,11 +39,20 @@ def _place(photo: Any, folder: Path) -> Path | None:
         source = Path(photo)
         if not source.is_file():
             raise FileNotFoundError(f"{source}: no such file" if not source.exists() else f"{source}: not a file")
-        shutil.copyfile(source, folder / source.name)
+        # a folder run skips hidden files, so a photo named ".group.png" goes in as "group.png"
+        shutil.copyfile(source, folder / (source.name.lstrip(".") or "photo"))
         return source
     try:
         if isinstance(photo, Image.Image):
-            image = photo if photo.mode in ("RGB", "RGBA", "L", "LA", "P", "I;16") else photo.convert("RGB")
+            # as a file of the photo would be read (image_io): turned upright by its EXIF orientation, float and
+            # other 16-bit modes scaled to 8 bits (Pillow's convert("RGB") clips them to black or white)
+            photo = ImageOps.exif_transpose(photo)
+            if photo.mode in ("RGB", "RGBA", "L", "LA", "P", "I;16"):  # I;16: a 16-bit PNG, read at full depth
+                image = photo
+            elif photo.mode in ("F", "I", "I;16B", "I;16L"):
+                image = Image.fromarray(np.rint(pixels_from_pil(photo) * 255).astype(np.uint8))
+            else:
+                image = photo.convert("RGB")
         elif isinstance(photo, np.ndarray):
             image = Image.fromarray(np.rint(pixels_from_array(photo) * 255).astype(np.uint8))
         elif isinstance(photo, torch.Tensor):

@@ -35,7 +35,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 
 from rls_lightning.cli.arguments import (PRINT_CONFIG, ParagraphHelpFormatter, check_generator, check_input_file,
                                          parse_args)
-from rls_lightning.cli.errors import (UsageError, check_choice, check_float, check_input_dir, check_int,
+from rls_lightning.cli.errors import (UsageError, check_choice, check_input_dir, check_int,
                                       check_inversion_hardware, check_output_dir, fail, guarded)
 from rls_lightning.api.settings import PRESETS, SETTINGS
 from rls_lightning.paths import DEMO_FLOW, DEMO_GENERATOR
@@ -141,7 +141,7 @@ def build_settings(preset: str, **overrides):
 def validate_args(args) -> Path:
     """Every option checked before any work (one line naming option, value and what is allowed); returns the
     output folder."""
-    from rls_lightning.api.folders import FRAMINGS
+    from rls_lightning.api.folders import check_photo_options
     from rls_lightning.progress_lines import step_line_every
 
     check_choice("--preset", args.preset, PRESETS)
@@ -154,12 +154,8 @@ def validate_args(args) -> Path:
     input_option, input_dir = ("--lr-dir", args.lr_dir) if args.lr_dir is not None else ("--photos", args.photos)
     check_input_dir(input_option, input_dir)
     check_input_dir("--hr-dir", args.hr_dir, required=False)
-    check_float("--min-face-score", args.min_face_score, positive=True, at_most=1.0)
-    check_int("--max-faces", args.max_faces, 1)
-    check_int("--upscale", args.upscale, 1, 16)
-    check_int("--min-factor", args.min_factor, 1)
-    check_float("--photo-memory", args.photo_memory, positive=True)
-    check_choice("--framing", args.framing, FRAMINGS)
+    check_photo_options({field: getattr(args, PHOTO_OPTIONS[field]) for field in PHOTO_OPTIONS},
+                        lambda field: "--" + PHOTO_OPTIONS[field].replace("_", "-"))
     for setting in SETTINGS.values():  # each value against its one description
         value = getattr(args, setting.name)
         if value is not None and not setting.accepts(value):
@@ -176,12 +172,16 @@ def validate_args(args) -> Path:
     return out_dir
 
 
+# PhotoOptions' fields and the options (their dest) that set them
+PHOTO_OPTIONS = {"framing": "framing", "min_face_score": "min_face_score", "max_faces": "max_faces",
+                 "upscale": "upscale", "min_factor": "min_factor", "memory_gb": "photo_memory"}
+
+
 def photo_options(args):
     """The ``--photos`` options as the API's ``PhotoOptions``."""
     from rls_lightning.api.folders import PhotoOptions
 
-    return PhotoOptions(framing=args.framing, min_face_score=args.min_face_score, max_faces=args.max_faces,
-                        upscale=args.upscale, min_factor=args.min_factor, memory_gb=args.photo_memory)
+    return PhotoOptions(**{field: getattr(args, dest) for field, dest in PHOTO_OPTIONS.items()})
 
 
 def device_name(accelerator: str, local_device: int | None) -> str:
