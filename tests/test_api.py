@@ -263,6 +263,11 @@ def test_restore_photo_refuses_what_invert_py_refuses_before_any_work(demo_model
     assert str(caught.value).startswith(message)
 
 
+def test_a_preset_beside_ready_settings_is_refused(demo_model):
+    with pytest.raises(ValueError, match=r"^preset='rls' and settings= of preset rls\+: give one of them$"):
+        demo_model.super_resolve(np.zeros((8, 8, 3), np.uint8), preset="rls", settings=build_settings("rls+"))
+
+
 def test_photo_options_take_numpy_integers_as_integers():
     from rls_lightning.api.folders import PhotoOptions
 
@@ -320,6 +325,29 @@ def test_a_photo_given_in_memory_is_read_as_its_file_would_be(tmp_path):
     folder.mkdir()
     assert _place(hidden, folder) == hidden
     assert [p.name for p in list_photos(folder)] == ["group.png"]
+
+
+def test_a_one_channel_generator_gives_gray_results_as_the_folder_run_does(tmp_path):
+    """A generator of one channel (a user's own domain): a path and a PIL RGB image of the same pixels are read
+    as gray, as the folder run reads the file (Pillow's convert("L")), and give its 8-bit mode-L picture."""
+    from conftest import randomized_generator
+
+    from rls_lightning.api.loading import LoadedModels
+
+    G = randomized_generator(img_channels=1)
+    model = RLS(LoadedModels(G, None, tmp_path / "G.pt", None, "none"), device="cpu")
+    rgb = np.random.default_rng(0).integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    (tmp_path / "lr").mkdir()
+    Image.fromarray(rgb).save(tmp_path / "lr" / "face.png")
+    quick = dict(preset="pulse", steps=2, refine_steps=1)
+    model.super_resolve_folder(tmp_path / "lr", out_dir=tmp_path / "out", log=lambda line: None, **quick)
+    written = pixels(tmp_path / "out" / "face.png")
+    assert written.shape == (16, 16)
+    results = model.super_resolve([tmp_path / "lr" / "face.png", Image.fromarray(rgb)], names=["face", "face"],
+                                  **quick)
+    for result in results:
+        assert result.image.mode == "L" and tuple(result.tensor.shape) == (1, 16, 16)
+        np.testing.assert_array_equal(np.asarray(result.image), written)
 
 
 def test_every_setting_of_the_table_reaches_the_inversion_settings():

@@ -100,8 +100,21 @@ def _default_name(index: int, count: int) -> str:
     return f"image{index:0{max(1, math.ceil(math.log10(count + 1)))}d}"
 
 
-def to_low_res(images: Any, resolution: int, names: list[str] | None = None) -> list[LowResImage]:
-    """The inputs as ``LowResImage`` s for a generator of ``resolution`` px (factor inferred from each size).
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601-2, the weights of Pillow's convert("L")
+
+
+def _gray(item: Any, pixels: np.ndarray) -> np.ndarray:
+    """``[h, w, 1]`` for a one-channel generator: Pillow's own ``convert("L")`` for an 8-bit PIL image (as a file
+    is read), the same weights in float for anything else."""
+    if isinstance(item, Image.Image) and item.mode not in ("F", "I", "I;16", "I;16B", "I;16L"):
+        return np.asarray(item.convert("L"), dtype=np.float32)[:, :, None] / np.float32(255.0)
+    return (pixels @ LUMA)[:, :, None]
+
+
+def to_low_res(images: Any, resolution: int, names: list[str] | None = None, channels: int = 3
+               ) -> list[LowResImage]:
+    """The inputs as ``LowResImage`` s for a generator of ``resolution`` px and ``channels`` (3, or 1: inputs
+    turned to gray as the folder run reads them); factor inferred from each size.
 
     Names (the file stem for a path, else ``image0``, ``image1``, ... or ``names``) seed the initialisations of
     samples after the first, as ``invert.py`` seeds them from file stems; raises ``InputError``.
@@ -115,7 +128,7 @@ def to_low_res(images: Any, resolution: int, names: list[str] | None = None) -> 
     for index, item in enumerate(items):
         if is_path(item):
             path = Path(item)
-            loaded = load_low_res(path, resolution)
+            loaded = load_low_res(path, resolution, channels)
             if isinstance(loaded, Rejected):
                 raise InputError(f"{path}: {loaded.reason}")
             if names is not None:
@@ -134,6 +147,8 @@ def to_low_res(images: Any, resolution: int, names: list[str] | None = None) -> 
                 raise ValueError(f"a {type(item).__name__}, not a path, PIL image, numpy array or tensor")
         except ValueError as err:
             raise InputError(f"images[{index}]: {err}") from None
+        if channels == 1:
+            pixels = _gray(item, pixels)
         height, width = pixels.shape[:2]
         problem = size_problem(width, height, resolution)
         if problem is not None:

@@ -101,6 +101,8 @@ class RLS:
         if settings is not None:
             if overrides:
                 raise ValueError(f"give either settings= or keyword settings ({', '.join(overrides)}), not both")
+            if preset not in ("rls+", settings.name):  # "rls+" is the default: a preset not given
+                raise ValueError(f"preset={preset!r} and settings= of preset {settings.name}: give one of them")
             return settings
         settings = build_settings(preset, **overrides)
         check_flow(settings, self.models)
@@ -130,7 +132,7 @@ class RLS:
 
         settings = self._settings(preset, settings, overrides)
         _check_counts(batch_size, num_samples, seed)
-        low_res = to_low_res(images, self.resolution, names)
+        low_res = to_low_res(images, self.resolution, names, self.models.generator.img_channels)
         silence_known_lightning_warnings()
         finished = solve(self.models.generator, low_res, flow=self.models.flow, settings=settings,
                          batch_size=batch_size, num_samples=num_samples, seed=seed,

@@ -17,8 +17,10 @@ from ..inversion.job import SampleResult
 
 
 def _pil(image: torch.Tensor) -> Image.Image:
-    """A ``[1, 3, H, W]`` or ``[3, H, W]`` image in [-1, 1] as the 8-bit picture ``invert.py`` saves of it."""
-    return Image.fromarray(to_uint8(image.reshape(-1, *image.shape[-2:])))
+    """A ``[1, C, H, W]`` or ``[C, H, W]`` image in [-1, 1] (C = 3, or 1: mode L) as the 8-bit picture
+    ``invert.py`` saves of it."""
+    pixels = to_uint8(image.reshape(-1, *image.shape[-2:]))
+    return Image.fromarray(pixels[:, :, 0] if pixels.shape[-1] == 1 else pixels)
 
 
 @dataclasses.dataclass
@@ -30,7 +32,7 @@ class SuperResolution:
     factor: int  # the generator's size / the input's size
     image: Image.Image | None  # RLS+ result (RLS result when RLS+ is off); None when the image diverged
     rls_image: Image.Image | None  # the RLS anchor (paper Eq. 6)
-    tensor: torch.Tensor | None  # ``image`` before 8-bit rounding: [3, H, W] float in [0, 1]
+    tensor: torch.Tensor | None  # ``image`` before 8-bit rounding: [C, H, W] float in [0, 1] (C: the generator's)
     ws: torch.Tensor | None  # [K, num_ws, w_dim]: W+ of each sample's result
     ws_rls: torch.Tensor | None  # [K, num_ws, w_dim]: W+ of each sample's RLS anchor
     noise: list[list[torch.Tensor]]  # per sample, the noise maps of its result
