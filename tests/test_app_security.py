@@ -98,6 +98,84 @@ def test_only_files_uploaded_here_are_accepted(tmp_path):
     assert not workspace.root.exists() and os.environ.get(GRADIO_UPLOAD_FOLDER) == previous
 
 
+def _through_the_gate(workspace, body: bytes, content_type: bytes = b"application/json",
+                      path: str = "/gradio_api/queue/join") -> tuple[int, bytes, list[bytes]]:
+    """One POST through ``UploadGate`` in front of an app that records the body it was handed:
+    ``(status, answer, bodies the app saw)``."""
+    import asyncio
+
+    from rls_lightning.app.workspace import UploadGate
+
+    seen, sent = [], []
+
+    async def app(scope, receive, send):
+        message = await receive()
+        seen.append(message["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"[]"})
+
+    chunks = [body[i:i + 65536] for i in range(0, len(body), 65536)] or [b""]
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": path,
+             "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]}
+    asyncio.run(UploadGate(app, workspace)(scope, receive, send))
+    answer = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], answer, seen
+
+
+def test_a_file_named_by_url_is_never_fetched_and_page_requests_pass_unchanged(tmp_path, monkeypatch):
+    """Gradio downloads a FileData whose path is a URL into its upload folder, past the budget: the gate refuses
+    such a request before gradio sees it, hands every other request on byte for byte, and holds a request
+    without files to MAX_FORM_BYTES."""
+    import json
+
+    from rls_lightning.app import workspace as workspace_module
+
+    local = {"path": "/tmp/gradio/abc/face.png", "url": "http://127.0.0.1:7860/gradio_api/file=/tmp/x.png",
+             "meta": {"_type": "gradio.FileData"}}
+    with Workspace(temp_root=tmp_path) as workspace:
+        for remote in ("https://example.com/huge.png", "HTTP://example.com/x", "//example.com/x"):
+            body = json.dumps({"data": [None, [local, dict(local, path=remote)]], "fn_index": 3}).encode()
+            status, answer, seen = _through_the_gate(workspace, body)
+            assert (status, seen) == (403, []) and answer.startswith(b"refused: files come from this page")
+        body = json.dumps({"data": [None, [local]], "fn_index": 3, "pad": "x" * 200_000}).encode()
+        assert _through_the_gate(workspace, body) == (200, b"[]", [body])
+        assert _through_the_gate(workspace, b"not json") == (200, b"[]", [b"not json"])
+        monkeypatch.setattr(workspace_module, "MAX_FORM_BYTES", 100_000)
+        status, answer, seen = _through_the_gate(workspace, body)
+        assert (status, seen) == (413, []) and b"at most" in answer
+
+
+def test_the_budget_counts_whole_blocks_and_files(tmp_path, monkeypatch):
+    """Empty uploads are not free: each kept file counts whole 4 KiB blocks, at least one, and past
+    MAX_KEPT_FILES no upload is let in, whatever its size."""
+    from rls_lightning.app import workspace as workspace_module
+    from rls_lightning.app.workspace import UploadBudgetFull
+
+    monkeypatch.setattr(workspace_module, "MAX_KEPT_FILES", 5)
+    with Workspace(temp_root=tmp_path, upload_budget=10 ** 9) as workspace:
+        folder = workspace.uploads / "0123abcd"
+        folder.mkdir()
+        sizes = [0, 0, 1, 4096, 4097]
+        for i, size in enumerate(sizes):
+            (folder / f"f{i}.png").write_bytes(b"x" * size)
+        workspace.received([folder / f"f{i}.png" for i in range(4)])
+        assert workspace.uploaded_bytes() == 4 * 4096
+        with workspace.reserve(10):
+            pass
+        workspace.received([folder / "f4.png"])
+        assert workspace.uploaded_bytes() == 4 * 4096 + 2 * 4096
+        with pytest.raises(UploadBudgetFull, match=r"^refused: this server keeps at most 5 uploaded files"):
+            workspace.reserve(10)
+
+
 def test_a_given_work_dir_is_kept_when_the_workspace_closes(tmp_path):
     user = tmp_path / "mine"
     (user / "job-applications").mkdir(parents=True)

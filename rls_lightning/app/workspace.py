@@ -45,6 +45,9 @@ GRADIO_UPLOAD_FOLDER = "GRADIO_TEMP_DIR"  # gradio 6 reads its upload folder fro
 UPLOAD_ROUTE = "/gradio_api/upload"  # gradio 6's route storing a client's files in the upload folder
 MB = 1024 * 1024  # as gradio counts its per-file limit ("50mb")
 UPLOAD_BUDGET_MB = 1024  # --upload-budget's default: 8 kept jobs of a few large photos each
+DISK_BLOCK = 4096  # what a file takes on disk at the least (ext4, xfs): an empty upload is not free
+MAX_KEPT_FILES = 4096  # clients' files kept at once: 8 kept jobs of hundreds of faces, never inodes by the million
+MAX_FORM_BYTES = MB  # a request without files (the page's own JSON) is never larger than this
 
 
 class UploadRefused(ValueError):
@@ -250,7 +253,8 @@ class Workspace:
             self._received.update(path for path in real if self._from_a_client(path))
 
     def _kept_bytes(self) -> int:
-        """The bytes of clients' files on disk, each file once however many names it has (lock held)."""
+        """The bytes of clients' files on disk, each file once however many names it has, rounded up to whole
+        blocks of ``DISK_BLOCK`` and at least one (lock held)."""
         sizes: dict[tuple[int, int], int] = {}
         for path in self._received:
             try:
@@ -258,7 +262,7 @@ class Workspace:
             except OSError:
                 continue
             if stat.S_ISREG(info.st_mode):
-                sizes[info.st_dev, info.st_ino] = info.st_size
+                sizes[info.st_dev, info.st_ino] = _on_disk(info.st_size)
         for job in self._jobs.values():
             for path, recorded in job.copies.items():
                 try:
@@ -267,7 +271,7 @@ class Workspace:
                     continue
                 # a file the user put in place of a job's copy is not an upload
                 if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) == recorded:
-                    sizes[recorded] = info.st_size
+                    sizes[recorded] = _on_disk(info.st_size)
         return sum(sizes.values())
 
     def uploaded_bytes(self) -> int:
@@ -285,6 +289,9 @@ class Workspace:
         """Room for ``nbytes`` more of clients' files, held until the returned reservation exits (use it in a
         ``with``); ``UploadBudgetFull`` with the line for the client when they would not fit."""
         with self._lock:
+            if len(self._received) >= MAX_KEPT_FILES:
+                raise UploadBudgetFull(f"refused: this server keeps at most {MAX_KEPT_FILES} uploaded files and "
+                                       "holds that many; older jobs' uploads are removed as new jobs run")
             used = self._kept_bytes() + self._reserved
             if used + nbytes > self.upload_budget:
                 raise UploadBudgetFull(self.budget_message(used, nbytes))
@@ -353,6 +360,24 @@ class Workspace:
                 shutil.rmtree(folder, ignore_errors=True)
 
 
+def _on_disk(size: int) -> int:
+    """What a file of ``size`` bytes takes on disk: whole blocks, at least one."""
+    return max(1, -(-size // DISK_BLOCK)) * DISK_BLOCK
+
+
+def _names_a_remote_file(value: Any) -> bool:
+    """Whether a request's JSON holds a FileData whose ``path`` is a URL, which gradio would download into the
+    upload folder, past the gate's budget and its size limit."""
+    if isinstance(value, dict):
+        path = value.get("path")
+        if isinstance(path, str) and path.strip().lower().startswith(("http://", "https://", "//")):
+            return True
+        return any(_names_a_remote_file(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_names_a_remote_file(item) for item in value)
+    return False
+
+
 # ASGI's types, spelled out: the gate needs nothing of starlette's
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -377,7 +402,7 @@ class UploadGate:
         headers = {name.lower(): value for name, value in scope.get("headers", [])}
         to_upload_route = scope["path"].rstrip("/").endswith(UPLOAD_ROUTE)
         if not to_upload_route and not headers.get(b"content-type", b"").lower().startswith(b"multipart/"):
-            return await self.app(scope, receive, send)
+            return await self._without_files(scope, receive, send)
         try:
             length = int(headers[b"content-length"])
         except (KeyError, ValueError):  # a streamed body could not be weighed before it is stored
@@ -388,6 +413,40 @@ class UploadGate:
             return await _refuse(receive, send, 413, str(err))
         with reservation:
             await self.app(scope, receive, self._counting(send) if to_upload_route else send)
+
+    async def _without_files(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A request that carries no file (the page's JSON: which uploads a job takes, its settings): read whole,
+        up to ``MAX_FORM_BYTES``, and refused when it names a file by URL, which gradio would fetch from the
+        internet and keep; else handed on as it came."""
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body.extend(message.get("body", b""))
+            more = message.get("more_body", False)
+            if len(body) > MAX_FORM_BYTES:
+                if more:
+                    return await _refuse(receive, send, 413, f"refused: a request without files is at most "
+                                                             f"{MAX_FORM_BYTES // MB} MB")
+                return await _answer(send, 413, f"refused: a request without files is at most "
+                                                f"{MAX_FORM_BYTES // MB} MB")
+        try:
+            remote = _names_a_remote_file(json.loads(bytes(body))) if body else False
+        except ValueError:  # not JSON: gradio answers it as it would
+            remote = False
+        if remote:
+            return await _answer(send, 403, "refused: files come from this page's uploads, never from a URL")
+        replayed = False
+
+        async def replay() -> MutableMapping[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     def _counting(self, send: Send) -> Send:
         """``send``, noting the paths of the upload route's successful answer (a JSON list) before passing it on."""
@@ -418,6 +477,11 @@ async def _refuse(receive: Receive, send: Send, status: int, line: str) -> None:
         message = await receive()
         if message["type"] != "http.request" or not message.get("more_body", False):
             break
+    await _answer(send, status, line)
+
+
+async def _answer(send: Send, status: int, line: str) -> None:
+    """``line`` as a plain-text answer with ``status`` (the request's body has been read)."""
     body = line.encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain; charset=utf-8"),
