@@ -174,15 +174,20 @@ def test_photo_slider_divider_against_a_scan():
     assert divider_position([(40.0, 60.0)], 100.0) == 19.0  # one face in the middle: the left stretch's middle
 
 
-def test_cancel_stops_within_a_few_steps(runner):
-    job = runner.start(JobRequest([DEMO_FACE], steps=500, refine_steps=2))
+def test_cancel_stops_within_a_few_steps_and_only_for_the_session_that_started_it(runner):
+    """Stop (``cancel_for``) ends the job within a few steps, but only when pressed in the browser session that
+    started it: another visitor's Stop leaves it running."""
+    job = runner.start(JobRequest([DEMO_FACE], steps=500, refine_steps=2), owner="session-a")
     steps = []
     outcome = None
     for event in job.updates(poll=0.2):
         if isinstance(event, StepUpdate):
             steps.append(event.step)
+            if event.step == 2:
+                assert not runner.cancel_for("session-b") and not runner.cancel_for(None)
             if event.step == 3:
-                job.cancel()
+                assert job.stop.requested is None, "another session's Stop cancelled the job"
+                assert runner.cancel_for("session-a")
         elif event is not None:
             outcome = event
     assert isinstance(outcome, JobCancelled)

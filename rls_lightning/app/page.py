@@ -187,7 +187,7 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
                     gr.update(value=gallery or None, visible=bool(gallery)),
                     _photo_update(result, chosen.stem, workspace)]
 
-        def start(mode_label, uploads, hr_uploads, preset_name, *values):
+        def start(client: gr.Request, mode_label, uploads, hr_uploads, preset_name, *values):
             skip = [gr.skip() for _ in result_outputs]
             try:  # a client chooses these paths: only files uploaded here (or the demo's) go any further
                 request = JobRequest(files=workspace.accepted_uploads(_paths(uploads), also=[DEMO_DATA]),
@@ -206,7 +206,7 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
                 yield [gr.skip(), "upload one or more images first", gr.skip(), "", gr.skip(), gr.skip(), *skip]
                 return
             job_steps = _planner(request)
-            job = runner.start(request)
+            job = runner.start(request, owner=getattr(client, "session_hash", None))
             started = time.monotonic()
             # the previous job's results go the moment this one starts: no old tile, table or zip beside it; the HR
             # tile stays (empty) where this job will show its HR image. Each update names the HR column's
@@ -251,12 +251,11 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
 
         running = run.click(start, [mode, files, hr_files, preset, *controls.values()], outputs,
                             concurrency_limit=1, concurrency_id="inversion")
-        def on_stop():
-            """Stop answers at once; the job ends after its current step and the run's last update says how."""
-            job = runner.running
-            if job is None or job.finished:
+        def on_stop(client: gr.Request):
+            """Stop answers at once; the job ends after its current step and the run's last update says how. Only
+            the browser session that started the job can stop it."""
+            if not runner.cancel_for(getattr(client, "session_hash", None)):
                 return gr.skip()
-            job.cancel()
             return "**stopping** after the current step ..."
 
         stop.click(on_stop, None, status, queue=False)

@@ -431,10 +431,20 @@ class Runner:
 
     # ------------------------------------------------------------------ in the background
 
-    def start(self, request: JobRequest) -> "RunningJob":
-        """Run ``request`` in a thread; read its updates with ``RunningJob.updates()``."""
-        self.running = RunningJob(self, request)
+    def start(self, request: JobRequest, owner: str | None = None) -> "RunningJob":
+        """Run ``request`` in a thread for the browser session ``owner``; read its updates with
+        ``RunningJob.updates()``."""
+        self.running = RunningJob(self, request, owner)
         return self.running
+
+    def cancel_for(self, owner: str | None) -> bool:
+        """Stop pressed in the browser session ``owner``: cancel the running job only if it is that session's
+        (another visitor's Stop must not end it); whether one was cancelled."""
+        job = self.running
+        if job is None or job.finished or job.owner != owner:
+            return False
+        job.cancel()
+        return True
 
     def stop(self, timeout: float = 60.0) -> None:
         """Cancel the running job, if any, and wait up to ``timeout`` seconds for it to end (before the server's
@@ -447,8 +457,8 @@ class Runner:
 class RunningJob:
     """A job in its own thread; ``updates()`` yields its ``StepUpdate`` s, then its ``JobResult`` or ``JobFailed``."""
 
-    def __init__(self, runner: Runner, request: JobRequest) -> None:
-        self.runner = runner
+    def __init__(self, runner: Runner, request: JobRequest, owner: str | None = None) -> None:
+        self.runner, self.owner = runner, owner
         self.stop = Cancellation()
         self.events: queue.Queue = queue.Queue()
         self.last_read = time.monotonic()
