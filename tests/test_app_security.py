@@ -176,6 +176,26 @@ def test_the_budget_counts_whole_blocks_and_files(tmp_path, monkeypatch):
             workspace.reserve(10)
 
 
+def test_shown_copies_sit_under_names_no_client_can_guess(tmp_path):
+    """Gradio serves any file of its upload folder to whoever names its path: a job's copies go under a folder of
+    128 random bits (not the job's name of a time stamp and a counter), one per job, removed with the job."""
+    with Workspace(temp_root=tmp_path) as workspace:
+        jobs = {}
+        for name in ("job-20261207-170000-1-abcdef", "job-20261207-170001-2-012345"):
+            jobs[name] = workspace.jobs / name
+            (jobs[name] / "out").mkdir(parents=True)
+            for stem in ("a", "b"):
+                (jobs[name] / "out" / f"{stem}.png").write_bytes(name.encode())
+        first, second = (workspace.publish(jobs[n] / "out" / "a.png", jobs[n]) for n in jobs)
+        again = workspace.publish(jobs["job-20261207-170000-1-abcdef"] / "out" / "b.png",
+                                  jobs["job-20261207-170000-1-abcdef"])
+        folder = first.relative_to(workspace.shown).parts[0]
+        assert again.relative_to(workspace.shown).parts[0] == folder != second.relative_to(workspace.shown).parts[0]
+        assert folder not in jobs and len(folder) >= 22 and first.read_bytes() == b"job-20261207-170000-1-abcdef"
+        workspace.keep_shown(["job-20261207-170001-2-012345"])
+        assert not first.exists() and not again.exists() and second.is_file()
+
+
 def test_a_given_work_dir_is_kept_when_the_workspace_closes(tmp_path):
     user = tmp_path / "mine"
     (user / "job-applications").mkdir(parents=True)

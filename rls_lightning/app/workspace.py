@@ -13,7 +13,7 @@ demo data, which the demo buttons hand out): any other path is refused by name a
 server file copied into a job and served back. Gradio 6 refuses such paths itself before the page sees them; this
 check does not depend on that.
 
-What the page shows is copied into ``uploads/shown/<job>/`` (``publish``) before gradio gets it, so the server is
+What the page shows is copied into ``uploads/shown/<random>/`` (``publish``) before gradio gets it, so the server is
 never told to serve the work folder itself, and a ``--work-dir`` holding the user's own files exposes none of them.
 
 The bytes clients upload are held to ``upload_budget`` (``--upload-budget``): ``UploadGate`` stands before gradio's
@@ -197,6 +197,7 @@ class Workspace:
         self.root = Path(tempfile.mkdtemp(prefix="rls-app-", dir=temp_root))  # mode 0700
         self.uploads = private_folder(self.root / "uploads")
         self.shown = private_folder(self.uploads / SHOWN)
+        self._shown_names: dict[str, str] = {}  # job folder name -> its folder under shown/
         self.jobs = Path(work_dir) if work_dir is not None else private_folder(self.root / "jobs")
         self.upload_budget = upload_budget
         # the server's event loop admits uploads while a job thread takes and forgets them
@@ -227,10 +228,14 @@ class Workspace:
         return accepted_uploads(files, [self.uploads, *also], refused=[self.shown])
 
     def publish(self, path: Path | None, job_dir: Path) -> Path | None:
-        """A private copy of ``path`` (a file of ``job_dir``) under ``shown/<job>/`` for gradio to serve."""
+        """A private copy of ``path`` (a file of ``job_dir``) under ``shown/<random>/`` for gradio to serve: a
+        folder per job named by 128 random bits, since gradio serves any file of its upload folder to whoever
+        asks for its path (the job's own name holds a time stamp and a counter)."""
         if path is None:
             return None
-        target = self.shown / job_dir.name / Path(path).relative_to(job_dir)
+        with self._lock:  # a name no client can guess: gradio serves the upload folder to any client
+            shown_name = self._shown_names.setdefault(job_dir.name, secrets.token_urlsafe(16))
+        target = self.shown / shown_name / Path(path).relative_to(job_dir)
         if not target.is_file():  # copied whole under a temporary name: two requests may show the same file
             private_folder(target.parent)
             partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
@@ -354,7 +359,10 @@ class Workspace:
 
     def keep_shown(self, job_names: Iterable[str]) -> None:
         """Remove the copies of every job not in ``job_names`` (the job folders the runner still keeps)."""
-        keep = set(job_names)
+        names = set(job_names)
+        with self._lock:
+            self._shown_names = {job: shown for job, shown in self._shown_names.items() if job in names}
+            keep = set(self._shown_names.values())
         for folder in self.shown.iterdir():
             if folder.name not in keep and folder.is_dir() and not folder.is_symlink():
                 shutil.rmtree(folder, ignore_errors=True)
