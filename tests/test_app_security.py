@@ -415,6 +415,14 @@ def test_the_server_serves_only_what_was_uploaded_to_it(tmp_path):
             assert not any(ABSOLUTE_PATH.search(status) for status in statuses), statuses
         direct = httpx.get(f"{server.base}/gradio_api/file={secret}", timeout=30)
         assert direct.status_code == 403 and SECRET not in direct.content
+        remote = {"path": "https://example.com/huge.png", "meta": {"_type": "gradio.FileData"}}
+        joined = httpx.post(f"{server.base}/gradio_api/queue/join", timeout=30,
+                            json={"data": run_data(LR_MODE, [remote], **TINY), "fn_index": 0, "session_hash": "x"})
+        assert joined.status_code == 403 and joined.text.startswith("refused: files come from this page's uploads")
+
+        # a whole-number control given a fraction is refused, as invert.py --steps 1.5 is, not rounded
+        text, result = call(server.base, "start", run_data(LR_MODE, [file_data(face)], steps=1.5, refine_steps=1))
+        assert result[1].startswith("**refused:** ") and "1.5: must be a whole number" in result[1], result[1]
 
         # photos whose decoding would need gigabytes (their headers say so): a message, and the server goes on
         for width, height in ((12000, 12000), (40000, 30000)):

@@ -109,8 +109,8 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
                     kwargs = dict(label=control.label, info=control.info, value=first[control.name],
                                   elem_id=f"control-{control.name}", minimum=control.minimum,
                                   maximum=control.maximum)
-                    if control.integer:
-                        kwargs["precision"] = 0
+                    if control.integer:  # not precision=0: gradio would round 1.5 to 2 where invert.py refuses it
+                        kwargs["step"] = 1
                     controls[control.name] = gr.Number(**kwargs)
             with gr.Column(scale=2, min_width=480):
                 # the estimate at least twice the generator's size (64 px: 256 px tall), its pixels sharp
@@ -200,6 +200,11 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
             for control, value in zip(CONTROLS, values):
                 if value is None:
                     continue
+                if control.integer and not float(value).is_integer():
+                    refused = f"{control.label} {value:g}: must be a whole number"
+                    gr.Warning(refused)
+                    yield [gr.skip(), f"**refused:** {refused}", gr.skip(), "", gr.skip(), gr.skip(), *skip]
+                    return
                 setattr(request, control.name, int(value) if control.integer else float(value))
             if not request.files:
                 gr.Warning("upload one or more images first")
