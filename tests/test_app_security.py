@@ -196,6 +196,19 @@ def test_shown_copies_sit_under_names_no_client_can_guess(tmp_path):
         assert not first.exists() and not again.exists() and second.is_file()
 
 
+def test_a_running_jobs_estimates_take_two_files_at_most(tmp_path):
+    """Each preview handed to gradio as an array would stay in its upload folder for the server's life: the page
+    writes them under shown/<random>/, keeps the last two, and removes them all when the run ends."""
+    with Workspace(temp_root=tmp_path) as workspace:
+        previews = workspace.previews()
+        written = [previews.write(bytes([i]) * 100) for i in range(5)]
+        assert sorted(p.name for p in previews.folder.iterdir()) == ["estimate-4.png", "estimate-5.png"]
+        assert written[-1].read_bytes() == bytes([4]) * 100 and mode(written[-1]) == 0o600
+        assert previews.folder.parent == workspace.shown and len(previews.folder.name) >= 22
+        previews.close()
+        assert not previews.folder.exists() and workspace.shown.is_dir()
+
+
 def test_a_given_work_dir_is_kept_when_the_workspace_closes(tmp_path):
     user = tmp_path / "mine"
     (user / "job-applications").mkdir(parents=True)

@@ -82,10 +82,9 @@ class PhotoOptions:
     memory_gb: float = DEFAULT_MEMORY_GB
 
     def __post_init__(self) -> None:
-        for field, kind, wanted in (("max_faces", numbers.Integral, "an integer"),
-                                    ("upscale", numbers.Integral, "an integer"),
-                                    ("min_factor", numbers.Integral, "an integer"),
-                                    ("min_face_score", numbers.Real, "a number"), ("memory_gb", numbers.Real, "a number")):
+        whole, real = (numbers.Integral, "an integer"), (numbers.Real, "a number")
+        for field, (kind, wanted) in (("max_faces", whole), ("upscale", whole), ("min_factor", whole),
+                                      ("min_face_score", real), ("memory_gb", real)):
             value = getattr(self, field)
             if value is None and field == "min_face_score":
                 continue

@@ -11,6 +11,7 @@ the upload folder, so gradio serves no other folder than that one and the demo d
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
 import time
@@ -20,6 +21,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: n
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
+from ..errors import describe_os_error  # noqa: E402
 from ..paths import PROJECT_ROOT  # noqa: E402
 from ..api.settings import PRESETS  # noqa: E402
 from .controls import CONTROLS, preset_description, preset_values  # noqa: E402
@@ -212,6 +214,16 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
                 return
             job_steps = _planner(request)
             job = runner.start(request, owner=getattr(client, "session_hash", None))
+            previews = workspace.previews()
+
+            def shown_estimate(pixels):
+                if pixels is None:
+                    return gr.skip()
+                try:
+                    return str(previews.write(_png(pixels)))
+                except OSError as err:  # a full disk costs the preview, never the job
+                    log.warning("could not write the current estimate: %s", describe_os_error(err))
+                    return gr.skip()
             started = time.monotonic()
             # the previous job's results go the moment this one starts: no old tile, table or zip beside it; the HR
             # tile stays (empty) where this job will show its HR image. Each update names the HR column's
@@ -234,7 +246,7 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
                         last = event = dataclasses.replace(event, elapsed=time.monotonic() - started)
                         stopping = " | **stopping** after this step ..." if job.stop.requested is not None else ""
                         yield [gr.skip(), event.line(job_steps(event.images_total)) + stopping,
-                               event.preview if event.preview is not None else gr.skip(),
+                               shown_estimate(event.preview),
                                gr.skip(), gr.skip(), gr.skip(), *skip]
                     elif isinstance(event, JobFailed):
                         gr.Warning(str(event))
@@ -253,6 +265,7 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
                 if not job.finished:
                     job.cancel()
                     job.join(timeout=120)
+                previews.close()
 
         running = run.click(start, [mode, files, hr_files, preset, *controls.values()], outputs,
                             concurrency_limit=1, concurrency_id="inversion")
@@ -266,6 +279,15 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
         stop.click(on_stop, None, status, queue=False)
         chooser.change(show, [state, chooser], result_outputs, queue=False)
     return page
+
+
+def _png(pixels) -> bytes:
+    """An estimate (uint8 ``[H, W, 3]``) as PNG bytes."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def preview_height(resolution: int) -> int:

@@ -357,6 +357,10 @@ class Workspace:
             except OSError:
                 pass
 
+    def previews(self) -> "PreviewFiles":
+        """Where a running job's current estimate goes for gradio to serve (see ``PreviewFiles``)."""
+        return PreviewFiles(self.shown)
+
     def keep_shown(self, job_names: Iterable[str]) -> None:
         """Remove the copies of every job not in ``job_names`` (the job folders the runner still keeps)."""
         names = set(job_names)
@@ -366,6 +370,39 @@ class Workspace:
         for folder in self.shown.iterdir():
             if folder.name not in keep and folder.is_dir() and not folder.is_symlink():
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+class PreviewFiles:
+    """The estimates a running job shows every few steps, as files under ``shown/<random>/``: at most ``KEEP`` at
+    a time and all removed by ``close`` (an array handed to gradio instead would stay in its upload folder for the
+    server's life: a 1024 px job writes megabytes per preview)."""
+
+    KEEP = 2  # the one shown and the one the browser may still be fetching
+
+    def __init__(self, shown: Path) -> None:
+        self.folder = private_folder(shown / secrets.token_urlsafe(16))
+        self._written: list[Path] = []
+        self._count = 0
+
+    def write(self, png: bytes) -> Path:
+        """``png`` as the next estimate's file (whole, or not at all); the oldest beyond ``KEEP`` is removed."""
+        self._count += 1
+        path = self.folder / f"estimate-{self._count}.png"
+        partial = self.folder / f".{path.name}.{secrets.token_hex(4)}"
+        try:
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+            with os.fdopen(descriptor, "wb") as out:
+                out.write(png)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+        self._written.append(path)
+        while len(self._written) > self.KEEP:
+            self._written.pop(0).unlink(missing_ok=True)
+        return path
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _on_disk(size: int) -> int:
