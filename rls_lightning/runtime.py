@@ -47,7 +47,8 @@ def resolve_precision(precision: str, accelerator: str) -> str:
 
 def precision_refusal(accelerator: str, precision: str) -> str | None:
     """Why a Lightning accelerator (``cpu``, ``gpu``, ``mps``; see ``resolve_accelerator``) cannot run a precision,
-    as ``precision <value>: <why>``, or None. The commands say it before loading anything, the API on construction."""
+    as ``precision <value>: <why>``, or None. The commands say it before loading anything, the API where it
+    resolves the device (``resolve_device``)."""
     if precision == "16-mixed" and accelerator == "cpu":
         return "precision 16-mixed: float16 autocast needs a GPU; use bf16-mixed or 32-true on the CPU"
     if precision == "64-true" and accelerator == "mps":

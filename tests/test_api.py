@@ -319,12 +319,18 @@ def test_a_photo_given_in_memory_is_read_as_its_file_would_be(tmp_path):
         _place(image, folder)
         written = np.asarray(Image.open(folder / "photo.png").convert("L"), dtype=np.float64)
         assert np.abs(written - expected).max() <= 1, mode
+    face = tmp_path / "face.jpg"  # an 8x8 LR face from a phone: super_resolve reads it upright both ways
+    Image.open(DEMO_LR / "demo00.png").convert("RGB").transpose(Image.Transpose.ROTATE_90).save(face, exif=exif)
+    from_path, from_pil = to_low_res([face], 64)[0], to_low_res([Image.open(face)], 64)[0]
+    torch.testing.assert_close(from_pil.pixels, from_path.pixels, rtol=0, atol=0)
     hidden = tmp_path / ".group.png"
     shutil.copy(ROOT / "data" / "demo" / "photos" / "group.png", hidden)
     folder = tmp_path / "hidden"
     folder.mkdir()
     assert _place(hidden, folder) == hidden
-    assert [p.name for p in list_photos(folder)] == ["group.png"]
+    shutil.copy(hidden, tmp_path / ".png")
+    _place(tmp_path / ".png", folder)
+    assert [p.name for p in list_photos(folder)] == ["group.png", "photo.png"]
 
 
 def test_a_one_channel_generator_gives_gray_results_as_the_folder_run_does(tmp_path):

@@ -148,6 +148,8 @@ def test_a_file_named_by_url_is_never_fetched_and_page_requests_pass_unchanged(t
         body = json.dumps({"data": [None, [local]], "fn_index": 3, "pad": "x" * 200_000}).encode()
         assert _through_the_gate(workspace, body) == (200, b"[]", [body])
         assert _through_the_gate(workspace, b"not json") == (200, b"[]", [b"not json"])
+        deep = b"[" * 100_000 + b"]" * 100_000  # deeper than Python's JSON parser goes
+        assert _through_the_gate(workspace, deep) == (400, b"refused: a request nested too deeply", [])
         monkeypatch.setattr(workspace_module, "MAX_FORM_BYTES", 100_000)
         status, answer, seen = _through_the_gate(workspace, body)
         assert (status, seen) == (413, []) and b"at most" in answer
@@ -174,6 +176,9 @@ def test_the_budget_counts_whole_blocks_and_files(tmp_path, monkeypatch):
         assert workspace.uploaded_bytes() == 4 * 4096 + 2 * 4096
         with pytest.raises(UploadBudgetFull, match=r"^refused: this server keeps at most 5 uploaded files"):
             workspace.reserve(10)
+        (folder / "f0.png").unlink()  # removed files no longer count
+        with workspace.reserve(10):
+            pass
 
 
 def test_shown_copies_sit_under_names_no_client_can_guess(tmp_path):
@@ -205,6 +210,8 @@ def test_a_running_jobs_estimates_take_two_files_at_most(tmp_path):
         assert sorted(p.name for p in previews.folder.iterdir()) == ["estimate-4.png", "estimate-5.png"]
         assert written[-1].read_bytes() == bytes([4]) * 100 and mode(written[-1]) == 0o600
         assert previews.folder.parent == workspace.shown and len(previews.folder.name) >= 22
+        workspace.keep_shown([])  # a job that ended while this one runs: its copies go, these estimates stay
+        assert written[-1].is_file()
         previews.close()
         assert not previews.folder.exists() and workspace.shown.is_dir()
 

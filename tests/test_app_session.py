@@ -195,6 +195,12 @@ def test_cancel_stops_within_a_few_steps_and_only_for_the_session_that_started_i
     assert not any(p.name == "demo00.png" for p in output_files(outcome_folder(runner)))
 
 
+def test_a_fraction_for_a_whole_number_is_refused_as_invert_py_refuses_it(runner):
+    for fields in (dict(steps=1.5), dict(upscale=2.5), dict(num_samples=1.5)):
+        with pytest.raises(JobFailed, match=r" (1|2)\.5: must be a whole number$"):
+            runner.run(JobRequest([DEMO_FACE], **{**FAST, **fields}))
+
+
 def test_abandoned_job_cancels_itself(runner):
     runner.abandon_after = 0.5
     try:

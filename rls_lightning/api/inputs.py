@@ -16,8 +16,9 @@ from typing import Any, Iterable
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
+from ..image_io import LUMA
 from ..lr_images import LowResImage, Rejected, load_low_res, size_problem
 
 
@@ -43,9 +44,14 @@ def as_list(images: Any) -> list:
                      f"not {type(images).__name__}")
 
 
+DEEP_PIL_MODES = ("F", "I", "I;16", "I;16B", "I;16L")  # PIL modes of more than 8 bits per sample
+
+
 def pixels_from_pil(image: Image.Image) -> np.ndarray:
-    """``[h, w, 3]`` float32 in [0, 1] by Pillow's own conversions, as ``image_io`` decodes an 8-bit file."""
-    if image.mode in ("F", "I", "I;16", "I;16B", "I;16L"):
+    """``[h, w, 3]`` float32 in [0, 1] by Pillow's own conversions, as ``image_io`` decodes an 8-bit file (turned
+    upright by its EXIF orientation, as a file is)."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in DEEP_PIL_MODES:
         scale = 1.0 if image.mode == "F" else (65535.0 if image.mode.startswith("I;16") else None)
         if scale is None:
             raise ValueError("32-bit integer pixels have no known white level")
@@ -100,15 +106,14 @@ def _default_name(index: int, count: int) -> str:
     return f"image{index:0{max(1, math.ceil(math.log10(count + 1)))}d}"
 
 
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601-2, the weights of Pillow's convert("L")
-
-
 def _gray(item: Any, pixels: np.ndarray) -> np.ndarray:
     """``[h, w, 1]`` for a one-channel generator: Pillow's own ``convert("L")`` for an 8-bit PIL image (as a file
-    is read), the same weights in float for anything else."""
-    if isinstance(item, Image.Image) and item.mode not in ("F", "I", "I;16", "I;16B", "I;16L"):
-        return np.asarray(item.convert("L"), dtype=np.float32)[:, :, None] / np.float32(255.0)
-    return (pixels @ LUMA)[:, :, None]
+    is read), a gray input as it is, the same weights in float for anything else."""
+    if isinstance(item, Image.Image) and item.mode not in DEEP_PIL_MODES:
+        return np.asarray(ImageOps.exif_transpose(item).convert("L"), dtype=np.float32)[:, :, None] / np.float32(255.0)
+    if np.array_equal(pixels[:, :, 0], pixels[:, :, 1]) and np.array_equal(pixels[:, :, 1], pixels[:, :, 2]):
+        return pixels[:, :, :1]
+    return (pixels @ LUMA.astype(np.float32))[:, :, None]
 
 
 def to_low_res(images: Any, resolution: int, names: list[str] | None = None, channels: int = 3

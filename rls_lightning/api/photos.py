@@ -19,7 +19,7 @@ from PIL import Image, ImageOps
 
 from ..image_io import open_image, to_uint8
 from .folders import PhotoOptions, read_inputs
-from .inputs import InputError, is_path, pixels_from_array, pixels_from_pil, pixels_from_tensor
+from .inputs import DEEP_PIL_MODES, InputError, is_path, pixels_from_array, pixels_from_pil, pixels_from_tensor
 from .results import PhotoRestoration, RestoredFace, SuperResolution
 
 
@@ -40,7 +40,8 @@ def _place(photo: Any, folder: Path) -> Path | None:
         if not source.is_file():
             raise FileNotFoundError(f"{source}: no such file" if not source.exists() else f"{source}: not a file")
         # a folder run skips hidden files, so a photo named ".group.png" goes in as "group.png"
-        shutil.copyfile(source, folder / (source.name.lstrip(".") or "photo"))
+        name = source.name.lstrip(".")
+        shutil.copyfile(source, folder / (name if "." in name else "photo.png"))  # ".png": a name with a suffix
         return source
     try:
         if isinstance(photo, Image.Image):
@@ -49,7 +50,7 @@ def _place(photo: Any, folder: Path) -> Path | None:
             photo = ImageOps.exif_transpose(photo)
             if photo.mode in ("RGB", "RGBA", "L", "LA", "P", "I;16"):  # I;16: a 16-bit PNG, read at full depth
                 image = photo
-            elif photo.mode in ("F", "I", "I;16B", "I;16L"):
+            elif photo.mode in DEEP_PIL_MODES:
                 image = Image.fromarray(np.rint(pixels_from_pil(photo) * 255).astype(np.uint8))
             else:
                 image = photo.convert("RGB")

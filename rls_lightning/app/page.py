@@ -191,26 +191,29 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
 
         def start(client: gr.Request, mode_label, uploads, hr_uploads, preset_name, *values):
             skip = [gr.skip() for _ in result_outputs]
+
+            def refused(line: str, status: str) -> list:
+                """The page's answer to a run that never starts: a warning, the status, nothing else changed."""
+                gr.Warning(line)
+                return [gr.skip(), status, gr.skip(), "", gr.skip(), gr.skip(), *skip]
+
             try:  # a client chooses these paths: only files uploaded here (or the demo's) go any further
                 request = JobRequest(files=workspace.accepted_uploads(_paths(uploads), also=[DEMO_DATA]),
                                      mode=MODE_LABELS.get(mode_label, "lr"), preset=preset_name,
                                      hr_files=workspace.accepted_uploads(_paths(hr_uploads), also=[DEMO_DATA]))
             except UploadRefused as err:
-                gr.Warning(str(err))
-                yield [gr.skip(), f"**refused:** {err}", gr.skip(), "", gr.skip(), gr.skip(), *skip]
+                yield refused(str(err), f"**refused:** {err}")
                 return
             for control, value in zip(CONTROLS, values):
                 if value is None:
                     continue
                 if control.integer and not float(value).is_integer():
-                    refused = f"{control.label} {value:g}: must be a whole number"
-                    gr.Warning(refused)
-                    yield [gr.skip(), f"**refused:** {refused}", gr.skip(), "", gr.skip(), gr.skip(), *skip]
+                    line = f"{control.label} {value:g}: must be a whole number"
+                    yield refused(line, f"**refused:** {line}")
                     return
                 setattr(request, control.name, int(value) if control.integer else float(value))
             if not request.files:
-                gr.Warning("upload one or more images first")
-                yield [gr.skip(), "upload one or more images first", gr.skip(), "", gr.skip(), gr.skip(), *skip]
+                yield refused("upload one or more images first", "upload one or more images first")
                 return
             job_steps = _planner(request)
             job = runner.start(request, owner=getattr(client, "session_hash", None))

@@ -260,7 +260,9 @@ class Runner:
         overrides = request.overrides()
         for group in (values, overrides):
             for name, value in group.items():
-                if isinstance(value, float) and value.is_integer() and name in INTEGERS:
+                if isinstance(value, float) and name in INTEGERS:
+                    if not value.is_integer():  # as invert.py refuses --steps 1.5
+                        raise JobFailed(f"{_LABELS.get(name, name)} {value:g}: must be a whole number")
                     group[name] = int(value)
         try:
             check_int(_LABELS["num_samples"], values["num_samples"], 1)
@@ -441,7 +443,7 @@ class Runner:
         """Stop pressed in the browser session ``owner``: cancel the running job only if it is that session's
         (another visitor's Stop must not end it); whether one was cancelled."""
         job = self.running
-        if job is None or job.finished or job.owner != owner:
+        if job is None or job.finished or job.owner is None or job.owner != owner:
             return False
         job.cancel()
         return True

@@ -198,6 +198,7 @@ class Workspace:
         self.uploads = private_folder(self.root / "uploads")
         self.shown = private_folder(self.uploads / SHOWN)
         self._shown_names: dict[str, str] = {}  # job folder name -> its folder under shown/
+        self._previews: set[PreviewFiles] = set()  # the running jobs' estimates, under shown/ too
         self.jobs = Path(work_dir) if work_dir is not None else private_folder(self.root / "jobs")
         self.upload_budget = upload_budget
         # the server's event loop admits uploads while a job thread takes and forgets them
@@ -235,9 +236,9 @@ class Workspace:
             return None
         with self._lock:  # a name no client can guess: gradio serves the upload folder to any client
             shown_name = self._shown_names.setdefault(job_dir.name, secrets.token_urlsafe(16))
-        target = self.shown / shown_name / Path(path).relative_to(job_dir)
+            target = self.shown / shown_name / Path(path).relative_to(job_dir)
+            private_folder(target.parent)  # made while keep_shown cannot run
         if not target.is_file():  # copied whole under a temporary name: two requests may show the same file
-            private_folder(target.parent)
             partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
             try:
                 os.replace(private_copy(Path(path), partial), target)
@@ -294,6 +295,7 @@ class Workspace:
         """Room for ``nbytes`` more of clients' files, held until the returned reservation exits (use it in a
         ``with``); ``UploadBudgetFull`` with the line for the client when they would not fit."""
         with self._lock:
+            self._received = {path for path in self._received if os.path.lexists(path)}  # removed ones are free
             if len(self._received) >= MAX_KEPT_FILES:
                 raise UploadBudgetFull(f"refused: this server keeps at most {MAX_KEPT_FILES} uploaded files and "
                                        "holds that many; older jobs' uploads are removed as new jobs run")
@@ -358,18 +360,22 @@ class Workspace:
                 pass
 
     def previews(self) -> "PreviewFiles":
-        """Where a running job's current estimate goes for gradio to serve (see ``PreviewFiles``)."""
-        return PreviewFiles(self.shown)
+        """Where a running job's current estimate goes for gradio to serve (see ``PreviewFiles``); kept by
+        ``keep_shown`` until it is closed."""
+        previews = PreviewFiles(self.shown, on_close=self._previews.discard)
+        with self._lock:
+            self._previews.add(previews)
+        return previews
 
     def keep_shown(self, job_names: Iterable[str]) -> None:
         """Remove the copies of every job not in ``job_names`` (the job folders the runner still keeps)."""
         names = set(job_names)
-        with self._lock:
+        with self._lock:  # held throughout: a publish for a kept job cannot make its folder in between
             self._shown_names = {job: shown for job, shown in self._shown_names.items() if job in names}
-            keep = set(self._shown_names.values())
-        for folder in self.shown.iterdir():
-            if folder.name not in keep and folder.is_dir() and not folder.is_symlink():
-                shutil.rmtree(folder, ignore_errors=True)
+            keep = set(self._shown_names.values()) | {p.folder.name for p in self._previews}
+            for folder in self.shown.iterdir():
+                if folder.name not in keep and folder.is_dir() and not folder.is_symlink():
+                    shutil.rmtree(folder, ignore_errors=True)
 
 
 class PreviewFiles:
@@ -379,10 +385,11 @@ class PreviewFiles:
 
     KEEP = 2  # the one shown and the one the browser may still be fetching
 
-    def __init__(self, shown: Path) -> None:
+    def __init__(self, shown: Path, on_close: Callable[["PreviewFiles"], None] = lambda previews: None) -> None:
         self.folder = private_folder(shown / secrets.token_urlsafe(16))
         self._written: list[Path] = []
         self._count = 0
+        self._on_close = on_close
 
     def write(self, png: bytes) -> Path:
         """``png`` as the next estimate's file (whole, or not at all); the oldest beyond ``KEEP`` is removed."""
@@ -403,6 +410,7 @@ class PreviewFiles:
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+        self._on_close(self)
 
 
 def _on_disk(size: int) -> int:
@@ -412,14 +420,17 @@ def _on_disk(size: int) -> int:
 
 def _names_a_remote_file(value: Any) -> bool:
     """Whether a request's JSON holds a FileData whose ``path`` is a URL, which gradio would download into the
-    upload folder, past the gate's budget and its size limit."""
-    if isinstance(value, dict):
-        path = value.get("path")
-        if isinstance(path, str) and path.strip().lower().startswith(("http://", "https://", "//")):
-            return True
-        return any(_names_a_remote_file(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_names_a_remote_file(item) for item in value)
+    upload folder, past the gate's budget and its size limit (walked without recursion: any depth)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            path = item.get("path")
+            if isinstance(path, str) and path.strip().lower().startswith(("http://", "https://", "//")):
+                return True
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 
@@ -471,13 +482,12 @@ class UploadGate:
             body.extend(message.get("body", b""))
             more = message.get("more_body", False)
             if len(body) > MAX_FORM_BYTES:
-                if more:
-                    return await _refuse(receive, send, 413, f"refused: a request without files is at most "
-                                                             f"{MAX_FORM_BYTES // MB} MB")
-                return await _answer(send, 413, f"refused: a request without files is at most "
-                                                f"{MAX_FORM_BYTES // MB} MB")
+                too_large = f"refused: a request without files is at most {MAX_FORM_BYTES // MB} MB"
+                return await (_refuse(receive, send, 413, too_large) if more else _answer(send, 413, too_large))
         try:
             remote = _names_a_remote_file(json.loads(bytes(body))) if body else False
+        except RecursionError:  # nested deeper than Python's parser goes: no request of the page's
+            return await _answer(send, 400, "refused: a request nested too deeply")
         except ValueError:  # not JSON: gradio answers it as it would
             remote = False
         if remote:
