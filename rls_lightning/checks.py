@@ -84,6 +84,15 @@ def check_input_dir(option: str, folder: Path | None, *, required: bool = True) 
         raise UsageError(f"{option} {folder}: cannot be read ({describe_os_error(err).split(': ')[-1]})") from None
 
 
+def check_run_folders(inputs: dict[str, Path | None], out_option: str, out_dir: Path) -> None:
+    """The folders of a run, each by the name its caller knows it by: the first of ``inputs`` (option -> folder) a
+    readable folder, the others (ground truth) too where given, and ``out_dir`` writable and none of them (inputs
+    are never written into)."""
+    for k, (option, folder) in enumerate(inputs.items()):
+        check_input_dir(option, folder, required=k == 0)
+    check_output_dir(out_option, out_dir, not_equal=inputs)
+
+
 def check_output_dir(option: str, folder: Path, *, not_equal: dict[str, Path | None] = ()) -> None:
     """A folder we may create or write into, different from every input folder in ``not_equal``."""
     resolved = folder.resolve()

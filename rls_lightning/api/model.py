@@ -203,13 +203,11 @@ def default_out_dir(folder: Path, preset: str) -> Path:
 def _check_folders(input_name: str, folder: Path, hr_dir, out_dir: Path) -> None:
     """``invert.py``'s folder checks before any work, as one ``ValueError``: the input folder (and ``hr_dir``)
     readable folders, ``out_dir`` writable and none of them (inputs are never written into)."""
-    from ..checks import UsageError, check_input_dir, check_output_dir
+    from ..checks import UsageError, check_run_folders
 
-    hr_dir = Path(hr_dir) if hr_dir is not None else None
     try:
-        check_input_dir(input_name, folder)
-        check_input_dir("hr_dir", hr_dir, required=False)
-        check_output_dir("out_dir", out_dir, not_equal={input_name: folder, "hr_dir": hr_dir})
+        check_run_folders({input_name: folder, "hr_dir": Path(hr_dir) if hr_dir is not None else None},
+                          "out_dir", out_dir)
     except UsageError as err:
         raise ValueError(str(err)) from None
 

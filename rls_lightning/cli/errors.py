@@ -13,7 +13,7 @@ import sys
 from typing import Callable
 
 from ..checks import (ACCELERATORS, PRECISIONS, UsageError, check_choice, check_float,  # noqa: F401 - re-exported
-                      check_hardware, check_input_dir, check_int, check_output_dir)
+                      check_hardware, check_input_dir, check_int, check_output_dir, check_run_folders)
 from ..errors import describe_os_error  # noqa: F401 - the wording every command uses
 from ..interrupts import Interrupted
 from ..runtime import PRECISIONS as INVERSION_PRECISIONS

@@ -35,8 +35,8 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 
 from rls_lightning.cli.arguments import (PRINT_CONFIG, ParagraphHelpFormatter, check_generator, check_input_file,
                                          parse_args)
-from rls_lightning.cli.errors import (UsageError, check_choice, check_input_dir, check_int,
-                                      check_inversion_hardware, check_output_dir, fail, guarded)
+from rls_lightning.cli.errors import (UsageError, check_choice, check_int, check_inversion_hardware,
+                                      check_run_folders, fail, guarded)
 from rls_lightning.api.settings import PRESETS, SETTINGS
 from rls_lightning.paths import DEMO_FLOW, DEMO_GENERATOR
 from rls_lightning.runtime import resolve_accelerator, silence_known_lightning_warnings
@@ -152,8 +152,6 @@ def validate_args(args) -> Path:
     if (args.lr_dir is None) == (args.photos is None):
         raise UsageError("give exactly one of --lr-dir (aligned LR face crops) and --photos (photographs)")
     input_option, input_dir = ("--lr-dir", args.lr_dir) if args.lr_dir is not None else ("--photos", args.photos)
-    check_input_dir(input_option, input_dir)
-    check_input_dir("--hr-dir", args.hr_dir, required=False)
     check_photo_options({field: getattr(args, PHOTO_OPTIONS[field]) for field in PHOTO_OPTIONS},
                         lambda field: "--" + PHOTO_OPTIONS[field].replace("_", "-"))
     for setting in SETTINGS.values():  # each value against its one description
@@ -166,7 +164,7 @@ def validate_args(args) -> Path:
     from rls_lightning.api.model import default_out_dir
 
     out_dir = args.out_dir or default_out_dir(input_dir, args.preset)
-    check_output_dir("--out-dir", out_dir, not_equal={input_option: input_dir, "--hr-dir": args.hr_dir})
+    check_run_folders({input_option: input_dir, "--hr-dir": args.hr_dir}, "--out-dir", out_dir)
     args.generator = check_generator(args.generator, "pass --generator and --flow")
     check_input_file("--flow", args.flow, required=False)
     return out_dir
