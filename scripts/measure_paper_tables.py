@@ -19,6 +19,10 @@ ground truth's; "damaged" above ``--damage-ratio``; for RLS+ and its variants fr
 where either proxy exceeds both the ground truth's and ``--added-ratio`` times the anchor's). Writes
 ``<work-dir>/x<f>/<pass>/batch<k>.json``, ``per_face.csv`` and ``summary.json`` (means with 95% intervals; paired
 differences against RLS, resp. RLS+) and prints a Markdown table.
+
+``--work-dir benchmarks/paper-tables`` continues the runs whose per-face numbers the repository keeps there (the
+``batch<k>.json`` of each pass; anchors and contact sheets, pictures of real faces, stay out of git): a batch whose
+file is there for the same faces is read, not run again.
 """
 from __future__ import annotations
 

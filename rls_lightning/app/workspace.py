@@ -362,8 +362,8 @@ class Workspace:
     def previews(self) -> "PreviewFiles":
         """Where a running job's current estimate goes for gradio to serve (see ``PreviewFiles``); kept by
         ``keep_shown`` until it is closed."""
-        previews = PreviewFiles(self.shown, on_close=self._previews.discard)
-        with self._lock:
+        with self._lock:  # made and recorded together: keep_shown never sees the folder unrecorded
+            previews = PreviewFiles(self.shown, on_close=self._previews.discard)
             self._previews.add(previews)
         return previews
 
