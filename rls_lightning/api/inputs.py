@@ -110,7 +110,8 @@ def _gray(item: Any, pixels: np.ndarray) -> np.ndarray:
     """``[h, w, 1]`` for a one-channel generator: Pillow's own ``convert("L")`` for an 8-bit PIL image (as a file
     is read), a gray input as it is, the same weights in float for anything else."""
     if isinstance(item, Image.Image) and item.mode not in DEEP_PIL_MODES:
-        return np.asarray(ImageOps.exif_transpose(item).convert("L"), dtype=np.float32)[:, :, None] / np.float32(255.0)
+        gray = np.asarray(ImageOps.exif_transpose(item).convert("L"), dtype=np.float32)
+        return gray[:, :, None] / np.float32(255.0)
     if np.array_equal(pixels[:, :, 0], pixels[:, :, 1]) and np.array_equal(pixels[:, :, 1], pixels[:, :, 2]):
         return pixels[:, :, :1]
     return (pixels @ LUMA.astype(np.float32))[:, :, None]
