@@ -268,8 +268,14 @@ def test_a_preset_beside_ready_settings_is_refused(demo_model):
         demo_model.super_resolve(np.zeros((8, 8, 3), np.uint8), preset="rls", settings=build_settings("rls+"))
 
 
-def test_photo_options_take_numpy_integers_as_integers():
+def test_numpy_numbers_are_numbers_as_invert_py_would_parse_them():
     from rls_lightning.api.folders import PhotoOptions
+
+    settings = build_settings("rls+", steps=np.int64(3), refine_lr=np.float32(0.25), lambda_w=np.float64(0.5))
+    assert (settings.search.steps, settings.refine.lr_w, settings.search.lambda_w) == (3, 0.25, 0.5)
+    assert type(settings.search.steps) is int and type(settings.refine.lr_w) is float
+    with pytest.raises(SettingsError, match=r"^steps=2\.5: must be an integer >= 1$"):
+        build_settings("rls+", steps=np.float64(2.5))
 
     options = PhotoOptions(upscale=np.int64(2), max_faces=np.int32(3), memory_gb=np.float32(1.5))
     assert (options.upscale, options.max_faces, options.memory_gb) == (2, 3, 1.5)

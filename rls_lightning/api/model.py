@@ -21,7 +21,7 @@ from ..runtime import DEVICES, PRECISIONS, resolve_device  # noqa: F401 - the na
 from .folders import FolderRun, PhotoOptions, check_flow
 from .loading import LoadedModels, load_models
 from .results import PhotoRestoration, SuperResolution
-from .settings import build_settings
+from .settings import build_settings, plain_number
 
 def trainer_options(device: str, precision: str):
     """The solver's ``TrainerOptions`` for a torch device name (``auto``: the first GPU if any, else the CPU;
@@ -215,6 +215,7 @@ def _check_folders(input_name: str, folder: Path, hr_dir, out_dir: Path) -> None
 def _check_counts(batch_size: int, num_samples: int, seed: int) -> None:
     """The ranges of ``invert.py``'s ``--batch-size``, ``--num-samples`` and ``--seed`` (integers >= 1, 1, 0)."""
     for name, value, low in (("batch_size", batch_size, 1), ("num_samples", num_samples, 1), ("seed", seed, 0)):
+        value = plain_number(value)
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name}={value!r}: must be an integer >= {low}")
 

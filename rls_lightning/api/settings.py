@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import numbers
 import typing
 
 from ..inversion.presets import PRESETS, get_preset
@@ -152,6 +153,16 @@ class SettingsError(ValueError):
         super().__init__(f"{setting}={shown if shown is not None else repr(value)}: {reason}")
 
 
+def plain_number(value):
+    """A numpy (or other) integer or real scalar as Python's ``int`` or ``float``, as ``invert.py`` would parse
+    it; anything else as it is (bools stay bools, and are refused where a number is wanted)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Number):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return float(value) if isinstance(value, numbers.Real) else value
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -182,6 +193,7 @@ def build_settings(preset: str = "rls+", **overrides) -> InversionSettings:
         guess = difflib.get_close_matches(str(preset), PRESETS, n=1)
         raise SettingsError("preset", preset, f"must be one of {', '.join(PRESETS)}"
                             + (f" (did you mean {guess[0]}?)" if guess else ""))
+    overrides = {name: plain_number(value) for name, value in overrides.items()}
     check_overrides(overrides)
     given = {name: value for name, value in overrides.items() if value is not None}
     search = {name: given[name] for name in ("steps", "lr", "lambda_w", "lambda_g", "lambda_c", "schedule", "cross",
