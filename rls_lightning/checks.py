@@ -22,8 +22,10 @@ def check_int(option: str, value: int | None, minimum: int | None = None, maximu
         if allow_none:
             return
         raise UsageError(f"{option} is required")
-    if minimum is not None and value < minimum or maximum is not None and value > maximum:
-        allowed = (f"an integer >= {minimum}" if maximum is None else
+    whole = isinstance(value, int) and not isinstance(value, bool)  # a page or a caller may hand over 2.5 or True
+    if not whole or minimum is not None and value < minimum or maximum is not None and value > maximum:
+        allowed = ("an integer" if minimum is None and maximum is None else
+                   f"an integer >= {minimum}" if maximum is None else
                    f"an integer from {minimum} to {maximum}" if minimum is not None else f"an integer <= {maximum}")
         raise UsageError(f"{option} {value}: must be {allowed}")
 
@@ -32,6 +34,8 @@ def check_float(option: str, value: float | None, *, positive: bool = False, non
                 at_most: float | None = None) -> None:
     if value is None:
         return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(f"{option} {value!r}: must be a number")
     if not math.isfinite(value):
         raise UsageError(f"{option} {value}: must be a finite number")
     if positive and value <= 0:

@@ -50,7 +50,7 @@ ORIENTATIONS = {2: "mirrored", 3: "rotated 180 degrees", 4: "flipped", 5: "trans
 # PNG keeps 16-bit samples big-endian; the "...;16L" unpacker of the same pixel size picks the other byte
 _LOW_BYTE_RAWMODE = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}
 # ITU-R 601-2 luma, the weights of Pillow's own RGB -> L conversion, for images Pillow cannot convert
-LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601-2, the weights of Pillow's convert("L")
+LUMA = np.array([0.299, 0.587, 0.114])
 # EXIF orientation -> a view of the oriented array in the file's stored layout (the inverse of what
 # ImageOps.exif_transpose does to the image): a band of stored rows written into it lands where orienting puts it
 _STORED_VIEW = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],

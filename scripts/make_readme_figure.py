@@ -5,8 +5,8 @@
 runs the program part of that command (``invert.py --lr-dir data/demo/lr8x --hr-dir data/demo/hr``, every argument
 as the README writes it) into a temporary folder and copies its ``overview.png`` to
 ``checkpoints/demo64/demo_overview_8x.png``. ``tests/test_project.py`` runs the same command on four of its faces
-(demo02-demo05) and checks them against the figure, so a change of the defaults that changes the pictures fails there until
-this script is run again.
+(demo02-demo05) and checks them against the figure, so a change of the defaults that changes the pictures fails
+there until this script is run again.
 """
 from __future__ import annotations
 

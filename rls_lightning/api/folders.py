@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import numbers
 import os
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from ..errors import describe_os_error
 from ..names import printable, train_flow_command
 from ..photos.alignment import FRAMINGS
 from ..photos.planning import DEFAULT_MEMORY_GB, DEFAULT_MIN_FACTOR
+from .settings import plain_number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,15 +82,8 @@ class PhotoOptions:
     memory_gb: float = DEFAULT_MEMORY_GB
 
     def __post_init__(self) -> None:
-        whole, real = (numbers.Integral, "an integer"), (numbers.Real, "a number")
-        for field, (kind, wanted) in (("max_faces", whole), ("upscale", whole), ("min_factor", whole),
-                                      ("min_face_score", real), ("memory_gb", real)):
-            value = getattr(self, field)
-            if value is None and field == "min_face_score":
-                continue
-            if isinstance(value, bool) or not isinstance(value, kind):
-                raise ValueError(f"{field}={value!r}: must be {wanted}")
-            object.__setattr__(self, field, int(value) if kind is numbers.Integral else float(value))  # numpy's too
+        for field in ("min_face_score", "max_faces", "upscale", "min_factor", "memory_gb"):
+            object.__setattr__(self, field, plain_number(getattr(self, field)))  # numpy's numbers as Python's
         try:
             check_photo_options(dataclasses.asdict(self), lambda field: f"{field}=")
         except UsageError as err:  # "upscale= 0: ..." as the API words it: "upscale=0: ..."

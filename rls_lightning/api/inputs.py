@@ -48,9 +48,8 @@ DEEP_PIL_MODES = ("F", "I", "I;16", "I;16B", "I;16L")  # PIL modes of more than 
 
 
 def pixels_from_pil(image: Image.Image) -> np.ndarray:
-    """``[h, w, 3]`` float32 in [0, 1] by Pillow's own conversions, as ``image_io`` decodes an 8-bit file (turned
-    upright by its EXIF orientation, as a file is)."""
-    image = ImageOps.exif_transpose(image)
+    """``[h, w, 3]`` float32 in [0, 1] by Pillow's own conversions, as ``image_io`` decodes an 8-bit file (the
+    caller turns it upright by its EXIF orientation first, as a file is read)."""
     if image.mode in DEEP_PIL_MODES:
         scale = 1.0 if image.mode == "F" else (65535.0 if image.mode.startswith("I;16") else None)
         if scale is None:
@@ -110,8 +109,7 @@ def _gray(item: Any, pixels: np.ndarray) -> np.ndarray:
     """``[h, w, 1]`` for a one-channel generator: Pillow's own ``convert("L")`` for an 8-bit PIL image (as a file
     is read), a gray input as it is, the same weights in float for anything else."""
     if isinstance(item, Image.Image) and item.mode not in DEEP_PIL_MODES:
-        gray = np.asarray(ImageOps.exif_transpose(item).convert("L"), dtype=np.float32)
-        return gray[:, :, None] / np.float32(255.0)
+        return np.asarray(item.convert("L"), dtype=np.float32)[:, :, None] / np.float32(255.0)
     if np.array_equal(pixels[:, :, 0], pixels[:, :, 1]) and np.array_equal(pixels[:, :, 1], pixels[:, :, 2]):
         return pixels[:, :, :1]
     return (pixels @ LUMA.astype(np.float32))[:, :, None]
@@ -144,6 +142,7 @@ def to_low_res(images: Any, resolution: int, names: list[str] | None = None, cha
         name = names[index] if names is not None else _default_name(index, len(items))
         try:
             if isinstance(item, Image.Image):
+                item = ImageOps.exif_transpose(item)  # upright, as a file of it is read
                 pixels = pixels_from_pil(item)
             elif isinstance(item, np.ndarray):
                 pixels = pixels_from_array(item)

@@ -28,7 +28,7 @@ from .controls import CONTROLS, preset_description, preset_values  # noqa: E402
 from .outputs import JobResult  # noqa: E402
 from ..progress_lines import clock  # noqa: E402
 from .progress import StepUpdate, planned_steps  # noqa: E402
-from .session import JobFailed, JobRequest, Runner  # noqa: E402
+from .session import JobFailed, JobRequest, Runner, not_whole  # noqa: E402
 from .workspace import UploadGate, UploadRefused, Workspace  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -207,8 +207,7 @@ def build_page(runner: Runner, workspace: Workspace, title: str = "RLS / RLS+ fa
             for control, value in zip(CONTROLS, values):
                 if value is None:
                     continue
-                if control.integer and not float(value).is_integer():
-                    line = f"{control.label} {value:g}: must be a whole number"
+                if control.integer and (line := not_whole(control.label, value)):
                     yield refused(line, f"**refused:** {line}")
                     return
                 setattr(request, control.name, int(value) if control.integer else float(value))

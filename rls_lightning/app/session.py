@@ -261,8 +261,8 @@ class Runner:
         for group in (values, overrides):
             for name, value in group.items():
                 if isinstance(value, float) and name in INTEGERS:
-                    if not value.is_integer():  # as invert.py refuses --steps 1.5
-                        raise JobFailed(f"{_LABELS.get(name, name)} {value:g}: must be a whole number")
+                    if refusal := not_whole(_LABELS.get(name, name), value):
+                        raise JobFailed(refusal)
                     group[name] = int(value)
         try:
             check_int(_LABELS["num_samples"], values["num_samples"], 1)
@@ -519,6 +519,11 @@ _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/[^\s'\"]+")
 
 INTEGERS = {"num_samples", "seed", "upscale", "batch_size", "steps", "refine_steps"}
 _LABELS = {control.name: control.label for control in CONTROLS}
+
+
+def not_whole(label: str, value: float) -> str | None:
+    """The line refusing a fraction where a whole number belongs (as invert.py refuses --steps 1.5), or None."""
+    return None if float(value).is_integer() else f"{label} {value:g}: must be a whole number"
 
 
 def _labelled(err) -> str:
