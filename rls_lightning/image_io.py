@@ -56,6 +56,7 @@ LUMA = np.array([0.299, 0.587, 0.114])
 _STORED_VIEW = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
                 5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, 1), 7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
                 8: lambda a: np.rot90(a, -1)}
+MAX_ICC_BYTES = 8 << 20  # larger embedded profiles are not carried over (the largest LUT profiles are a few MB)
 _BAND_BYTES = 1 << 22  # what one band of an 8-bit conversion may take (as the output dtype)
 
 # The formats a user's file is decoded as: those the README and the folder readers name (lr_images.IMAGE_SUFFIXES:
@@ -284,7 +285,7 @@ def _deep(path: Path, image: Image.Image, file_format: str | None, tiles: list, 
 def _from_deep(samples: np.ndarray, description: str, channels: int, eight_bit: bool, notes: list[str],
                dtype: np.dtype) -> np.ndarray:
     """``_deep``'s samples as ``[H, W, channels]`` float32 in [0, 1], or as uint8 (rounded from that float32)."""
-    if eight_bit:
+    if eight_bit or dtype == np.uint8:
         notes.append(f"{description} scaled to 8 bits" + (" per channel" if samples.shape[2] == 3 else ""))
     if samples.shape[2] == 1 and channels == 3:
         samples = np.repeat(samples, 3, axis=2)
@@ -317,6 +318,20 @@ def _decode(path: Path, image: Image.Image, channels: int, eight_bit: bool, note
         if deep is not None:
             return _from_deep(*deep, channels, eight_bit, notes, dtype)
     return _eight_bit(image, channels, orientation, notes, dtype)
+
+
+def rgb_icc_profile(path: str | os.PathLike) -> bytes | None:
+    """The ICC profile embedded in an image file if it describes RGB values (bytes 16-19 of its header, ICC.1
+    sec. 7.2.6: the data colour space ``RGB ``), at most ``MAX_ICC_BYTES``; else None (none, unreadable, or a
+    CMYK or gray profile, which RGB pixels written from the file could not carry)."""
+    try:
+        with open_image(path) as image:
+            profile = image.info.get("icc_profile")
+    except (ImageReadError, OSError):
+        return None
+    if isinstance(profile, bytes) and 128 <= len(profile) <= MAX_ICC_BYTES and profile[16:20] == b"RGB ":
+        return profile
+    return None
 
 
 def read_image(path: str | os.PathLike, channels: int = 3, max_side: int | None = None,

@@ -49,6 +49,14 @@ class LowResImage:
     factor: int
     note: str = ""
 
+    @property
+    def digest(self) -> str:
+        """The input as the inversion sees it (factor, pixel shape and values), hashed: a finished result counts
+        only for the input that made it, not for a file replaced under the same name or another crop of a photo."""
+        from .fingerprint import tensor_digest
+
+        return f"x{self.factor}:" + tensor_digest([("pixels", self.pixels)])[:16]
+
 
 @dataclasses.dataclass
 class Rejected:

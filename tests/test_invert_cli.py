@@ -137,6 +137,16 @@ def test_interrupted_run_resumes_and_skips_finished_images(models, tmp_path):
     assert sorted(rows) == ["face0.png", "face1.png", "face2.png"]
     assert all(r["status"] == "ok" for r in rows.values())
 
+    # a finished image whose file is replaced by another picture under the same name is redone, not taken over
+    replaced = tmp_path / "lr" / f"{done[0]}.png"
+    Image.open(replaced).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(replaced)
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name.endswith(".pt")}
+    again = invert(models, "--lr-dir", str(tmp_path / "lr"), "--out-dir", str(out), "--batch-size", "1",
+                   "--steps", "150", "--refine-steps", "5")
+    assert "resuming: 2 image(s) already done" in again.stderr
+    redone = {name for name, stamp in stamps.items() if (out / name).stat().st_mtime_ns != stamp}
+    assert redone == {f"{done[0]}.pt"}
+
 
 @pytest.mark.slow
 def test_two_processes_write_the_same_files_as_one(models, tmp_path):

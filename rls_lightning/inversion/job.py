@@ -92,11 +92,13 @@ class InversionJob:
         return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def is_finished(self, image: LowResImage) -> bool:
-        """Finished by an earlier run with the same fingerprint (other settings redo the image)."""
+        """Finished by an earlier run with the same fingerprint from the same input (other settings, or another
+        file or crop under the same name, redo the image; rows written before inputs were recorded count)."""
         if not (self.out_dir / f"{image.stem}.png").is_file():
             return False
         row = read_record(self.out_dir, image.stem)
-        return row is not None and row.get("status", "ok") == "ok" and row.get("fingerprint") == self._fingerprint
+        return (row is not None and row.get("status", "ok") == "ok" and row.get("fingerprint") == self._fingerprint
+                and row.get("input", image.digest) == image.digest)
 
     def write_results_csv(self, rejected: list[Rejected] = ()) -> Path | None:
         """Rebuild ``results.csv`` from the per-image rows (and the skipped files), atomically."""
@@ -139,7 +141,7 @@ class InversionJob:
                 "samples": len(samples), "anchor_p_w": None if p_w is None else round(p_w, 2),
                 "rls_steps": first.rls_steps, "refine_steps": first.refine_steps,
                 "seconds": round(sum(s.seconds for s in samples), 2), "note": "; ".join(notes),
-                "fingerprint": self._fingerprint}
+                "fingerprint": self._fingerprint, "input": image.digest}
 
     def _remove_outputs(self, stem: str, keep) -> None:
         """Delete the files an earlier run recorded as its outputs of ``stem``, except ``keep``."""

@@ -48,13 +48,16 @@ def filter_rows(rows: np.ndarray, above: np.ndarray) -> np.ndarray:
 
 
 def write_png_bands(path: str | os.PathLike, width: int, height: int, bands: Iterable[np.ndarray],
-                    level: int = 6) -> None:
+                    level: int = 6, icc_profile: bytes | None = None) -> None:
     """Write the ``height x width`` RGB image whose rows ``bands`` yields, top to bottom, as uint8
-    ``[rows, width, 3]`` arrays, to ``path`` (atomically). Raises ``ValueError`` (and leaves nothing) when the
-    bands do not add up to the size."""
+    ``[rows, width, 3]`` arrays, to ``path`` (atomically), with ``icc_profile`` (an RGB ICC profile's bytes) as
+    its iCCP chunk (sec. 11.3.3.3: before the image data, the profile zlib-compressed). Raises ``ValueError`` (and
+    leaves nothing) when the bands do not add up to the size."""
     with atomic_write_path(path) as tmp, open(tmp, "wb") as out:
         out.write(_SIGNATURE)
         out.write(_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)))
+        if icc_profile:
+            out.write(_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc_profile)))
         compressor = zlib.compressobj(level)
         above = np.zeros(width * _CHANNELS, dtype=np.uint8)
         pending = b""

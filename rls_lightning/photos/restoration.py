@@ -24,8 +24,9 @@ from PIL import Image
 
 from ..atomic import atomic_write_path
 from ..degradations import downsample_bicubic, resize_bicubic
-from ..image_io import ImageReadError, open_image, read_image
+from ..image_io import LUMA, ImageReadError, open_image, read_image, rgb_icc_profile
 from ..lr_images import IMAGE_SUFFIXES, LowResImage, Rejected
+from ..names import printable
 from .alignment import crop_transform, crop_width_in_photo
 from .crop import extract_crop, lr_size_for
 from .detection import DEFAULT_MIN_SCORE, detect_faces
@@ -218,17 +219,45 @@ def reproduces_input(record: dict | None) -> bool | None:
         return None
 
 
-def restore_photos(prepared: PreparedPhotos, out_dir: Path, log=print) -> list[Path]:
-    """``<photo>_restored.png`` for every photo: its enlargement (at the scale its plan chose) with each finished
-    face that reproduces its input pasted back. A file of that name this tool did not write is never replaced
-    (that photo is then skipped, with a line in ``log``)."""
+def is_gray(photo: np.ndarray) -> bool:
+    """Whether every pixel of a uint8 ``[H, W, 3]`` photo has three equal channels (a black-and-white photo, as
+    decoded from L, LA or 16-bit grayscale, or an RGB file of one), compared a band of rows at a time."""
+    rows = max(1, (1 << 22) // max(1, photo.shape[1] * 3))
+    return all(np.array_equal(band[..., 0], band[..., 1]) and np.array_equal(band[..., 0], band[..., 2])
+               for band in (photo[top:top + rows] for top in range(0, photo.shape[0], rows)))
+
+
+def _finished_faces(plan: PhotoPlan, out_dir: Path, inputs: dict[str, str], gray: bool) -> list:
+    """``restored_bands``'s faces of one photo: each finished result that reproduces its input and was made from
+    this run's crop of that face (``inputs``: ``LowResImage.digest`` by stem; a result another crop made, before
+    the framing, the detection threshold or the photo changed, is not pasted). Gray photos get gray faces
+    (Rec. 601 luma, ``LUMA``): the generator draws colour, which a black-and-white photo never had."""
     from ..inversion.outputs import read_record
 
+    faces = []
+    for face in plan.faces:
+        result, record = out_dir / f"{face.stem}.png", read_record(out_dir, face.stem)
+        if (face.kept is None and reproduces_input(record) and result.is_file()
+                and record.get("input", inputs.get(face.stem)) == inputs.get(face.stem)):
+            with open_image(result) as image:
+                pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+            if gray:
+                pixels = np.repeat((pixels @ LUMA.astype(np.float32))[..., None], 3, axis=2)
+            faces.append((pixels, face.photo_to_crop, face.lr_size))
+    return faces
+
+
+def restore_photos(prepared: PreparedPhotos, out_dir: Path, log=print) -> list[Path]:
+    """``<photo>_restored.png`` for every photo: its enlargement (at the scale its plan chose) with each finished
+    face that reproduces its input pasted back, the photo's RGB colour profile kept. A file of that name this tool
+    did not write is never replaced, and a photo that can no longer be read as planned (changed or removed during
+    the run) is skipped: either with a line in ``log``, the other photos still written."""
     record_path = out_dir / RESTORED_RECORD
     try:
         ours = set(json.loads(record_path.read_text()))
     except (OSError, ValueError, TypeError):
         ours = set()
+    inputs = {image.stem: image.digest for image in prepared.faces}
     written = []
     for path in prepared.photos:
         plan = prepared.plans[path]
@@ -237,19 +266,21 @@ def restore_photos(prepared: PreparedPhotos, out_dir: Path, log=print) -> list[P
             log(f"{target}: exists and was not written by this tool; not replaced (move it or choose another "
                 "--out-dir)")
             continue
-        faces = []
-        for face in plan.faces:
-            result = out_dir / f"{face.stem}.png"
-            if face.kept is None and reproduces_input(read_record(out_dir, face.stem)) and result.is_file():
-                with open_image(result) as image:
-                    faces.append((np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0, face.photo_to_crop,
-                                  face.lr_size))
-        photo, _ = read_photo_uint8(path)
-        height, width = photo.shape[:2]
+        try:
+            photo, _ = read_photo_uint8(path)
+            height, width = photo.shape[:2]
+            if (width, height) != plan.size:
+                raise ImageReadError(path, f"is now {width}x{height}, not the {plan.size[0]}x{plan.size[1]} "
+                                           "its faces were cut from (changed during the run); rerun")
+            faces = _finished_faces(plan, out_dir, inputs, is_gray(photo))
+            icc_profile = rgb_icc_profile(path)
+        except (ImageReadError, OSError) as err:
+            log(f"{printable(path)}: restored photo not written ({err})")
+            continue
         ours.add(target.name)
         with atomic_write_path(record_path) as tmp:  # recorded first: a file cut off by a crash is still ours
             tmp.write_text(json.dumps(sorted(ours)))
         write_png_bands(target, width * plan.upscale, height * plan.upscale,
-                        restored_bands(photo, faces, plan.upscale))
+                        restored_bands(photo, faces, plan.upscale), icc_profile=icc_profile)
         written.append(target)
     return written

@@ -1,0 +1,149 @@
+"""``restore_photos``, the last step of ``invert.py --photos``, on finished results laid out as a run leaves them
+(a face's PNG and its progress row): which results it pastes, what the restored file carries over from the photo,
+and what one photo that changed during the run does to the others. No inversion runs here."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageCms
+
+from rls_lightning.inversion.outputs import PROGRESS_DIR
+from rls_lightning.lr_images import LowResImage
+from rls_lightning.photos.paste import enlarge
+from rls_lightning.photos.restoration import PhotoFace, PhotoPlan, PreparedPhotos, restore_photos
+
+ROOT = Path(__file__).resolve().parents[1]
+LR_SIZE, UPSCALE = 16, 2
+# the face square: photo pixels (8, 6) to (40, 38), cut at LR_SIZE (photo -> crop coordinates)
+PHOTO_TO_CROP = np.array([[0.5, 0.0, -4.0], [0.0, 0.5, -3.0]])
+
+
+def srgb_profile() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def lay_out_run(folder: Path, photos: dict[str, Image.Image], crop_of: dict[str, np.ndarray],
+                recorded_crop_of: dict[str, np.ndarray] | None = None, **save) -> tuple[PreparedPhotos, Path]:
+    """Photos saved as PNG in ``folder/in`` with one face each, and ``folder/out`` as a run leaves it: the face's
+    result (demo face 3, in colour) and its row, made from ``recorded_crop_of`` (default: this run's crops)."""
+    (folder / "in").mkdir()
+    out = folder / "out"
+    (out / PROGRESS_DIR).mkdir(parents=True)
+    prepared = PreparedPhotos([], {}, [], [])
+    result = Image.open(ROOT / "data" / "demo" / "hr" / "demo03.png").convert("RGB")
+    for name, image in photos.items():
+        path = folder / "in" / f"{name}.png"
+        image.save(path, **save)
+        face = PhotoFace(path, 0, 0.99, np.array([8.0, 6.0, 40.0, 38.0]), PHOTO_TO_CROP, LR_SIZE, 32.0,
+                         64 // LR_SIZE)
+        crop = LowResImage(path, face.stem, torch.from_numpy(crop_of[name]), face.factor)
+        made_from = LowResImage(path, face.stem, torch.from_numpy((recorded_crop_of or crop_of)[name]), face.factor)
+        result.save(out / f"{face.stem}.png")
+        (out / PROGRESS_DIR / f"{face.stem}.json").write_text(json.dumps(
+            {"file": path.name, "status": "ok", "lr_l1_final": 0.001, "input": made_from.digest,
+             "files": [f"{face.stem}.png"]}))
+        prepared.photos.append(path)
+        prepared.faces.append(crop)
+        prepared.where[face.stem] = face
+        prepared.plans[path] = PhotoPlan(path, image.size, UPSCALE, [face])
+    return prepared, out
+
+
+def plain(image: Image.Image) -> np.ndarray:
+    """The photo's plain enlargement, as uint8 (what the restored photo is where no face is pasted)."""
+    return (enlarge(np.asarray(image.convert("RGB")), UPSCALE) * 255).round().astype(np.uint8)
+
+
+def crops(*names: str, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {name: rng.uniform(-1, 1, (3, LR_SIZE, LR_SIZE)).astype(np.float32) for name in names}
+
+
+def test_a_result_made_from_another_crop_is_not_pasted(tmp_path):
+    """A face's result counts only for the crop that made it: after the framing, the detection threshold or the
+    photo changed, the face under the same name is another crop, and the old result must not be pasted there."""
+    photo = Image.fromarray(np.random.default_rng(1).integers(0, 256, (48, 56, 3), dtype=np.uint8))
+    current = crops("same", "other")
+    before = {"same": current["same"], "other": crops("other", seed=7)["other"]}
+    prepared, out = lay_out_run(tmp_path, {"same": photo, "other": photo}, current, before)
+    assert restore_photos(prepared, out, log=lambda line: None) == [out / "same_restored.png", out / "other_restored.png"]
+    expected = plain(photo)
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "other_restored.png")), expected)
+    pasted = np.asarray(Image.open(out / "same_restored.png")).astype(int)
+    assert np.abs(pasted - expected).mean() > 2  # the same photo where the result's crop matches: pasted
+
+
+def test_a_black_and_white_photo_gets_a_gray_face(tmp_path):
+    """The colour result is pasted as its Rec. 601 luma into a grayscale photo: every pixel keeps R = G = B, and
+    the face's middle is the result's luma (0.299 R + 0.587 G + 0.114 B, written out here)."""
+    gray = Image.fromarray(np.random.default_rng(2).integers(0, 256, (48, 56), dtype=np.uint8), "L")
+    prepared, out = lay_out_run(tmp_path, {"bw": gray}, crops("bw"))
+    restore_photos(prepared, out, log=lambda line: None)
+    restored = np.asarray(Image.open(out / "bw_restored.png").convert("RGB")).astype(int)
+    assert (restored[..., 0] == restored[..., 1]).all() and (restored[..., 0] == restored[..., 2]).all()
+    face = np.asarray(Image.open(out / "bw_face0.png"), dtype=np.float64)
+    luma = face[..., 0] * 0.299 + face[..., 1] * 0.587 + face[..., 2] * 0.114
+    # the square's middle (photo 16-32 x 14-30, enlarged 2x) shows the 64 px result at its own scale (1:1)
+    middle = restored[28 + 4:60 - 4, 32 + 4:64 - 4, 0]
+    np.testing.assert_allclose(middle, luma[16 + 4:48 - 4, 16 + 4:48 - 4], atol=3)
+    assert np.abs(middle - plain(gray)[28 + 4:60 - 4, 32 + 4:64 - 4, 0]).mean() > 5
+
+
+def test_the_photos_rgb_colour_profile_is_kept(tmp_path):
+    """An RGB ICC profile embedded in the photo is written into the restored PNG (read back by Pillow)."""
+    photo = Image.fromarray(np.random.default_rng(3).integers(0, 256, (48, 56, 3), dtype=np.uint8))
+    profile = srgb_profile()
+    prepared, out = lay_out_run(tmp_path, {"tagged": photo}, crops("tagged"), icc_profile=profile)
+    restore_photos(prepared, out, log=lambda line: None)
+    with Image.open(out / "tagged_restored.png") as restored:
+        assert restored.info.get("icc_profile") == profile
+        restored.load()  # the whole file still decodes
+
+
+def test_a_photo_changed_during_the_run_is_skipped_and_the_others_written(tmp_path):
+    """A photo whose size is no longer the one its faces were cut from (edited during the run) is not pasted
+    into, with a one-line reason, and a photo that cannot be read at all is skipped the same way: the photos
+    after them are still written."""
+    images = {name: Image.fromarray(np.random.default_rng(k).integers(0, 256, (48, 56, 3), dtype=np.uint8))
+              for k, name in enumerate(("edited", "gone", "fine"))}
+    prepared, out = lay_out_run(tmp_path, images, crops(*images))
+    images["edited"].resize((28, 24)).save(tmp_path / "in" / "edited.png")
+    (tmp_path / "in" / "gone.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    lines = []
+    assert restore_photos(prepared, out, log=lines.append) == [out / "fine_restored.png"]
+    assert len(lines) == 2 and all("\n" not in line for line in lines)
+    assert lines[0].startswith(f"{tmp_path / 'in' / 'edited.png'}: restored photo not written")
+    assert "is now 28x24, not the 56x48" in lines[0]
+    assert lines[1].startswith(f"{tmp_path / 'in' / 'gone.png'}: restored photo not written")
+    assert not (out / "edited_restored.png").exists() and not (out / "gone_restored.png").exists()
+
+
+@pytest.mark.parametrize("space", ["CMYK", "GRAY"])
+def test_a_profile_for_other_values_than_rgb_is_not_carried(tmp_path, space):
+    """A CMYK or gray profile does not describe the RGB values written: it is left out (header bytes 16-19 of
+    the profile name its colour space, ICC.1 sec. 7.2.6)."""
+    from rls_lightning.image_io import rgb_icc_profile
+
+    profile = bytearray(srgb_profile())
+    profile[16:20] = space.ljust(4).encode()
+    path = tmp_path / "p.png"
+    Image.new("RGB", (4, 4)).save(path, icc_profile=bytes(profile))
+    assert rgb_icc_profile(path) is None
+    Image.new("RGB", (4, 4)).save(path, icc_profile=srgb_profile())
+    assert rgb_icc_profile(path) == srgb_profile()
+
+
+def test_a_16_bit_photo_says_it_was_cut_to_8_bits(tmp_path):
+    """The restored photo is 8-bit: a deeper photo's note says so (the log line of the photo), and its values are
+    the 16-bit ones rounded to 8 bits (v / 65535 * 255, written out)."""
+    from rls_lightning.photos.restoration import read_photo_uint8
+
+    deep = np.random.default_rng(4).integers(0, 65536, (12, 10), dtype=np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    pixels, note = read_photo_uint8(tmp_path / "deep.png")
+    assert "16-bit grayscale scaled to 8 bits" in note
+    np.testing.assert_array_equal(pixels[..., 1], np.round(deep / 65535 * 255).astype(np.uint8))
