@@ -5,6 +5,7 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -21,6 +22,41 @@ def temporary_name(name: str) -> str:
     raw = os.fsencode(name)
     shown = os.fsdecode(raw[:_TEMPORARY_NAME_BYTES]) if len(raw) > _TEMPORARY_NAME_BYTES else name
     return f".{shown}.tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+RECORD_BYTES = 1 << 20  # a progress row or list of our files: a few KB; anything larger was not written by us
+
+
+def read_record_text(path: str | os.PathLike, limit: int = RECORD_BYTES) -> str:
+    """The text of a small bookkeeping file this tool wrote (a progress row, the list of its restored photos),
+    read without following a link and refused (``OSError``) when it is not a regular file or is over ``limit``
+    bytes: one planted in an output folder as a link to ``/dev/zero`` or a FIFO would be read forever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as file:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode) or status.st_size > limit:
+            raise OSError(errno.EINVAL, "not a record of this tool (a link, not a regular file, or too large)",
+                          os.fspath(path))
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, "not a record of this tool (too large)", os.fspath(path))
+    return data.decode()
+
+
+def writer_alive(pid: int) -> bool:
+    """Whether the process whose id a temporary file's name carries (``temporary_name``, a download's part file)
+    may still be writing it: True unless it is surely
+    gone (another user's process, a number no process can have, or Windows, where ``os.kill(pid, 0)`` would
+    terminate the process, are never judged dead)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 @contextlib.contextmanager

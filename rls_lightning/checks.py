@@ -97,11 +97,20 @@ def check_run_folders(inputs: dict[str, Path | None], out_option: str, out_dir: 
     check_output_dir(out_option, out_dir, not_equal=inputs)
 
 
+def _same_folder(a: Path, b: Path) -> bool:
+    """Whether two existing paths are one folder under different spellings (``Faces`` and ``faces`` on a
+    case-insensitive disk, a bind mount): same device and inode."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
 def check_output_dir(option: str, folder: Path, *, not_equal: dict[str, Path | None] = ()) -> None:
     """A folder we may create or write into, different from every input folder in ``not_equal``."""
     resolved = folder.resolve()
     for other_option, other in dict(not_equal).items():
-        if other is not None and resolved == other.resolve():
+        if other is not None and (resolved == other.resolve() or _same_folder(folder, other)):
             raise UsageError(f"{option} {folder}: must differ from {other_option} (inputs are never overwritten)")
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{option} {folder}: exists and is not a folder")

@@ -1,13 +1,16 @@
 """One writer per output folder: a second run on the same folder is told so instead of redoing every image."""
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import stat
 from pathlib import Path
 
 
 class FolderBusy(Exception):
-    """Another process holds the folder's lock; ``str(err)`` names the folder and that process."""
+    """Another process holds the folder's lock, or its lock file is not one (a link, not a regular file);
+    ``str(err)`` says which, in one line."""
 
 
 class FolderLock:
@@ -20,7 +23,15 @@ class FolderLock:
 
     def acquire(self) -> "FolderLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # never through a link: truncating it would empty whatever file it names
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as err:
+            if err.errno != errno.ELOOP:
+                raise
+            raise FolderBusy(f"{self.path}: is a link, not this tool's lock file; move it away") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise FolderBusy(f"{self.path}: is not a regular file, so not this tool's lock file; move it away")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

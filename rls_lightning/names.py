@@ -3,11 +3,13 @@
 POSIX allows any bytes but ``/`` and NUL in a name: bytes that are not UTF-8 (Python keeps them as lone surrogates,
 ``os.fsdecode``'s surrogateescape), newlines, terminal control characters. Such a name must never stop a run: it
 cannot be encoded to a UTF-8 log or CSV file as it is, and a newline in it would forge a second line in a log. So
-every name shown to the user, or written into a row, goes through ``printable``; the name itself is kept unchanged
-for opening the file.
+every name shown to the user, or written into a row, goes through ``printable`` (a CSV file's rows through
+``csv_text``); the name itself is kept unchanged for opening the file.
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shlex
 import unicodedata
@@ -34,6 +36,26 @@ def printable(value: str | bytes | os.PathLike) -> str:
         else:
             shown.append(char)
     return "".join(shown)
+
+
+def csv_text(rows: list[dict], columns: list[str]) -> str:
+    """``rows`` as CSV text with a header of ``columns`` (other keys left out). Every text cell goes through
+    ``printable`` (one line, encodable), and one that a spreadsheet would run as a formula (starting with ``=``,
+    ``+``, ``-`` or ``@``: a file may be named ``=HYPERLINK(...)``) gets a leading ``'``, which spreadsheets show
+    as plain text (OWASP, "CSV Injection"); numbers are written as they are."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _cell(value) for key, value in row.items()})
+    return buffer.getvalue()
+
+
+def _cell(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    shown = printable(value)
+    return "'" + shown if shown.startswith(("=", "+", "-", "@")) else shown
 
 
 def name_max(folder: str | os.PathLike) -> int:

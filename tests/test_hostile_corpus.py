@@ -107,6 +107,44 @@ def test_fewer_samples_on_rerun_removes_only_our_old_sample_files(tmp_path):
     assert (out / "face_s7.png").read_bytes() == b"another file of the user's"
 
 
+def test_an_output_folder_that_is_an_input_under_another_spelling_is_refused(tmp_path, monkeypatch):
+    """On a case-insensitive disk ``Faces`` is ``faces`` and ``resolve()`` keeps the typed case: simulated here by
+    a link that ``resolve()`` is made not to follow. The folders are then told apart by device and inode."""
+    from pathlib import Path
+
+    from rls_lightning.checks import UsageError, check_output_dir
+
+    (tmp_path / "faces").mkdir()
+    (tmp_path / "Faces").symlink_to(tmp_path / "faces")
+    monkeypatch.setattr(Path, "resolve", lambda self, strict=False: self)
+    with pytest.raises(UsageError, match="Faces: must differ from --hr-dir"):
+        check_output_dir("--out-dir", tmp_path / "Faces", not_equal={"--hr-dir": tmp_path / "faces"})
+    check_output_dir("--out-dir", tmp_path / "other", not_equal={"--hr-dir": tmp_path / "faces"})
+
+
+def test_planted_progress_files_that_never_end_are_not_read(tmp_path):
+    """A progress row that is a link to an endless device, a FIFO, or a file far larger than a row is not a row of
+    ours: each reads as none at once (an alarm turns a read that never ends into a failure, not a hung suite)."""
+    import os
+    import signal
+
+    from rls_lightning.inversion.outputs import read_record
+
+    progress = tmp_path / ".progress"
+    progress.mkdir()
+    (progress / "zero.json").symlink_to("/dev/zero")
+    os.mkfifo(progress / "fifo.json")
+    (progress / "huge.json").write_text('{"file": "huge.png", "note": "' + "x" * (2 << 20) + '"}')
+    (progress / "fine.json").write_text('{"file": "fine.png", "status": "ok"}')
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("a planted progress file was read without end"))
+    signal.alarm(10)
+    try:
+        assert [read_record(tmp_path, stem) for stem in ("zero", "fifo", "huge")] == [None, None, None]
+    finally:
+        signal.alarm(0)
+    assert read_record(tmp_path, "fine") == {"file": "fine.png", "status": "ok"}
+
+
 def test_read_only_output_folder_is_found_before_the_work(tmp_path):
     """As a user without write permission (root may write anywhere, so the command runs as 'nobody')."""
     import os

@@ -1,4 +1,5 @@
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -52,6 +53,23 @@ def test_images_load_from_a_folder_and_resize(tmp_path):
     images = load_images(tmp_path, names, 8, progress=False)
     assert images.shape == (2, 3, 8, 8) and images.dtype == torch.uint8
     assert images[0].float().mean().item() == pytest.approx(100, abs=1) and int(images[1].max()) == 50
+
+
+def test_a_training_image_too_large_to_hold_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """A zip member that inflates past the cap (declared size, checked before reading) and a link to an endless
+    device are one-line errors naming the image, not a process killed for memory or a read that never ends."""
+    from rls_lightning.stylegan import image_folder
+
+    monkeypatch.setattr(image_folder, "MAX_IMAGE_BYTES", 1 << 20)
+    with zipfile.ZipFile(tmp_path / "set.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb.png", bytes(2 << 20))  # 2 MiB of zeros, a few KB packed
+    assert (tmp_path / "set.zip").stat().st_size < 20_000
+    with pytest.raises(ValueError, match=r"set\.zip/bomb\.png: unreadable image \(2097152 bytes, more than"):
+        load_images(tmp_path / "set.zip", ["bomb.png"], 8, progress=False)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "endless.png").symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match=r"endless\.png: unreadable image \(not a regular file\)"):
+        load_images(tmp_path / "folder", ["endless.png"], 8, progress=False)
 
 
 def test_ema_follows_the_stylegan2_formula():

@@ -234,7 +234,7 @@ def remove_if_unused(folder: Path) -> None:
     try:
         if [p.name for p in folder.iterdir()] != [".lock"]:
             return
-        fd = os.open(lock, os.O_RDWR)
+        fd = os.open(lock, os.O_RDWR | os.O_NOFOLLOW)  # a link there is not our lock: left alone
     except OSError:
         return
     try:

@@ -14,11 +14,9 @@
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import errno
 import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Callable
@@ -26,16 +24,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..atomic import atomic_write_path, torch_save_atomic
+from ..atomic import atomic_write_path, read_record_text, torch_save_atomic
 from ..fingerprint import tensor_digest
 from ..flow.checkpoint import FlowBundle
 from ..image_io import save_png_atomic, to_uint8
 from ..interrupts import StopRequests
 from ..lr_images import LowResImage, Rejected
-from ..names import name_bytes, name_max, printable
+from ..names import csv_text, name_bytes, name_max, printable
 from ..stylegan import Generator
-from .outputs import (PROGRESS_DIR, check_progress_folder, claim_output_names, foreign_files, output_names,
-                      read_record, recorded_outputs, remove_stale_temporaries)
+from .outputs import (PROGRESS_DIR, check_folder_outputs, check_progress_folder, claim_output_names, foreign_files,
+                      output_names, read_record, recorded_outputs, remove_stale_temporaries)
 from .settings import InversionSettings
 from .solver import SampleResult, Solver, TrainerOptions
 
@@ -107,23 +105,19 @@ class InversionJob:
         rows = []
         for row_path in sorted(self.progress_dir.glob("*.json")):
             try:
-                rows.append(json.loads(row_path.read_text()))
-            except (OSError, json.JSONDecodeError):
+                row = json.loads(read_record_text(row_path))
+            except (OSError, ValueError):  # unreadable, not UTF-8, not JSON: not a row of ours
                 continue
+            if isinstance(row, dict) and isinstance(row.get("file"), str):
+                rows.append(row)
         rows += [{"file": r.path.name, "status": "skipped", "note": r.reason} for r in rejected]
-        # names may hold bytes that are not UTF-8 or newlines: each row stays one readable line of a UTF-8 file
-        rows = [{key: printable(value) if isinstance(value, str) else value for key, value in row.items()}
-                for row in rows]
-        rows.sort(key=lambda r: r["file"])
-        buffer = io.StringIO()
+        rows.sort(key=lambda r: printable(r["file"]))
         columns = RESULT_COLUMNS[:1] + FACE_COLUMNS + RESULT_COLUMNS[1:] \
             if any("photo" in row for row in rows) else RESULT_COLUMNS
-        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
         path = self.out_dir / "results.csv"
+        self.progress_dir.mkdir(exist_ok=True)  # marks the folder's results.csv as ours (check_folder_outputs)
         with atomic_write_path(path) as tmp:
-            tmp.write_text(buffer.getvalue())
+            tmp.write_text(csv_text(rows, columns))
         return path
 
     # ------------------------------------------------------------------ outputs
@@ -257,6 +251,7 @@ class InversionJob:
         ranks agree). ``rejected`` gains the inputs refused for their output names."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         check_progress_folder(self.out_dir)
+        check_folder_outputs(self.out_dir)
         if self.writes_summary:
             remove_stale_temporaries(self.out_dir)
         self._fingerprint = self.fingerprint

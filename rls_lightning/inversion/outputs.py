@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Callable
 
+from ..atomic import read_record_text, writer_alive
 from ..names import printable
 
 FOLDER_OUTPUTS = ("overview.png", "results.csv")
@@ -88,7 +89,7 @@ def read_record(out_dir: Path, stem: str, note: Callable[[str], None] | None = N
     ``record_problem``: then ``note`` gets one line, for the user to see why the image's files are left alone)."""
     path = out_dir / PROGRESS_DIR / f"{stem}.json"
     try:
-        record = json.loads(path.read_text())
+        record = json.loads(read_record_text(path))
     except (OSError, ValueError):
         return None
     problem = record_problem(record, stem)
@@ -109,6 +110,18 @@ def check_progress_folder(out_dir: Path) -> None:
                       printable(folder))
 
 
+def check_folder_outputs(out_dir: Path) -> None:
+    """Refuse (``OSError``) to write ``FOLDER_OUTPUTS`` over files of those names that this tool did not write:
+    every folder it wrote them in holds its progress folder (``write_results_csv`` makes it first), so a
+    ``results.csv`` or ``overview.png`` without one is somebody else's."""
+    if (out_dir / PROGRESS_DIR).is_dir():
+        return
+    for name in FOLDER_OUTPUTS:
+        if os.path.lexists(out_dir / name):
+            raise OSError(errno.EEXIST, "exists and was not written by this tool (no .progress folder beside it); "
+                                        "move it or choose another --out-dir", printable(out_dir / name))
+
+
 def recorded_outputs(record: dict | None, stem: str) -> set[str]:
     """The files an earlier run wrote for ``stem`` (rows from before ``files`` was recorded: its K's names)."""
     if record is None:
@@ -127,16 +140,6 @@ def foreign_files(out_dir: Path, stem: str, num_samples: int, with_input: bool =
             if name not in ours and os.path.lexists(out_dir / name)]
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
-
-
 def remove_stale_temporaries(out_dir: Path) -> int:
     """Delete the hidden temporary files that a killed write left behind: only ours (by their exact name pattern)
     and only those whose writing process is gone (the other ranks of a run may be writing theirs)."""
@@ -145,7 +148,7 @@ def remove_stale_temporaries(out_dir: Path) -> int:
         if folder.is_dir():
             for path in folder.iterdir():
                 match = _TEMPORARY.fullmatch(path.name)
-                if match and path.is_file() and not _process_alive(int(match.group(1))):
+                if match and path.is_file() and not writer_alive(int(match.group(1))):
                     path.unlink(missing_ok=True)
                     removed += 1
     return removed

@@ -11,8 +11,6 @@ skipped with a note in the result, and the others are scored.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from collections import defaultdict
@@ -23,6 +21,7 @@ import numpy as np
 
 from ..atomic import atomic_write_path
 from ..lr_images import AMBIGUOUS, listed, match_stems
+from ..names import csv_text
 from ..no_grad import no_grad
 from ..weights import VerificationFailed, WeightsUnavailable
 from .registry import NIQE_MIN_SIZE, get_metric, metric_names
@@ -307,12 +306,8 @@ def write_results(result: dict, out_dir: Path) -> tuple[Path, Path]:
     with atomic_write_path(json_path) as tmp:
         tmp.write_text(text)
     columns = ["stem"] + [k for k in PER_IMAGE_ORDER if any(k in row for row in result["per_image"])]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(result["per_image"])  # str(float) is already "inf" / "nan"
     with atomic_write_path(csv_path) as tmp:
-        tmp.write_text(buffer.getvalue())
+        tmp.write_text(csv_text(result["per_image"], columns))  # str(float) is already "inf" / "nan"
     return json_path, csv_path
 
 

@@ -12,12 +12,11 @@ seconds) and from the photo's plan (``restoration.PhotoPlan``); their ``status``
 """
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from ..atomic import atomic_write_path
 from ..lr_images import Rejected
+from ..names import csv_text
 from .restoration import PreparedPhotos, reproduces_input
 
 LEADING = ["file", "photo", "face", "score", "box", "width", "lr_size", "status", "factor", "upscale",
@@ -59,11 +58,7 @@ def write_photo_results(prepared: PreparedPhotos, out_dir: Path, rejected: list[
     from ..inversion.job import RESULT_COLUMNS
 
     columns = LEADING + [c for c in RESULT_COLUMNS if c not in LEADING and c != "note"] + ["note"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(photo_rows(prepared, out_dir, rejected))
     path = out_dir / "results.csv"
     with atomic_write_path(path) as tmp:
-        tmp.write_text(buffer.getvalue())
+        tmp.write_text(csv_text(photo_rows(prepared, out_dir, rejected), columns))
     return path

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..atomic import atomic_write_path
+from ..atomic import atomic_write_path, read_record_text
 from ..degradations import downsample_bicubic, resize_bicubic
 from ..image_io import LUMA, ImageReadError, open_image, read_image, rgb_icc_profile
 from ..lr_images import IMAGE_SUFFIXES, LowResImage, Rejected
@@ -254,7 +254,7 @@ def restore_photos(prepared: PreparedPhotos, out_dir: Path, log=print) -> list[P
     the run) is skipped: either with a line in ``log``, the other photos still written."""
     record_path = out_dir / RESTORED_RECORD
     try:
-        ours = set(json.loads(record_path.read_text()))
+        ours = set(json.loads(read_record_text(record_path)))
     except (OSError, ValueError, TypeError):
         ours = set()
     inputs = {image.stem: image.digest for image in prepared.faces}

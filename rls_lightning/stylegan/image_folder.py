@@ -3,6 +3,7 @@ memory as uint8, with a seeded, held-out validation split that training never se
 from __future__ import annotations
 
 import io
+import stat
 import zipfile
 from pathlib import Path
 
@@ -13,7 +14,10 @@ from PIL import Image
 from ..image_io import allowed_readers
 from rich.progress import track
 
+from ..fingerprint import first_line
 from ..lr_images import IMAGE_SUFFIXES
+
+MAX_IMAGE_BYTES = 64 << 20  # one encoded training image (an uncompressed 4096 px RGB TIFF is 48 MB)
 
 
 def list_images(source: Path) -> list[str]:
@@ -32,6 +36,29 @@ def split_names(names: list[str], holdout: int, seed: int) -> tuple[list[str], l
     return [n for n in names if n not in held_set], held
 
 
+def _bounded_bytes(source: Path, archive: zipfile.ZipFile | None, name: str) -> bytes:
+    """The bytes of one training image, refused (``OSError``) above ``MAX_IMAGE_BYTES`` before they are read: a
+    zip member's size as its header declares it (a member of many GB packs into a few MB), a file's by ``stat``
+    (which must be a regular file: a link to ``/dev/zero`` would be read forever). At most that many bytes are
+    read either way."""
+    if archive is not None:
+        size = archive.getinfo(name).file_size
+        opened = archive.open(name)
+    else:
+        status = (source / name).stat()
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError("not a regular file")
+        size, opened = status.st_size, open(source / name, "rb")
+    if size > MAX_IMAGE_BYTES:
+        opened.close()
+        raise OSError(f"{size} bytes, more than the {MAX_IMAGE_BYTES} a training image may take")
+    with opened:
+        data = opened.read(MAX_IMAGE_BYTES + 1)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise OSError(f"more than the {MAX_IMAGE_BYTES} bytes a training image may take")
+    return data
+
+
 def load_images(source: Path, names: list[str], resolution: int, channels: int = 3,
                 progress: bool = True) -> torch.Tensor:
     """``[N, C, R, R]`` uint8. Images of another size are resized with Lanczos; an unreadable file is an error."""
@@ -41,16 +68,16 @@ def load_images(source: Path, names: list[str], resolution: int, channels: int =
     try:
         iterator = track(names, description="decoding images") if progress else names
         for i, name in enumerate(iterator):
-            data = archive.read(name) if archive is not None else (source / name).read_bytes()
             try:
+                data = _bounded_bytes(source, archive, name)
                 # a training set is data from elsewhere: only the allowed readers (no Ghostscript for EPS)
                 with Image.open(io.BytesIO(data), formats=allowed_readers()) as image:
                     image = image.convert(mode)
                     if image.size != (resolution, resolution):
                         image = image.resize((resolution, resolution), Image.LANCZOS)
                     array = np.asarray(image, dtype=np.uint8)
-            except OSError as err:
-                raise ValueError(f"{source}/{name}: unreadable image ({err})") from None
+            except (OSError, Image.DecompressionBombError) as err:
+                raise ValueError(f"{source}/{name}: unreadable image ({first_line(err)})") from None
             out[i] = array[:, :, None] if array.ndim == 2 else array
     finally:
         if archive is not None:

@@ -17,6 +17,8 @@ import stat
 from pathlib import Path
 from typing import Iterable
 
+from ..atomic import writer_alive
+
 SUFFIX = ".part"
 _RANDOM = r"[a-z0-9_]{8}"  # tempfile.mkstemp's eight characters
 
@@ -44,18 +46,6 @@ def _owner_pid(name: str, filename: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _running(pid: int) -> bool:
-    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there: never guess
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):  # another user's process, or not a pid at all: not ours to judge
-        return True
-    return True
-
-
 def remove_stale(folder: Path, filenames: Iterable[str]) -> list[tuple[Path, int]]:
     """Remove the temporary files of dead downloads of ``filenames`` in ``folder``; returns (path, size) of each
     removed. A folder that cannot be listed, or a file that cannot be removed, is left as it is."""
@@ -69,7 +59,7 @@ def remove_stale(folder: Path, filenames: Iterable[str]) -> list[tuple[Path, int
         if not (name.startswith(".") and name.endswith(SUFFIX) and "~" in name):
             continue
         pid = next((pid for filename in wanted if (pid := _owner_pid(name, filename)) is not None), None)
-        if pid is None or _running(pid):  # this process's own downloads are running too
+        if pid is None or writer_alive(pid):  # this process's own downloads are running too
             continue
         path = folder / name
         try:

@@ -426,3 +426,48 @@ CASES += [
          culprit="is a link to somewhere else, not this tool's progress folder"),
     Case("invert-odd-names", "invert", lambda d: invert_args(d, names=ODD_NAMES), code=0, check=_odd_names_check),
 ]
+
+
+# ---------------------------------------------------------------------- what a planted or shared folder holds
+
+def _lock_link_setup(folder: Path) -> list[str]:
+    (folder / "victim.txt").write_text("the user's file, which opening the lock through the link would empty")
+    (folder / "out").mkdir()
+    (folder / "out" / ".lock").symlink_to(folder / "victim.txt")
+    return invert_args(folder)
+
+
+def _users_summary_setup(folder: Path) -> list[str]:
+    (folder / "out").mkdir()
+    (folder / "out" / "results.csv").write_text("the user's own table\n")
+    return invert_args(folder)
+
+
+FORMULA_NAMES = ("=HYPERLINK(1).png", "@SUM(1).png", "+1.png", "-1.png")
+
+
+def _formula_names_check(folder: Path, outcome: Outcome) -> None:
+    table = rows(folder / "out")  # a spreadsheet shows a cell that starts with ' as the text after it
+    assert set(table) == {f"'{name}" for name in FORMULA_NAMES}, sorted(table)
+    assert all(row["status"] == "ok" for row in table.values())
+    assert {f"{name[:-4]}_rls.png" for name in FORMULA_NAMES} <= files(folder / "out")
+
+
+HUGE_PID_TEMPORARY = ".face.png.tmp-99999999999999999999-0123456789ab"
+
+
+def _huge_pid_setup(folder: Path) -> list[str]:
+    (folder / "out").mkdir()
+    (folder / "out" / HUGE_PID_TEMPORARY).write_bytes(b"not ours to judge: no process has this number")
+    return invert_args(folder)
+
+
+CASES += [
+    Case("invert-lock-is-a-link", "invert", _lock_link_setup, culprit=".lock: is a link, not this tool's lock file"),
+    Case("invert-users-results-csv", "invert", _users_summary_setup,
+         culprit="results.csv: exists and was not written by this tool"),
+    Case("invert-formula-names", "invert", lambda d: invert_args(d, names=FORMULA_NAMES), code=0,
+         check=_formula_names_check),
+    Case("invert-temporary-of-no-process", "invert", _huge_pid_setup, code=0,
+         check=lambda folder, outcome: (folder / "out" / HUGE_PID_TEMPORARY).is_file()),
+]
