@@ -31,7 +31,7 @@ def read_record_text(path: str | os.PathLike, limit: int = RECORD_BYTES) -> str:
     """The text of a small bookkeeping file this tool wrote (a progress row, the list of its restored photos),
     read without following a link and refused (``OSError``) when it is not a regular file or is over ``limit``
     bytes: one planted in an output folder as a link to ``/dev/zero`` or a FIFO would be read forever."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
     with os.fdopen(fd, "rb") as file:
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode) or status.st_size > limit:

@@ -29,9 +29,11 @@ class FolderLock:
             if err.errno != errno.ELOOP:
                 raise
             raise FolderBusy(f"{self.path}: is a link, not this tool's lock file; move it away") from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode) or status.st_nlink > 1:  # a hard link would be emptied as well
             os.close(fd)
-            raise FolderBusy(f"{self.path}: is not a regular file, so not this tool's lock file; move it away")
+            raise FolderBusy(f"{self.path}: is not a regular file of its own (a device, a FIFO or a hard link), "
+                             "so not this tool's lock file; move it away")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -42,7 +42,7 @@ def csv_text(rows: list[dict], columns: list[str]) -> str:
     """``rows`` as CSV text with a header of ``columns`` (other keys left out). Every text cell goes through
     ``printable`` (one line, encodable), and one that a spreadsheet would run as a formula (starting with ``=``,
     ``+``, ``-`` or ``@``: a file may be named ``=HYPERLINK(...)``) gets a leading ``'``, which spreadsheets show
-    as plain text (OWASP, "CSV Injection"); numbers are written as they are."""
+    as plain text (OWASP, "CSV Injection"); numbers, and text of numbers such as a face's box, stay as they are."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
@@ -55,7 +55,17 @@ def _cell(value: object) -> object:
     if not isinstance(value, str):
         return value
     shown = printable(value)
-    return "'" + shown if shown.startswith(("=", "+", "-", "@")) else shown
+    return "'" + shown if shown.startswith(("=", "+", "-", "@")) and not _numbers(shown) else shown
+
+
+def _numbers(text: str) -> bool:
+    """Whether ``text`` is numbers separated by spaces (a face's box ``-3.0 20.1 40.0 61.2``): data, not a formula."""
+    parts = text.split()
+    try:
+        [float(part) for part in parts]
+    except ValueError:
+        return False
+    return bool(parts)
 
 
 def name_max(folder: str | os.PathLike) -> int:

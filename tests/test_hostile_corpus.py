@@ -122,6 +122,20 @@ def test_an_output_folder_that_is_an_input_under_another_spelling_is_refused(tmp
     check_output_dir("--out-dir", tmp_path / "other", not_equal={"--hr-dir": tmp_path / "faces"})
 
 
+def test_csv_cells_a_spreadsheet_would_run_are_text_and_numbers_stay_numbers():
+    """OWASP's rule for CSV injection, written out: a text cell starting with = + - @ gets a leading ', while a
+    box of numbers (negative at a photo's edge) and plain numbers are left as they are."""
+    import csv
+    import io
+
+    from rls_lightning.names import csv_text
+
+    row = {"file": "=HYPERLINK(1).png", "box": "-3.5 20.1 40 61.2", "note": "-rf, @x", "score": -1.5, "ok": "a=b"}
+    read = next(csv.DictReader(io.StringIO(csv_text([row], list(row)))))
+    assert read == {"file": "'=HYPERLINK(1).png", "box": "-3.5 20.1 40 61.2", "note": "'-rf, @x", "score": "-1.5",
+                    "ok": "a=b"}
+
+
 def test_planted_progress_files_that_never_end_are_not_read(tmp_path):
     """A progress row that is a link to an endless device, a FIFO, or a file far larger than a row is not a row of
     ours: each reads as none at once (an alarm turns a read that never ends into a failure, not a hung suite)."""

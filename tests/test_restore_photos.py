@@ -14,6 +14,7 @@ from PIL import Image, ImageCms
 from rls_lightning.inversion.outputs import PROGRESS_DIR
 from rls_lightning.lr_images import LowResImage
 from rls_lightning.photos.paste import enlarge
+from rls_lightning.photos.report import photo_rows
 from rls_lightning.photos.restoration import PhotoFace, PhotoPlan, PreparedPhotos, restore_photos
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +76,8 @@ def test_a_result_made_from_another_crop_is_not_pasted(tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(out / "other_restored.png")), expected)
     pasted = np.asarray(Image.open(out / "same_restored.png")).astype(int)
     assert np.abs(pasted - expected).mean() > 2  # the same photo where the result's crop matches: pasted
+    status = {row["photo"]: row["status"] for row in photo_rows(prepared, out)}  # results.csv says the same
+    assert status == {"same.png": "ok", "other.png": "missing"}
 
 
 def test_a_black_and_white_photo_gets_a_gray_face(tmp_path):

@@ -19,6 +19,7 @@ import errno
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Callable
 
@@ -112,14 +113,27 @@ def check_progress_folder(out_dir: Path) -> None:
 
 def check_folder_outputs(out_dir: Path) -> None:
     """Refuse (``OSError``) to write ``FOLDER_OUTPUTS`` over files of those names that this tool did not write:
-    every folder it wrote them in holds its progress folder (``write_results_csv`` makes it first), so a
-    ``results.csv`` or ``overview.png`` without one is somebody else's."""
-    if (out_dir / PROGRESS_DIR).is_dir():
+    every folder it writes them in holds its progress folder (``write_results_csv`` makes it first), so a
+    ``results.csv`` or ``overview.png`` without one is somebody else's, unless that ``results.csv`` has our
+    header (earlier versions made ``.progress`` only with an image's row: a run that refused every image, or a
+    photo folder without a face, left summaries alone)."""
+    if (out_dir / PROGRESS_DIR).is_dir() or _has_our_header(out_dir / "results.csv"):
         return
     for name in FOLDER_OUTPUTS:
         if os.path.lexists(out_dir / name):
             raise OSError(errno.EEXIST, "exists and was not written by this tool (no .progress folder beside it); "
                                         "move it or choose another --out-dir", printable(out_dir / name))
+
+
+def _has_our_header(path: Path) -> bool:
+    """Whether ``path`` is a regular file whose first line is a header ``write_results_csv`` writes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as file:
+        head = file.read(64) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    return head.startswith((b"file,status,factor,", b"file,photo,face,"))
 
 
 def recorded_outputs(record: dict | None, stem: str) -> set[str]:

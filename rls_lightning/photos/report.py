@@ -25,8 +25,6 @@ LEADING = ["file", "photo", "face", "score", "box", "width", "lr_size", "status"
 
 def photo_rows(prepared: PreparedPhotos, out_dir: Path, rejected: list[Rejected] = ()) -> list[dict]:
     """The rows of ``results.csv``, photo by photo, face by face."""
-    from ..inversion.outputs import read_record
-
     rows = []
     for path, plan in prepared.plans.items():
         for face in plan.faces:
@@ -35,7 +33,7 @@ def photo_rows(prepared: PreparedPhotos, out_dir: Path, rejected: list[Rejected]
                 row.update(status="kept", note=face.kept)
                 rows.append(row)
                 continue
-            record = read_record(out_dir, face.stem) or {}
+            record = prepared.record(out_dir, face.stem) or {}
             row.update({k: v for k, v in record.items() if k not in ("files", "fingerprint")})
             row.update(face.row())  # the plan's values win over an older run's
             row["status"] = record.get("status", "missing")

@@ -94,6 +94,16 @@ class PreparedPhotos:
     rejected: list[Rejected]  # unreadable or refused files, and photos without a face ("no face found")
     plans: dict[Path, PhotoPlan] = dataclasses.field(default_factory=dict)
 
+    def record(self, out_dir: Path, stem: str) -> dict | None:
+        """The progress row of face ``stem`` if it was made from this run's crop of it (a row of another crop,
+        from before the framing, the detection threshold or the photo changed, is none); rows written before
+        inputs were recorded count."""
+        from ..inversion.outputs import read_record
+
+        record = read_record(out_dir, stem)
+        digest = next((image.digest for image in self.faces if image.stem == stem), None)
+        return record if record is not None and record.get("input", digest) == digest else None
+
     @property
     def extras(self) -> dict[str, dict]:
         """``InversionJob.extras``: what each face's row and ``.pt`` file say about where it came from."""
@@ -227,18 +237,14 @@ def is_gray(photo: np.ndarray) -> bool:
                for band in (photo[top:top + rows] for top in range(0, photo.shape[0], rows)))
 
 
-def _finished_faces(plan: PhotoPlan, out_dir: Path, inputs: dict[str, str], gray: bool) -> list:
+def _finished_faces(prepared: PreparedPhotos, plan: PhotoPlan, out_dir: Path, gray: bool) -> list:
     """``restored_bands``'s faces of one photo: each finished result that reproduces its input and was made from
-    this run's crop of that face (``inputs``: ``LowResImage.digest`` by stem; a result another crop made, before
-    the framing, the detection threshold or the photo changed, is not pasted). Gray photos get gray faces
-    (Rec. 601 luma, ``LUMA``): the generator draws colour, which a black-and-white photo never had."""
-    from ..inversion.outputs import read_record
-
+    this run's crop of that face (``PreparedPhotos.record``). Gray photos get gray faces (Rec. 601 luma,
+    ``LUMA``): the generator draws colour, which a black-and-white photo never had."""
     faces = []
     for face in plan.faces:
-        result, record = out_dir / f"{face.stem}.png", read_record(out_dir, face.stem)
-        if (face.kept is None and reproduces_input(record) and result.is_file()
-                and record.get("input", inputs.get(face.stem)) == inputs.get(face.stem)):
+        result = out_dir / f"{face.stem}.png"
+        if face.kept is None and reproduces_input(prepared.record(out_dir, face.stem)) and result.is_file():
             with open_image(result) as image:
                 pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
             if gray:
@@ -257,7 +263,6 @@ def restore_photos(prepared: PreparedPhotos, out_dir: Path, log=print) -> list[P
         ours = set(json.loads(read_record_text(record_path)))
     except (OSError, ValueError, TypeError):
         ours = set()
-    inputs = {image.stem: image.digest for image in prepared.faces}
     written = []
     for path in prepared.photos:
         plan = prepared.plans[path]
@@ -272,7 +277,7 @@ def restore_photos(prepared: PreparedPhotos, out_dir: Path, log=print) -> list[P
             if (width, height) != plan.size:
                 raise ImageReadError(path, f"is now {width}x{height}, not the {plan.size[0]}x{plan.size[1]} "
                                            "its faces were cut from (changed during the run); rerun")
-            faces = _finished_faces(plan, out_dir, inputs, is_gray(photo))
+            faces = _finished_faces(prepared, plan, out_dir, is_gray(photo))
             icc_profile = rgb_icc_profile(path)
         except (ImageReadError, OSError) as err:
             log(f"{printable(path)}: restored photo not written ({err})")

@@ -462,12 +462,27 @@ def _huge_pid_setup(folder: Path) -> list[str]:
     return invert_args(folder)
 
 
+def _face_done(folder: Path, outcome: Outcome) -> None:
+    assert rows(folder / "out")["face.png"]["status"] == "ok"
+
+
+def _temporary_kept(folder: Path, outcome: Outcome) -> None:
+    assert (folder / "out" / HUGE_PID_TEMPORARY).is_file() and rows(folder / "out")["face.png"]["status"] == "ok"
+
+
+def _earlier_versions_results_setup(folder: Path) -> list[str]:
+    (folder / "out").mkdir()  # an earlier version's run that refused its only image: results.csv, no .progress
+    (folder / "out" / "results.csv").write_text("file,status,factor,preset\nold.png,skipped,,\n")
+    return invert_args(folder)
+
+
 CASES += [
+    Case("invert-results-of-an-earlier-version", "invert", _earlier_versions_results_setup, code=0,
+         mutable=("out/results.csv",), check=_face_done),
     Case("invert-lock-is-a-link", "invert", _lock_link_setup, culprit=".lock: is a link, not this tool's lock file"),
     Case("invert-users-results-csv", "invert", _users_summary_setup,
          culprit="results.csv: exists and was not written by this tool"),
     Case("invert-formula-names", "invert", lambda d: invert_args(d, names=FORMULA_NAMES), code=0,
          check=_formula_names_check),
-    Case("invert-temporary-of-no-process", "invert", _huge_pid_setup, code=0,
-         check=lambda folder, outcome: (folder / "out" / HUGE_PID_TEMPORARY).is_file()),
+    Case("invert-temporary-of-no-process", "invert", _huge_pid_setup, code=0, check=_temporary_kept),
 ]
