@@ -40,6 +40,7 @@ from ..api import folders
 from ..api.folders import after_the_results as _after_the_results
 from ..api.loading import LoadedModels
 from ..api.settings import PRESETS
+from ..atomic import read_record_text
 from ..checks import UsageError, check_int
 from ..errors import describe_os_error
 from ..fingerprint import first_line
@@ -582,9 +583,10 @@ def _slider_divider(photo: Path, faces: list) -> float:
 
 def _read_row(out_dir: Path, stem: str) -> dict:
     try:
-        return json.loads((out_dir / ".progress" / f"{stem}.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        row = json.loads(read_record_text(out_dir / ".progress" / f"{stem}.json"))
+    except (OSError, ValueError):  # unreadable, not UTF-8, not JSON
         return {}
+    return row if isinstance(row, dict) else {}
 
 
 def _existing(path: Path) -> Path | None:
