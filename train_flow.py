@@ -1,9 +1,10 @@
 """Train the normalizing-flow latent prior: see ``python train_flow.py --help``."""
-from rls_lightning.interrupts import for_process  # first: from here on a signal ends the command in one line
+from rls_lightning.interrupts import for_process, held_while_importing  # first: a signal ends the command in one line
 
 
 def main() -> int:
-    from rls_lightning.cli.train_flow import main as command  # torch is imported here, under the handlers
+    with held_while_importing():  # torch is imported here; a signal meanwhile is raised once it is
+        from rls_lightning.cli.train_flow import main as command
 
     return command()
 

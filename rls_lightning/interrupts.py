@@ -82,6 +82,23 @@ class StopRequests:
             raise Interrupted(self.requested)
 
 
+@contextlib.contextmanager
+def held_while_importing() -> Iterator[None]:
+    """Hold SIGINT / SIGTERM while torch is imported: its C++ start-up imports Python modules itself (pybind11),
+    and the exception a handler raises inside them cannot cross the C++ frames, so the process aborted ("terminate
+    called after throwing an instance of 'pybind11::error_already_set'") instead of exiting 130 / 143. A signal
+    that arrives meanwhile is raised as ``Interrupted`` when the block ends."""
+    held: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: held.append(signum)) for signum in HANDLED}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if held:
+        raise Interrupted(held[0])
+
+
 def _raise_interrupted(signum, frame) -> None:
     raise Interrupted(signum)
 
