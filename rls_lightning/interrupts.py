@@ -12,7 +12,8 @@ being read when it arrives, so the ``except Exception`` that turns any failure o
 as "not a usable generator checkpoint", or during the reading of inputs as one bad image, the run going on.
 
 ``for_process`` covers the rest of a command's life: from the first line of its script to the last instant of the
-interpreter's exit, a signal ends it with 130 / 143 and one line, never a traceback.
+interpreter's exit, a signal ends it with 130 / 143 and one line, never a traceback. A signal that comes during an
+import is raised once the import is done (``_put_off``): torch's C++ start-up cannot carry an exception out.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from typing import Callable, Iterator
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
@@ -50,6 +52,8 @@ class StopRequests:
     def _handle(self, signum, frame) -> None:
         if self._deferring and self.requested is None:
             self.requested = signum
+            return
+        if _put_off(signum, frame):
             return
         self.requested = self.requested or signum
         raise Interrupted(signum)
@@ -82,25 +86,31 @@ class StopRequests:
             raise Interrupted(self.requested)
 
 
-@contextlib.contextmanager
-def held_while_importing() -> Iterator[None]:
-    """Hold SIGINT / SIGTERM while torch is imported: its C++ start-up imports Python modules itself (pybind11),
-    and the exception a handler raises inside them cannot cross the C++ frames, so the process aborted ("terminate
-    called after throwing an instance of 'pybind11::error_already_set'") instead of exiting 130 / 143. A signal
-    that arrives meanwhile is raised as ``Interrupted`` when the block ends."""
-    held: list[int] = []
-    previous = {signum: signal.signal(signum, lambda signum, frame: held.append(signum)) for signum in HANDLED}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    if held:
-        raise Interrupted(held[0])
+def _importing(frame) -> bool:
+    """Whether ``frame`` (where a signal found the main thread) runs inside an import."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _put_off(signum: int, frame) -> bool:
+    """Put a signal off when it arrives during an import, and deliver it again 50 ms later (True if so). torch's C++
+    start-up imports Python modules itself (pybind11): an exception raised inside them cannot cross its C++ frames,
+    and the process aborted ("terminate called after throwing an instance of 'pybind11::error_already_set'")
+    instead of exiting 130 / 143. Imports are short; the signal is raised once the import is done."""
+    if not _importing(frame):
+        return False
+    timer = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    timer.start()
+    return True
 
 
 def _raise_interrupted(signum, frame) -> None:
-    raise Interrupted(signum)
+    if not _put_off(signum, frame):
+        raise Interrupted(signum)
 
 
 def _exit_at_once(signum, frame) -> None:

@@ -57,9 +57,17 @@ def test_signal_stops_at_a_safe_point_and_the_rerun_continues(signum, tmp_path):
     assert checksums(tmp_path / "lr") == inputs
 
 
-def test_ctrl_c_during_start_up(tmp_path):
-    process = subprocess.Popen([sys.executable, str(ROOT / "invert.py"), *invert_args(tmp_path)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+@pytest.mark.parametrize("command", ["invert.py", "rls-invert"])
+def test_ctrl_c_during_start_up(tmp_path, command):
+    """While torch is imported: by the script, and by the console script (which imports its target first)."""
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / command
+    if command.startswith("rls-") and not script.is_file():
+        pytest.skip(f"{command} is not installed beside {sys.executable}")
+    argv = [sys.executable, str(ROOT / command)] if command.endswith(".py") else [str(script)]
+    process = subprocess.Popen([*argv, *invert_args(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
     time.sleep(0.5)  # torch is still being imported
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)

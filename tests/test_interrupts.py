@@ -80,3 +80,22 @@ def test_signals_at_random_moments_end_the_run_in_one_line(tmp_path):
         lines = [line for line in stderr.splitlines() if line.startswith("interrupted")]
         assert len(lines) == 1, shown
         assert "not a usable" not in stderr and "skipped" not in stderr, shown
+
+
+def test_a_signal_during_an_import_is_raised_once_the_import_is_done(tmp_path):
+    """torch's C++ start-up imports Python modules itself, where an exception cannot cross its C++ frames (the
+    process aborted instead of exiting 130). So a signal that comes during an import is put off until the import
+    is done: here a module signals its own process half-way through being imported and still runs to its end."""
+    (tmp_path / "slow_module.py").write_text(
+        "import os, pathlib, signal, time\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "time.sleep(0.3)  # the handler runs here, inside the import\n"
+        "pathlib.Path(__file__).with_name('imported-to-the-end').touch()\n")
+    script = ("import sys\nsys.path.insert(0, sys.argv[1])\nfrom rls_lightning.interrupts import for_process\n"
+              "def main():\n    import slow_module\n    import time\n    time.sleep(30)\n    return 0\n"
+              "for_process(main)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60,
+                          cwd=ROOT)
+    assert done.returncode == 143 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip() == "interrupted (SIGTERM) before start-up finished"
+    assert (tmp_path / "imported-to-the-end").exists()

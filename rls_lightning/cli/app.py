@@ -127,12 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def entry_point() -> None:
-    """The ``rls-app`` console script: ``main`` as the whole process, signals answered in one line."""
+if __name__ == "__main__":  # python -m: the module is imported already; rls-* and the scripts hold signals meanwhile
     from rls_lightning.interrupts import for_process
 
     for_process(main)
-
-
-if __name__ == "__main__":
-    entry_point()

@@ -46,7 +46,6 @@ from jsonargparse import ArgumentParser
 
 from rls_lightning.cli.arguments import ParagraphHelpFormatter, check_device, check_input_file, parse_args
 from rls_lightning.cli.errors import UsageError, check_input_dir, check_int, check_output_dir, guarded
-from rls_lightning.interrupts import for_process
 from rls_lightning.metrics.evaluator import (CHANNELS, DEFAULT_CHANNELS, evaluate, format_value, pair_by_stem,
                                              write_results)
 
@@ -139,10 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def entry_point() -> None:
-    """The ``rls-evaluate`` console script: ``main`` as the whole process, signals answered in one line."""
+if __name__ == "__main__":  # python -m: the module is imported already; rls-* and the scripts hold signals meanwhile
+    from rls_lightning.interrupts import for_process
+
     for_process(main)
-
-
-if __name__ == "__main__":
-    entry_point()

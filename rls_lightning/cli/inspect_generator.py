@@ -11,7 +11,6 @@ from jsonargparse import ArgumentParser
 from rls_lightning.cli.arguments import (ParagraphHelpFormatter, check_device, check_input_file, check_output_file,
                                          parse_args)
 from rls_lightning.cli.errors import UsageError, check_float, check_int, guarded
-from rls_lightning.interrupts import for_process
 from rls_lightning.weights import resolve_generator
 
 
@@ -103,11 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def entry_point() -> None:
-    """The ``rls-inspect-generator`` console script: ``main`` as the whole process, signals answered in one
-    line."""
+if __name__ == "__main__":  # python -m: the module is imported already; rls-* and the scripts hold signals meanwhile
+    from rls_lightning.interrupts import for_process
+
     for_process(main)
-
-
-if __name__ == "__main__":
-    entry_point()

@@ -265,12 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     return fabric.launch(lambda f: run(args, out_dir, f.global_rank, f.world_size, f.local_rank, f.barrier))
 
 
-def entry_point() -> None:
-    """The ``rls-invert`` console script: ``main`` as the whole process, signals answered in one line."""
+if __name__ == "__main__":  # python -m: the module is imported already; rls-* and the scripts hold signals meanwhile
     from rls_lightning.interrupts import for_process
 
     for_process(main)
-
-
-if __name__ == "__main__":
-    entry_point()

@@ -25,7 +25,6 @@ from jsonargparse import ArgumentParser
 from rls_lightning.atomic import atomic_write_path
 from rls_lightning.cli.arguments import ParagraphHelpFormatter, parse_args
 from rls_lightning.cli.errors import UsageError, check_input_dir, check_int, check_output_dir, guarded
-from rls_lightning.interrupts import for_process
 from rls_lightning.lr_images import IMAGE_SUFFIXES
 from rls_lightning.lr_sets import (DEFAULT_STRENGTH, STRENGTH_MEANING, STRENGTH_RANGE, blur_margin, check_strength,
                                    default_strength, degrade, hr_images, image_seed)
@@ -110,10 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def entry_point() -> None:
-    """The ``rls-make-lr`` console script: ``main`` as the whole process, signals answered in one line."""
+if __name__ == "__main__":  # python -m: the module is imported already; rls-* and the scripts hold signals meanwhile
+    from rls_lightning.interrupts import for_process
+
     for_process(main)
-
-
-if __name__ == "__main__":
-    entry_point()

@@ -221,12 +221,7 @@ def train(args, output: Path | None, ckpt_path: Path | None, stopper: StopAtStep
     return 0
 
 
-def entry_point() -> None:
-    """The ``rls-train-flow`` console script: ``main`` as the whole process, signals answered in one line."""
+if __name__ == "__main__":  # python -m: the module is imported already; rls-* and the scripts hold signals meanwhile
     from rls_lightning.interrupts import for_process
 
     for_process(main)
-
-
-if __name__ == "__main__":
-    entry_point()

@@ -215,12 +215,7 @@ def train(args, ckpt_path: Path | None, stopper: L.Callback) -> int:
     return 0
 
 
-def entry_point() -> None:
-    """The ``rls-train-stylegan`` console script: ``main`` as the whole process, signals answered in one line."""
+if __name__ == "__main__":  # python -m: the module is imported already; rls-* and the scripts hold signals meanwhile
     from rls_lightning.interrupts import for_process
 
     for_process(main)
-
-
-if __name__ == "__main__":
-    entry_point()

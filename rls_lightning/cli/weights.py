@@ -31,7 +31,6 @@ from jsonargparse import ArgumentParser
 
 from rls_lightning.cli.arguments import ParagraphHelpFormatter, parse_args
 from rls_lightning.cli.errors import UsageError, check_input_dir, guarded
-from rls_lightning.interrupts import for_process
 from rls_lightning.weights import registry
 from rls_lightning.weights.flows import FLOWS_FOLDER, cached_flows
 from rls_lightning.weights.registry import PretrainedFile, UnknownName
@@ -214,10 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     return verify(args.verify.names, args.weights_dir)
 
 
-def entry_point() -> None:
-    """The ``rls-weights`` console script: ``main`` as the whole process, signals answered in one line."""
+if __name__ == "__main__":  # python -m: the module is imported already; rls-* and the scripts hold signals meanwhile
+    from rls_lightning.interrupts import for_process
+
     for_process(main)
-
-
-if __name__ == "__main__":
-    entry_point()
