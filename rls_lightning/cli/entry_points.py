@@ -5,6 +5,7 @@ any instant, imports included, ends the command with 130 / 143 and one line, nev
 from __future__ import annotations
 
 import importlib
+from typing import Callable
 
 from ..interrupts import for_process
 
@@ -17,41 +18,15 @@ def run(command: str) -> None:
     for_process(main)
 
 
-def invert() -> None:
-    run("invert")
+def _console_script(command: str) -> Callable[[], None]:
+    def console_script() -> None:
+        run(command)
+
+    console_script.__name__ = command
+    console_script.__doc__ = f"``rls-{command.replace('_', '-')}``: ``run({command!r})``."
+    return console_script
 
 
-def train_flow() -> None:
-    run("train_flow")
-
-
-def evaluate() -> None:
-    run("evaluate")
-
-
-def make_lr() -> None:
-    run("make_lr")
-
-
-def weights() -> None:
-    run("weights")
-
-
-def flow_report() -> None:
-    run("flow_report")
-
-
-def inspect_generator() -> None:
-    run("inspect_generator")
-
-
-def train_stylegan() -> None:
-    run("train_stylegan")
-
-
-def experiments() -> None:
-    run("experiments")
-
-
-def app() -> None:
-    run("app")
+(invert, train_flow, evaluate, make_lr, weights, flow_report, inspect_generator, train_stylegan, experiments,
+ app) = map(_console_script, ("invert", "train_flow", "evaluate", "make_lr", "weights", "flow_report",
+                               "inspect_generator", "train_stylegan", "experiments", "app"))
