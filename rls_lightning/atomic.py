@@ -45,9 +45,8 @@ def read_record_text(path: str | os.PathLike, limit: int = RECORD_BYTES) -> str:
 
 def writer_alive(pid: int) -> bool:
     """Whether the process whose id a temporary file's name carries (``temporary_name``, a download's part file)
-    may still be writing it: True unless it is surely
-    gone (another user's process, a number no process can have, or Windows, where ``os.kill(pid, 0)`` would
-    terminate the process, are never judged dead)."""
+    may still be writing it: True unless it is surely gone (another user's process, a number no process can have,
+    or Windows, where ``os.kill(pid, 0)`` would terminate the process, are never judged dead)."""
     if os.name == "nt":
         return True
     try:
