@@ -76,7 +76,7 @@ def load_images(source: Path, names: list[str], resolution: int, channels: int =
                     if image.size != (resolution, resolution):
                         image = image.resize((resolution, resolution), Image.LANCZOS)
                     array = np.asarray(image, dtype=np.uint8)
-            except (OSError, Image.DecompressionBombError) as err:
+            except (OSError, zipfile.BadZipFile, Image.DecompressionBombError) as err:  # a corrupt member too
                 raise ValueError(f"{source}/{name}: unreadable image ({first_line(err)})") from None
             out[i] = array[:, :, None] if array.ndim == 2 else array
     finally:
