@@ -53,8 +53,6 @@ class StopRequests:
         if self._deferring and self.requested is None:
             self.requested = signum
             return
-        if _put_off(signum, frame):
-            return
         self.requested = self.requested or signum
         raise Interrupted(signum)
 
