@@ -8,7 +8,7 @@ import shutil
 import stat
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 
 MIN_FREE_BYTES = 1 << 20  # below this a failed write is taken for a full disk
@@ -27,16 +27,23 @@ def temporary_name(name: str) -> str:
 RECORD_BYTES = 1 << 20  # a progress row or list of our files: a few KB; anything larger was not written by us
 
 
+def open_regular_file(path: str | os.PathLike) -> BinaryIO:
+    """``path`` opened for reading as bytes, never through a link and only if it is a regular file (``OSError``
+    otherwise): a FIFO or a device planted in an output folder would block or never end."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+    return os.fdopen(fd, "rb")
+
+
 def read_record_text(path: str | os.PathLike, limit: int = RECORD_BYTES) -> str:
     """The text of a small bookkeeping file this tool wrote (a progress row, the list of its restored photos),
     read without following a link and refused (``OSError``) when it is not a regular file or is over ``limit``
     bytes: one planted in an output folder as a link to ``/dev/zero`` or a FIFO would be read forever."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
-    with os.fdopen(fd, "rb") as file:
-        status = os.fstat(fd)
-        if not stat.S_ISREG(status.st_mode) or status.st_size > limit:
-            raise OSError(errno.EINVAL, "not a record of this tool (a link, not a regular file, or too large)",
-                          os.fspath(path))
+    with open_regular_file(path) as file:
+        if os.fstat(file.fileno()).st_size > limit:
+            raise OSError(errno.EFBIG, "not a record of this tool (too large)", os.fspath(path))
         data = file.read(limit + 1)
     if len(data) > limit:
         raise OSError(errno.EFBIG, "not a record of this tool (too large)", os.fspath(path))

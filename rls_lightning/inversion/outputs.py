@@ -19,11 +19,10 @@ import errno
 import json
 import os
 import re
-import stat
 from pathlib import Path
 from typing import Callable
 
-from ..atomic import read_record_text, writer_alive
+from ..atomic import open_regular_file, read_record_text, writer_alive
 from ..names import printable
 
 FOLDER_OUTPUTS = ("overview.png", "results.csv")
@@ -128,11 +127,10 @@ def check_folder_outputs(out_dir: Path) -> None:
 def _has_our_header(path: Path) -> bool:
     """Whether ``path`` is a regular file whose first line is a header ``write_results_csv`` writes."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with open_regular_file(path) as file:
+            head = file.read(64)
     except OSError:
         return False
-    with os.fdopen(fd, "rb") as file:
-        head = file.read(64) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
     return head.startswith((b"file,status,factor,", b"file,photo,face,"))
 
 
