@@ -13,7 +13,10 @@ as "not a usable generator checkpoint", or during the reading of inputs as one b
 
 ``for_process`` covers the rest of a command's life: from the first line of its script to the last instant of the
 interpreter's exit, a signal ends it with 130 / 143 and one line, never a traceback. A signal that comes during an
-import is raised once the import is done (``_put_off``): torch's C++ start-up cannot carry an exception out.
+import is raised once the import is done (``_put_off``): torch's C++ start-up cannot carry an exception out. A raised stop can also be dropped
+on its way out by C code that clears errors (an unclosed ``os.scandir`` iterator's finalizer restores the error it
+saved over the new one), and a run then went on to exit 0: the stop is kept too (``_stopped_by``), ``StopRequests``
+takes it over and ``for_process`` exits with it.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import threading
 from typing import Callable, Iterator
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
+_stopped_by: int | None = None  # the first signal for_process's handler raised, in case its exception was dropped
 
 
 class Interrupted(BaseException):
@@ -62,6 +66,8 @@ class StopRequests:
                 self._previous[signum] = signal.signal(signum, self._handle)
             except ValueError:  # not the main thread (e.g. called from a worker): leave signals alone
                 break
+        else:
+            self.requested = self.requested or _stopped_by  # a stop asked for before, even if its raise was lost
         return self
 
     def __exit__(self, *exc) -> None:
@@ -107,7 +113,9 @@ def _put_off(signum: int, frame) -> bool:
 
 
 def _raise_interrupted(signum, frame) -> None:
+    global _stopped_by
     if not _put_off(signum, frame):
+        _stopped_by = _stopped_by or signum
         raise Interrupted(signum)
 
 
@@ -131,6 +139,9 @@ def for_process(main: Callable[[], int]) -> None:
     except Interrupted as err:  # before the command's own handling started (its imports, its argument parsing)
         print(f"interrupted ({signal.Signals(err.signum).name}) before start-up finished", file=sys.stderr)
         code = err.exit_code
+    if _stopped_by is not None and code != 128 + _stopped_by:  # its Interrupted was dropped, the work went on
+        print(f"interrupted ({signal.Signals(_stopped_by).name})", file=sys.stderr)
+        code = 128 + _stopped_by
     for signum in HANDLED:
         signal.signal(signum, _exit_at_once)
     # The interpreter's own shutdown puts the default handlers back before its last steps, and a signal then kills

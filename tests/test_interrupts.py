@@ -82,6 +82,23 @@ def test_signals_at_random_moments_end_the_run_in_one_line(tmp_path):
         assert "not a usable" not in stderr and "skipped" not in stderr, shown
 
 
+def test_a_stop_whose_exception_is_dropped_still_stops_the_command(tmp_path):
+    """C code that clears errors can drop the ``Interrupted`` a handler raised (an unclosed ``os.scandir``
+    iterator's finalizer did, during ``invert``'s folder checks, and the run went on to exit 0). Here a finalizer
+    signals its own process and the exception dies in it: the next ``StopRequests`` takes the stop over, and the
+    process still exits 143 with one line."""
+    script = ("import os, signal, sys\nfrom rls_lightning.interrupts import StopRequests, for_process\n"
+              "sys.unraisablehook = lambda unraisable: None  # dropped without a word, as by C code\n"
+              "class SignalsWhenCollected:\n    def __del__(self):\n"
+              "        os.kill(os.getpid(), signal.SIGTERM)\n        sum(range(1000))  # the handler runs here\n"
+              "def main():\n    SignalsWhenCollected()\n    with StopRequests() as stop:\n"
+              "        print('requested', stop.requested, flush=True)\n    return 0\n"
+              "for_process(main)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.stdout.split() == ["requested", str(int(signal.SIGTERM))], done.stderr
+    assert done.returncode == 143 and done.stderr.strip() == "interrupted (SIGTERM)", done.stderr
+
+
 def test_a_signal_during_an_import_is_raised_once_the_import_is_done(tmp_path):
     """torch's C++ start-up imports Python modules itself, where an exception cannot cross its C++ frames (the
     process aborted instead of exiting 130). So a signal that comes during an import is put off until the import
