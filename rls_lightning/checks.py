@@ -83,7 +83,8 @@ def check_input_dir(option: str, folder: Path | None, *, required: bool = True) 
     if not folder.is_dir():
         raise UsageError(f"{option} {folder}: not a folder")
     try:
-        next(os.scandir(folder), None)
+        with os.scandir(folder) as entries:  # closed here: an unclosed one's finalizer can drop a signal's stop
+            next(entries, None)
     except OSError as err:
         raise UsageError(f"{option} {folder}: cannot be read ({describe_os_error(err).split(': ')[-1]})") from None
 
