@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     silence_known_lightning_warnings()
     os.umask(0o077)  # uploads, job folders, outputs: this user's alone
     models = load_models(args.generator, args.flow, force=args.force)
-    with StopRequests(), Workspace(args.work_dir, upload_budget=args.upload_budget * MB) as workspace:
+    with StopRequests() as stop, Workspace(args.work_dir, upload_budget=args.upload_budget * MB) as workspace:
         # gradio reads its upload folder (the workspace's) on import
         from rls_lightning.app.page import build_page, launch
 
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"serving on {url}" + (f" and publicly on {page.share_url}" if page.share_url else
                                          " (--share for a public link)") + "; Ctrl-C stops", file=sys.stderr)
             while page.is_running:
+                stop.check()  # a stop whose raise was dropped on its way (interrupts.py) still ends the server
                 time.sleep(0.2)
         except Interrupted as err:
             print(f"stopped ({err})", file=sys.stderr)
