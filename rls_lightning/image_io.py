@@ -320,17 +320,17 @@ def _decode(path: Path, image: Image.Image, channels: int, eight_bit: bool, note
     return _eight_bit(image, channels, orientation, notes, dtype)
 
 
-def rgb_icc_profile(path: str | os.PathLike) -> bytes | None:
-    """The ICC profile embedded in an image file if it describes RGB values (bytes 16-19 of its header, ICC.1
-    sec. 7.2.6: the data colour space ``RGB ``), at most ``MAX_ICC_BYTES``; else None (none, unreadable, or a
-    CMYK or gray profile, which RGB pixels written from the file could not carry)."""
+def embedded_icc_profile(path: str | os.PathLike) -> tuple[bytes, str] | None:
+    """The ICC profile embedded in an image file, at most ``MAX_ICC_BYTES``, and the colour space of the values it
+    describes: ``"RGB"``, ``"GRAY"``, ``"CMYK"``, ... (bytes 16-19 of its header, ICC.1 sec. 7.2.6); None when
+    there is none or it cannot be read."""
     try:
         with open_image(path) as image:
             profile = image.info.get("icc_profile")
     except (ImageReadError, OSError):
         return None
-    if isinstance(profile, bytes) and 128 <= len(profile) <= MAX_ICC_BYTES and profile[16:20] == b"RGB ":
-        return profile
+    if isinstance(profile, bytes) and 128 <= len(profile) <= MAX_ICC_BYTES:
+        return profile, profile[16:20].decode("latin-1").strip()
     return None
 
 

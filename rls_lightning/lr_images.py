@@ -48,13 +48,22 @@ class LowResImage:
     pixels: torch.Tensor  # [C, h, w] in [-1, 1]
     factor: int
     note: str = ""
+    # A crop of a photo: what it was cut from and how (the photo's pixels, the detection settings, the face's
+    # index). It names the crop where the crop's own 8-bit values do not: face landmarks differ in their last bits
+    # with the CPU's thread count, and a few crop pixels by one level with them.
+    source: str | None = None
 
     @property
     def digest(self) -> str:
-        """The input as the inversion sees it (factor, pixel shape and values), hashed: a finished result counts
-        only for the input that made it, not for a file replaced under the same name or another crop of a photo."""
+        """The input as the inversion sees it (factor, pixel shape and values, or ``source``), hashed: a finished
+        result counts only for the input that made it, not for a file replaced under the same name or another crop
+        of a photo."""
+        import hashlib
+
         from .fingerprint import tensor_digest
 
+        if self.source is not None:
+            return f"x{self.factor}:" + hashlib.sha256(self.source.encode()).hexdigest()[:16]
         return f"x{self.factor}:" + tensor_digest([("pixels", self.pixels)])[:16]
 
 

@@ -14,6 +14,7 @@ every input has an output. What each photo may cost is checked from its header f
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -24,7 +25,7 @@ from PIL import Image
 
 from ..atomic import atomic_write_path, read_record_text
 from ..degradations import downsample_bicubic, resize_bicubic
-from ..image_io import LUMA, ImageReadError, open_image, read_image, rgb_icc_profile
+from ..image_io import LUMA, ImageReadError, embedded_icc_profile, open_image, read_image
 from ..lr_images import IMAGE_SUFFIXES, LowResImage, Rejected
 from ..names import printable
 from .alignment import crop_transform, crop_width_in_photo
@@ -84,6 +85,7 @@ class PhotoPlan:
     size: tuple[int, int]  # (width, height) as decoded (EXIF orientation applied)
     upscale: int
     faces: list[PhotoFace]
+    digest: str  # photo_digest of the pixels the faces were cut from
 
 
 @dataclasses.dataclass
@@ -141,6 +143,14 @@ def read_photo_uint8(path: Path) -> tuple[np.ndarray, str]:
     return decoded.pixels, decoded.note
 
 
+def photo_digest(photo: np.ndarray) -> str:
+    """SHA-256 of a decoded uint8 photo (its shape and values): whether the file read again is the one its faces
+    were cut from, whatever its size."""
+    digest = hashlib.sha256(str(photo.shape).encode())
+    digest.update(np.ascontiguousarray(photo).data)
+    return digest.hexdigest()
+
+
 def plain_consistency(crop: torch.Tensor, generator_resolution: int, factor: int) -> float:
     """Mean |D(x) - y| (the [0, 1] scale) of the plain enlargement: the crop ``y`` (``[3, n, n]`` in [-1, 1])
     enlarged bicubically to the generator's size, then degraded as the inversion's results are (paper Eq. 3)."""
@@ -175,6 +185,7 @@ def prepare_photos(folder: Path, generator_resolution: int, framing: str, *, min
         if note:
             log(f"{path}: {note}")  # once per photo, not once per face
         not_faces: list = []
+        digest = photo_digest(photo)
         detections = detect_faces(photo, min_score=min_score, max_faces=max_faces, rejected=not_faces)
         height, width = photo.shape[:2]
         faces = []
@@ -191,12 +202,14 @@ def prepare_photos(folder: Path, generator_resolution: int, framing: str, *, min
             crop_u8 = (extract_crop(photo, photo_to_crop, lr_size) * 255).round().astype(np.uint8)
             tensor = torch.from_numpy(crop_u8).permute(2, 0, 1).float() / 127.5 - 1.0
             face.lr_l1_plain = plain_consistency(tensor, generator_resolution, face.factor)
-            prepared.faces.append(LowResImage(path=path, stem=face.stem, pixels=tensor, factor=face.factor))
+            source = f"{digest} {framing} {min_score!r} {max_faces} face {k} at {lr_size}"
+            prepared.faces.append(LowResImage(path=path, stem=face.stem, pixels=tensor, factor=face.factor,
+                                              source=source))
             prepared.where[face.stem] = face
         del photo
         restored = [f.width for f in faces if f.kept is None]
         scale = choose_upscale(width, height, upscale, generator_resolution, restored)
-        prepared.plans[path] = PhotoPlan(path, (width, height), scale.upscale, faces)
+        prepared.plans[path] = PhotoPlan(path, (width, height), scale.upscale, faces, digest)
         if not faces:
             prepared.rejected.append(Rejected(path, "no face found"))
         log(_photo_line(path, faces, not_faces, scale.upscale, upscale, scale.reason))
@@ -255,7 +268,8 @@ def _finished_faces(prepared: PreparedPhotos, plan: PhotoPlan, out_dir: Path, gr
 
 def restore_photos(prepared: PreparedPhotos, out_dir: Path, log=print) -> list[Path]:
     """``<photo>_restored.png`` for every photo: its enlargement (at the scale its plan chose) with each finished
-    face that reproduces its input pasted back, the photo's RGB colour profile kept. A file of that name this tool
+    face that reproduces its input pasted back, the photo's RGB colour profile kept (a gray photo's gray profile
+    too, in a grayscale PNG). A file of that name this tool
     did not write is never replaced, and a photo that can no longer be read as planned (changed or removed during
     the run) is skipped: either with a line in ``log``, the other photos still written."""
     record_path = out_dir / RESTORED_RECORD
@@ -274,18 +288,24 @@ def restore_photos(prepared: PreparedPhotos, out_dir: Path, log=print) -> list[P
         try:
             photo, _ = read_photo_uint8(path)
             height, width = photo.shape[:2]
-            if (width, height) != plan.size:
-                raise ImageReadError(path, f"is now {width}x{height}, not the {plan.size[0]}x{plan.size[1]} "
-                                           "its faces were cut from (changed during the run); rerun")
-            faces = _finished_faces(prepared, plan, out_dir, is_gray(photo))
-            icc_profile = rgb_icc_profile(path)
+            if photo_digest(photo) != plan.digest:
+                raise ImageReadError(path, "is not the picture its faces were cut from (changed during the run); "
+                                           "rerun")
+            gray = is_gray(photo)
+            faces = _finished_faces(prepared, plan, out_dir, gray)
+            profile, space = embedded_icc_profile(path) or (None, None)
         except (ImageReadError, OSError) as err:
             log(f"{printable(path)}: restored photo not written ({err})")
             continue
+        gray_png = gray and space == "GRAY"  # a gray profile describes gray values: a grayscale PNG carries it
+        if profile is not None and space != ("GRAY" if gray_png else "RGB"):
+            log(f"{printable(path)}: its {space} colour profile is not carried into {target.name} (its values were "
+                "converted to RGB without it)")
+            profile = None
         ours.add(target.name)
         with atomic_write_path(record_path) as tmp:  # recorded first: a file cut off by a crash is still ours
             tmp.write_text(json.dumps(sorted(ours)))
         write_png_bands(target, width * plan.upscale, height * plan.upscale,
-                        restored_bands(photo, faces, plan.upscale), icc_profile=icc_profile)
+                        restored_bands(photo, faces, plan.upscale), icc_profile=profile, gray=gray_png)
         written.append(target)
     return written
