@@ -106,16 +106,24 @@ def _put_off(signum: int, frame) -> bool:
     instead of exiting 130 / 143. Imports are short; the signal is raised once the import is done."""
     if not _importing(frame):
         return False
-    timer = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+    timer = threading.Timer(0.05, _deliver_again, (signum,))
     timer.daemon = True
     timer.start()
     return True
 
 
+def _deliver_again(signum: int) -> None:
+    """The put-off signal, unless its stop was taken over meanwhile: by a ``StopRequests`` (which took it as its
+    first request; sent again, it would count as a second and cut the current step short), or by ``for_process``
+    once the command returned."""
+    if signal.getsignal(signum) is _raise_interrupted:
+        os.kill(os.getpid(), signum)
+
+
 def _raise_interrupted(signum, frame) -> None:
     global _stopped_by
+    _stopped_by = _stopped_by or signum  # kept before anything else: a command that returns at once exits with it
     if not _put_off(signum, frame):
-        _stopped_by = _stopped_by or signum
         raise Interrupted(signum)
 
 
@@ -134,16 +142,19 @@ def for_process(main: Callable[[], int]) -> None:
     buffers flushed). Never returns."""
     for signum in HANDLED:
         signal.signal(signum, _raise_interrupted)
+    said = None
     try:
         code = main()
     except Interrupted as err:  # before the command's own handling started (its imports, its argument parsing)
-        print(f"interrupted ({signal.Signals(err.signum).name}) before start-up finished", file=sys.stderr)
-        code = err.exit_code
-    if _stopped_by is not None and code != 128 + _stopped_by:  # its Interrupted was dropped, the work went on
-        print(f"interrupted ({signal.Signals(_stopped_by).name})", file=sys.stderr)
-        code = 128 + _stopped_by
-    for signum in HANDLED:
+        said, code = f"interrupted ({signal.Signals(err.signum).name}) before start-up finished", err.exit_code
+    except SystemExit as err:  # argparse's --help and usage errors: the same way out as a return
+        said, code = (None, err.code) if err.code is None or isinstance(err.code, int) else (str(err.code), 1)
+    for signum in HANDLED:  # from here a signal ends the process at once, even while the lines below are printed
         signal.signal(signum, _exit_at_once)
+    if _stopped_by is not None and code not in {128 + signum for signum in HANDLED}:  # never raised, or dropped
+        said, code = f"interrupted ({signal.Signals(_stopped_by).name})", 128 + _stopped_by
+    if said is not None:
+        print(said, file=sys.stderr)
     # The interpreter's own shutdown puts the default handlers back before its last steps, and a signal then kills
     # the process (-2, -15) instead of exiting 130 / 143: what it would do that matters is done here, then _exit.
     atexit._run_exitfuncs()

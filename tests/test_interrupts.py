@@ -43,6 +43,26 @@ def test_a_signal_while_a_checkpoint_is_read_is_not_reported_as_a_bad_checkpoint
         loading.read_checkpoint(generator)
 
 
+def test_a_stop_recorded_while_the_run_finished_is_its_exit_status(tmp_path, monkeypatch, capsys):
+    """A stop whose raise was dropped while ``invert`` wrote its summary (after the last check of the
+    optimisation) left ``StopRequests`` holding it and the run exiting 0: it is the exit status, with one line."""
+    from rls_lightning.api.model import RLS
+    from rls_lightning.cli.invert import main
+
+    finish = RLS.super_resolve_folder
+
+    def finish_then_record_a_stop(self, *args, stop=None, **kwargs):
+        finished = finish(self, *args, stop=stop, **kwargs)
+        stop.requested = signal.SIGTERM  # what StopRequests._handle records before its raise is dropped
+        return finished
+
+    monkeypatch.setattr(RLS, "super_resolve_folder", finish_then_record_a_stop)
+    assert main(invert_args(tmp_path)) == 143
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-2].startswith("done: 1 of 1 image(s)"), err
+    assert err[-1] == "interrupted (SIGTERM) as the run finished: what it says above is written"
+
+
 def _run_and_signal(args: list[str], delay: float, signals: list[int], gap: float) -> tuple[int, str]:
     process = subprocess.Popen([sys.executable, str(ROOT / "invert.py"), *args], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -99,20 +119,43 @@ def test_a_stop_whose_exception_is_dropped_still_stops_the_command(tmp_path):
     assert done.returncode == 143 and done.stderr.strip() == "interrupted (SIGTERM)", done.stderr
 
 
-def test_a_signal_during_an_import_is_raised_once_the_import_is_done(tmp_path):
+# what the command does once the import that got the signal is done, and how the process must end
+AFTER_THE_IMPORT = {
+    "works on": ("    time.sleep(30)\n    return 0\n", "", "interrupted (SIGTERM) before start-up finished"),
+    "returns at once": ("    return 0\n", "", "interrupted (SIGTERM)"),
+    "takes the stop over": ("    with StopRequests() as stop:\n        time.sleep(0.3)\n"
+                            "        print(stop.requested)\n    return 128 + stop.requested\n", "15", ""),
+}
+
+
+@pytest.mark.parametrize("after", AFTER_THE_IMPORT)
+def test_a_signal_during_an_import_is_raised_once_the_import_is_done(tmp_path, after):
     """torch's C++ start-up imports Python modules itself, where an exception cannot cross its C++ frames (the
     process aborted instead of exiting 130). So a signal that comes during an import is put off until the import
-    is done: here a module signals its own process half-way through being imported and still runs to its end."""
+    is done: here a module signals its own process half-way through being imported and still runs to its end.
+    Then the stop is raised in the work that follows; or, where the command returns before it is delivered again
+    (``rls-weights verify`` did, exiting 0), the process still exits 143; or a ``StopRequests`` entered meanwhile
+    takes it as its one request (delivered again, it counted as a second and raised in the middle of a step)."""
     (tmp_path / "slow_module.py").write_text(
         "import os, pathlib, signal, time\n"
         "os.kill(os.getpid(), signal.SIGTERM)\n"
         "time.sleep(0.3)  # the handler runs here, inside the import\n"
         "pathlib.Path(__file__).with_name('imported-to-the-end').touch()\n")
-    script = ("import sys\nsys.path.insert(0, sys.argv[1])\nfrom rls_lightning.interrupts import for_process\n"
-              "def main():\n    import slow_module\n    import time\n    time.sleep(30)\n    return 0\n"
-              "for_process(main)\n")
+    then, printed, said = AFTER_THE_IMPORT[after]
+    script = ("import sys, time\nsys.path.insert(0, sys.argv[1])\n"
+              "from rls_lightning.interrupts import StopRequests, for_process\n"
+              f"def main():\n    import slow_module\n{then}for_process(main)\n")
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60,
                           cwd=ROOT)
     assert done.returncode == 143 and "Traceback" not in done.stderr, done.stderr
-    assert done.stderr.strip() == "interrupted (SIGTERM) before start-up finished"
+    assert (done.stdout.strip(), done.stderr.strip()) == (printed, said)
     assert (tmp_path / "imported-to-the-end").exists()
+
+
+def test_a_systemexit_of_the_command_leaves_by_the_same_way(tmp_path):
+    """A command that ends by ``SystemExit`` (argparse's usage errors, ``sys.exit("...")``) exits with its status
+    and message through ``for_process``'s own exit, as a returned status does."""
+    script = ("from rls_lightning.interrupts import for_process\n"
+              "def main():\n    raise SystemExit('usage: nothing to do')\nfor_process(main)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert (done.returncode, done.stderr.strip()) == (1, "usage: nothing to do")

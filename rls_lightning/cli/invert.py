@@ -28,6 +28,7 @@ one per finished image with the time so far and an estimate of the rest, and one
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from pathlib import Path
 
@@ -234,6 +235,10 @@ def run(args, out_dir: Path, rank: int = 0, world: int = 1, local_device: int | 
                 what = "face(s)" if args.photos is not None else "image(s)"
                 plain(f"done: {finished.done} of {finished.total} {what} super-resolved in {out_dir} (summary: "
                       f"{finished.csv_path or 'not written'}; {shows}: {finished.overview or 'not written'})")
+            if stop.requested is not None:  # its raise was dropped on the way (interrupts.py), the run went on
+                print(f"interrupted ({signal.Signals(stop.requested).name}) as the run finished: what it says above "
+                      "is written", file=sys.stderr)
+                return 128 + stop.requested
         except FlowMissing as err:
             raise UsageError(f"preset {err.preset} needs a flow prior for {err.generator}: pass --flow (train one "
                              f"with: {err.command})") from None

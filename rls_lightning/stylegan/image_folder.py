@@ -3,6 +3,7 @@ memory as uint8, with a seeded, held-out validation split that training never se
 from __future__ import annotations
 
 import io
+import os
 import stat
 import zipfile
 from pathlib import Path
@@ -44,11 +45,13 @@ def _bounded_bytes(source: Path, archive: zipfile.ZipFile | None, name: str) -> 
     if archive is not None:
         size = archive.getinfo(name).file_size
         opened = archive.open(name)
-    else:
-        status = (source / name).stat()
+    else:  # checked on the open file (a FIFO swapped in after a stat would block the open); links are followed
+        fd = os.open(source / name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode):
+            os.close(fd)
             raise OSError("not a regular file")
-        size, opened = status.st_size, open(source / name, "rb")
+        size, opened = status.st_size, os.fdopen(fd, "rb")
     if size > MAX_IMAGE_BYTES:
         opened.close()
         raise OSError(f"{size} bytes, more than the {MAX_IMAGE_BYTES} a training image may take")

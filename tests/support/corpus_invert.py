@@ -437,6 +437,19 @@ def _lock_link_setup(folder: Path) -> list[str]:
     return invert_args(folder)
 
 
+def _lock_hard_link_setup(folder: Path) -> list[str]:
+    """A lock file with another name: planted to have it emptied, or from a folder copied with ``cp -al``."""
+    (folder / "victim.txt").write_text("the user's file, which opening the lock by its other name would empty")
+    (folder / "out").mkdir()
+    os.link(folder / "victim.txt", folder / "out" / ".lock")
+    return invert_args(folder)
+
+
+def _lock_made_anew(folder: Path, outcome: Outcome) -> None:
+    assert (folder / "victim.txt").stat().st_nlink == 1 and (folder / "out" / ".lock").stat().st_nlink == 1
+    _face_done(folder, outcome)
+
+
 def _users_summary_setup(folder: Path) -> list[str]:
     (folder / "out").mkdir()
     (folder / "out" / "results.csv").write_text("the user's own table\n")
@@ -480,6 +493,8 @@ CASES += [
     Case("invert-results-of-an-earlier-version", "invert", _earlier_versions_results_setup, code=0,
          mutable=("out/results.csv",), check=_face_done),
     Case("invert-lock-is-a-link", "invert", _lock_link_setup, culprit=".lock: is a link, not this tool's lock file"),
+    Case("invert-lock-has-another-name", "invert", _lock_hard_link_setup, code=0, mutable=("out/.lock",),
+         check=_lock_made_anew),
     Case("invert-users-results-csv", "invert", _users_summary_setup,
          culprit="results.csv: exists and was not written by this tool"),
     Case("invert-formula-names", "invert", lambda d: invert_args(d, names=FORMULA_NAMES), code=0,
