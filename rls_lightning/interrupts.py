@@ -147,8 +147,6 @@ def for_process(main: Callable[[], int]) -> None:
         code = main()
     except Interrupted as err:  # before the command's own handling started (its imports, its argument parsing)
         said, code = f"interrupted ({signal.Signals(err.signum).name}) before start-up finished", err.exit_code
-    except SystemExit as err:  # argparse's --help and usage errors: the same way out as a return
-        said, code = (None, err.code) if err.code is None or isinstance(err.code, int) else (str(err.code), 1)
     for signum in HANDLED:  # from here a signal ends the process at once, even while the lines below are printed
         signal.signal(signum, _exit_at_once)
     if _stopped_by is not None and code not in {128 + signum for signum in HANDLED}:  # never raised, or dropped

@@ -55,15 +55,19 @@ class LowResImage:
 
     @property
     def digest(self) -> str:
-        """The input as the inversion sees it (factor, pixel shape and values, or ``source``), hashed: a finished
+        """The input as the inversion sees it (factor and ``source``, or pixel shape and values), hashed: a finished
         result counts only for the input that made it, not for a file replaced under the same name or another crop
-        of a photo."""
+        of a photo (``inversion.outputs.made_from``)."""
         import hashlib
-
-        from .fingerprint import tensor_digest
 
         if self.source is not None:
             return f"x{self.factor}:" + hashlib.sha256(self.source.encode()).hexdigest()[:16]
+        return self.pixel_digest
+
+    @property
+    def pixel_digest(self) -> str:
+        from .fingerprint import tensor_digest
+
         return f"x{self.factor}:" + tensor_digest([("pixels", self.pixels)])[:16]
 
 

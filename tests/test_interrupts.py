@@ -151,11 +151,3 @@ def test_a_signal_during_an_import_is_raised_once_the_import_is_done(tmp_path, a
     assert (done.stdout.strip(), done.stderr.strip()) == (printed, said)
     assert (tmp_path / "imported-to-the-end").exists()
 
-
-def test_a_systemexit_of_the_command_leaves_by_the_same_way(tmp_path):
-    """A command that ends by ``SystemExit`` (argparse's usage errors, ``sys.exit("...")``) exits with its status
-    and message through ``for_process``'s own exit, as a returned status does."""
-    script = ("from rls_lightning.interrupts import for_process\n"
-              "def main():\n    raise SystemExit('usage: nothing to do')\nfor_process(main)\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert (done.returncode, done.stderr.strip()) == (1, "usage: nothing to do")

@@ -33,7 +33,7 @@ from ..lr_images import LowResImage, Rejected
 from ..names import csv_text, name_bytes, name_max, printable
 from ..stylegan import Generator
 from .outputs import (PROGRESS_DIR, check_folder_outputs, check_progress_folder, claim_output_names, foreign_files,
-                      output_names, read_record, recorded_outputs, remove_stale_temporaries)
+                      made_from, output_names, read_record, recorded_outputs, remove_stale_temporaries)
 from .settings import InversionSettings
 from .solver import SampleResult, Solver, TrainerOptions
 
@@ -96,7 +96,7 @@ class InversionJob:
             return False
         row = read_record(self.out_dir, image.stem)
         return (row is not None and row.get("status", "ok") == "ok" and row.get("fingerprint") == self._fingerprint
-                and row.get("input", image.digest) == image.digest)
+                and made_from(self.out_dir, image, row))
 
     def write_results_csv(self, rejected: list[Rejected] = ()) -> Path | None:
         """Rebuild ``results.csv`` from the per-image rows (and the skipped files), atomically."""

@@ -20,10 +20,16 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
 
 from ..atomic import open_regular_file, read_record_text, writer_alive
+from ..image_io import ImageReadError, read_image, to_uint8
 from ..names import printable
+
+if TYPE_CHECKING:
+    from ..lr_images import LowResImage
 
 FOLDER_OUTPUTS = ("overview.png", "results.csv")
 PROGRESS_DIR = ".progress"
@@ -164,3 +170,26 @@ def remove_stale_temporaries(out_dir: Path) -> int:
                     path.unlink(missing_ok=True)
                     removed += 1
     return removed
+
+
+def made_from(out_dir: Path, image: "LowResImage", row: dict) -> bool:
+    """Whether the progress ``row`` of ``image.stem`` was made from ``image`` (rows written before inputs were
+    recorded count). A crop of a photo is named by its ``source``, whose face index is a place in the detections'
+    order: two faces of about the same size can trade places when their landmarks move by rounding (with the
+    CPU's thread count), so its crop saved beside the row (``<stem>_lr.png``) must also be this crop within one
+    level. A row of the same crop from before crops had sources (``pixel_digest``) counts too."""
+    recorded = row.get("input")
+    if recorded is None or recorded == image.pixel_digest:
+        return True
+    if recorded != image.digest:
+        return False
+    if image.source is None:
+        return True
+    try:
+        saved = read_image(out_dir / f"{image.stem}_lr.png", channels=image.pixels.shape[0], dtype=np.uint8).pixels
+    except (ImageReadError, OSError):
+        return False
+    current = to_uint8(image.pixels)
+    if saved.shape[:2] != current.shape[:2] or saved.size != current.size:
+        return False
+    return int(np.abs(saved.reshape(-1).astype(np.int16) - current.reshape(-1).astype(np.int16)).max()) <= 1

@@ -100,11 +100,13 @@ class PreparedPhotos:
         """The progress row of face ``stem`` if it was made from this run's crop of it (a row of another crop,
         from before the framing, the detection threshold or the photo changed, is none); rows written before
         inputs were recorded count."""
-        from ..inversion.outputs import read_record
+        from ..inversion.outputs import made_from, read_record
 
         record = read_record(out_dir, stem)
-        digest = next((image.digest for image in self.faces if image.stem == stem), None)
-        return record if record is not None and record.get("input", digest) == digest else None
+        image = next((image for image in self.faces if image.stem == stem), None)
+        if record is None or (record.get("input") is not None and image is None):
+            return None
+        return record if image is None or made_from(out_dir, image, record) else None
 
     @property
     def extras(self) -> dict[str, dict]:
