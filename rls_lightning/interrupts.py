@@ -13,10 +13,10 @@ as "not a usable generator checkpoint", or during the reading of inputs as one b
 
 ``for_process`` covers the rest of a command's life: from the first line of its script to the last instant of the
 interpreter's exit, a signal ends it with 130 / 143 and one line, never a traceback. A signal that comes during an
-import is raised once the import is done (``_put_off``): torch's C++ start-up cannot carry an exception out. A raised stop can also be dropped
-on its way out by C code that clears errors (an unclosed ``os.scandir`` iterator's finalizer restores the error it
-saved over the new one), and a run then went on to exit 0: the stop is kept too (``_stopped_by``), ``StopRequests``
-takes it over and ``for_process`` exits with it.
+import is raised once the import is done (``_put_off``): torch's C++ start-up cannot carry an exception out. A
+raised stop can also be dropped on its way out by C code that clears errors (an unclosed ``os.scandir``
+iterator's finalizer restores the error it saved over the new one), and a run then went on to exit 0: the stop is
+kept too (``_stopped_by``), ``StopRequests`` takes it over and ``for_process`` exits with it.
 """
 from __future__ import annotations
 

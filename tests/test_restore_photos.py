@@ -51,7 +51,8 @@ def lay_out_run(folder: Path, photos: dict[str, Image.Image], crop_of: dict[str,
         prepared.photos.append(path)
         prepared.faces.append(crop)
         prepared.where[face.stem] = face
-        prepared.plans[path] = PhotoPlan(path, image.size, UPSCALE, [face], photo_digest(read_photo_uint8(path)[0]))
+        digest = photo_digest(read_photo_uint8(path)[0])
+        prepared.plans[path] = PhotoPlan(path, image.size, UPSCALE, [face], digest)
     return prepared, out
 
 
@@ -72,7 +73,8 @@ def test_a_result_made_from_another_crop_is_not_pasted(tmp_path):
     current = crops("same", "other")
     before = {"same": current["same"], "other": crops("other", seed=7)["other"]}
     prepared, out = lay_out_run(tmp_path, {"same": photo, "other": photo}, current, before)
-    assert restore_photos(prepared, out, log=lambda line: None) == [out / "same_restored.png", out / "other_restored.png"]
+    written = restore_photos(prepared, out, log=lambda line: None)
+    assert written == [out / "same_restored.png", out / "other_restored.png"]
     expected = plain(photo)
     np.testing.assert_array_equal(np.asarray(Image.open(out / "other_restored.png")), expected)
     pasted = np.asarray(Image.open(out / "same_restored.png")).astype(int)

@@ -1,10 +1,10 @@
 """Writing a large RGB or gray PNG a band of rows at a time, so that a restored photo is never held whole in memory.
 
 The file is the PNG specification's (ISO/IEC 15948, W3C PNG 2nd edition) simplest conforming form: 8-bit
-truecolour or greyscale (colour type 2 or 0), no interlace, one zlib stream split over IDAT chunks. Each row is filtered with the
-one of the five filter types (sec. 9.2: None, Sub, Up, Average, Paeth) whose output has the smallest sum of
-absolute values as signed bytes, the heuristic the specification suggests (sec. 12.8) and libpng uses, so files
-are about as small as Pillow's. It is written under a temporary name and renamed when complete
+truecolour or greyscale (colour type 2 or 0), no interlace, one zlib stream split over IDAT chunks. Each row is
+filtered with the one of the five filter types (sec. 9.2: None, Sub, Up, Average, Paeth) whose output has the
+smallest sum of absolute values as signed bytes, the heuristic the specification suggests (sec. 12.8) and libpng
+uses, so files are about as small as Pillow's. It is written under a temporary name and renamed when complete
 (``atomic.atomic_write_path``): the target is either absent or whole.
 """
 from __future__ import annotations
