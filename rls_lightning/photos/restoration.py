@@ -271,9 +271,9 @@ def _finished_faces(prepared: PreparedPhotos, plan: PhotoPlan, out_dir: Path, gr
 def restore_photos(prepared: PreparedPhotos, out_dir: Path, log=print) -> list[Path]:
     """``<photo>_restored.png`` for every photo: its enlargement (at the scale its plan chose) with each finished
     face that reproduces its input pasted back, the photo's RGB colour profile kept (a gray photo's gray profile
-    too, in a grayscale PNG). A file of that name this tool
-    did not write is never replaced, and a photo that can no longer be read as planned (changed or removed during
-    the run) is skipped: either with a line in ``log``, the other photos still written."""
+    too, in a grayscale PNG). A file of that name this tool did not write is never replaced, and a photo that is
+    no longer the picture planned (changed or removed during the run) is skipped: either with a line in ``log``,
+    the other photos still written."""
     record_path = out_dir / RESTORED_RECORD
     try:
         ours = set(json.loads(read_record_text(record_path)))
