@@ -179,12 +179,14 @@ def made_from(out_dir: Path, image: "LowResImage", row: dict) -> bool:
     CPU's thread count), so its crop saved beside the row (``<stem>_lr.png``) must also be this crop within one
     level. A row of the same crop from before crops had sources (``pixel_digest``) counts too."""
     recorded = row.get("input")
-    if recorded is None or recorded == image.pixel_digest:
+    if recorded is None:
+        return True
+    if image.source is None:
+        return recorded == image.digest  # the pixel digest, computed once
+    if recorded == image.pixel_digest:
         return True
     if recorded != image.digest:
         return False
-    if image.source is None:
-        return True
     try:
         saved = read_image(out_dir / f"{image.stem}_lr.png", channels=image.pixels.shape[0], dtype=np.uint8).pixels
     except (ImageReadError, OSError):

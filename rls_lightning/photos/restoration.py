@@ -104,9 +104,9 @@ class PreparedPhotos:
 
         record = read_record(out_dir, stem)
         image = next((image for image in self.faces if image.stem == stem), None)
-        if record is None or (record.get("input") is not None and image is None):
-            return None
-        return record if image is None or made_from(out_dir, image, record) else None
+        if record is None or image is None:  # no row, or a face this run does not invert
+            return record if record is not None and record.get("input") is None else None
+        return record if made_from(out_dir, image, record) else None
 
     @property
     def extras(self) -> dict[str, dict]:
